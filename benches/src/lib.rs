@@ -1,4 +1,4 @@
 //! Criterion benchmarks for the ASTA workspace.
 //!
-//! This package holds no library code: its benches live beside this
-//! directory and run from the workspace root with `cargo bench`.
+//! This package holds no library code: its benches live in `benches/` inside
+//! it and run from the workspace root with `cargo bench`.

@@ -1,5 +1,5 @@
 //! Runnable examples for the ASTA workspace.
 //!
-//! This package holds no library code: its examples live beside this
-//! directory and run from the workspace root with
-//! `cargo run --example NAME`, for instance `cargo run --example core_tour`.
+//! This package holds no library code: its examples live in `examples/` inside
+//! it and run from the workspace root with `cargo run --example NAME`, for
+//! instance `cargo run --example core_tour`.
