@@ -1,4 +1,5 @@
 //! Market calendar behaviour at every boundary, in IST, whatever the process zone.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on a bad fixture")]
 
 use asta_core::{
     CalendarError, ClosedReason, Exchange, MarketCalendar, MarketPhase, Product, TradingHoursError,

@@ -1,4 +1,5 @@
 //! Instrument catalog loading and order checks.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on a bad fixture")]
 
 use asta_core::{
     CatalogError, Exchange, InstrumentCatalog, InstrumentError, OrderRequest, PriceType, Product,

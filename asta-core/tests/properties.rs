@@ -1,6 +1,7 @@
 //! Property tests: arbitrary input never panics and either parses or gives a
 //! typed error; what parses prints and parses back to the same value; money
 //! arithmetic never overflows silently.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on a bad fixture")]
 
 use asta_core::{
     AlgoId, Exchange, MAX_PRICE_UNITS, MAX_QUANTITY, Money, OrderId, OrderRequest, Price,
