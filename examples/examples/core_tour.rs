@@ -133,19 +133,16 @@ fn main() -> Result<(), Box<dyn Error>> {
             .single()
             .ok_or("bad date")?,
     );
-    for minutes in [0, 10, 30, 360, 400, 500] {
+    for minutes in [0, 5, 10, 365, 370, 400] {
         let at = clock.now() + chrono::TimeDelta::minutes(minutes);
         let local = at.with_timezone(&Kolkata);
-        let cnc = calendar.check_order_entry(Exchange::Nse, Product::Cnc, at);
-        let mis = calendar.check_order_entry(Exchange::Nse, Product::Mis, at);
-        println!(
-            "  {} IST  CNC: {:<40} MIS: {}",
-            local.format("%a %H:%M"),
-            cnc.map(|p| format!("{p:?}"))
-                .unwrap_or_else(|e| e.to_string()),
-            mis.map(|p| format!("{p:?}"))
-                .unwrap_or_else(|e| e.to_string())
-        );
+        for product in [Product::Cnc, Product::Mis] {
+            let verdict = match calendar.check_order_entry(Exchange::Nse, product, at) {
+                Ok(phase) => format!("accepted ({phase:?})"),
+                Err(e) => format!("refused: {e}"),
+            };
+            println!("  {} IST  {product}: {verdict}", local.format("%a %H:%M"));
+        }
     }
     let after_close = clock.now() + chrono::TimeDelta::hours(10);
     if let Some(next) = calendar.next_open(Exchange::Nse, after_close) {
