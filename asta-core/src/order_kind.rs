@@ -6,7 +6,8 @@ text_enum! {
     /// An exchange segment as OpenAlgo names it.
     ///
     /// `NSE_INDEX` and `BSE_INDEX` carry index quotes only: they are never
-    /// tradable.
+    /// tradable. New segments may be added, so matches need a wildcard arm.
+    #[non_exhaustive]
     pub enum Exchange: ParseExchangeError, "exchange" {
         /// NSE cash equities.
         Nse => "NSE",

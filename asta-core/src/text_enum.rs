@@ -3,6 +3,11 @@
 //! Each generated enum has `ALL`, `as_str`, `Display`, `FromStr` and serde
 //! implementations that all go through the same exact, case-sensitive table,
 //! so text, serde and code can never disagree about what is valid.
+//!
+//! The generated enums are exhaustive unless the caller adds
+//! `#[non_exhaustive]`: for closed vocabularies (side, price type, product,
+//! mode) a `match` without a wildcard is a safety feature, because a new
+//! variant then fails to compile everywhere it must be handled.
 
 /// Defines a `Copy` enum whose variants map one to one to wire names.
 macro_rules! text_enum {
@@ -14,7 +19,6 @@ macro_rules! text_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[non_exhaustive]
         $vis enum $name {
             $( $(#[$vmeta])* $variant, )+
         }
