@@ -1,0 +1,220 @@
+//! The one error type of every [`Broker`](crate::Broker) call.
+
+use std::time::Duration;
+
+use asta_core::{ErrorCode, PublicCode};
+
+/// The longest broker-supplied text kept inside an error, in characters.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// Why a broker call failed, split by what the caller can do about it.
+///
+/// The first question after a failed placement is *could the order be at
+/// the exchange?* [`BrokerError::definitely_not_placed`] answers it:
+/// `Rejected`, `RateLimited`, `AuthFailed`, `Unavailable` and `NotFound` mean
+/// no order exists because of this call; `OutcomeUnknown` and `Protocol` mean
+/// one may, and the order book must be reconciled before anything is retried.
+///
+/// Messages never contain a secret, a URL or a raw response body: broker text
+/// is cut to [`MAX_REASON_CHARS`] characters, stripped of control characters
+/// and scrubbed of the API key by the adapter that builds the error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// The broker refused the request; nothing was placed, modified or cancelled.
+    #[error("rejected by the broker: {reason}")]
+    Rejected {
+        /// The broker's reason (bounded, sanitized).
+        reason: String,
+    },
+    /// A rate limit (the broker's or the adapter's own) refused the request
+    /// before it was acted on.
+    #[error("rate limited{}", retry_after.map(|d| format!("; retry after {} ms", d.as_millis())).unwrap_or_default())]
+    RateLimited {
+        /// How long to wait, when known.
+        retry_after: Option<Duration>,
+    },
+    /// The API key is invalid, lacks permission, or the broker session expired
+    /// (OpenAlgo sessions expire daily around 03:00 IST). Nothing was done.
+    #[error("authentication failed: {reason}")]
+    AuthFailed {
+        /// The broker's reason (bounded, sanitized; never the key).
+        reason: String,
+    },
+    /// The request may have been acted on (a timeout, a 5xx, a dropped
+    /// connection or an unreadable answer after it was sent). Reconcile with
+    /// the order book before retrying anything.
+    #[error("outcome unknown: {detail}")]
+    OutcomeUnknown {
+        /// What happened, including what reconciliation found.
+        detail: String,
+    },
+    /// The broker could not be reached or refused service before acting
+    /// (connection refused, server error on a read-only call).
+    #[error("broker unavailable: {detail}")]
+    Unavailable {
+        /// What happened.
+        detail: String,
+    },
+    /// The order (or other object) does not exist at the broker.
+    #[error("not found: {detail}")]
+    NotFound {
+        /// What was looked for.
+        detail: String,
+    },
+    /// The broker answered something this adapter does not understand
+    /// (malformed JSON, wrong content type, a missing field, an oversized body).
+    #[error("unexpected broker response: {detail}")]
+    Protocol {
+        /// What was wrong (never the body itself).
+        detail: String,
+    },
+}
+
+impl BrokerError {
+    /// A rejection with `reason` (sanitized and bounded here).
+    pub fn rejected(reason: &str) -> Self {
+        Self::Rejected {
+            reason: sanitize_text(reason, MAX_REASON_CHARS),
+        }
+    }
+
+    /// An unknown outcome with `detail` (sanitized and bounded here).
+    pub fn outcome_unknown(detail: &str) -> Self {
+        Self::OutcomeUnknown {
+            detail: sanitize_text(detail, MAX_REASON_CHARS * 2),
+        }
+    }
+
+    /// Whether this error proves that the request was **not** acted on, so an
+    /// order placement can be retried (after fixing the cause) without
+    /// risking a duplicate.
+    ///
+    /// `OutcomeUnknown` and `Protocol` return `false`: the order may exist.
+    pub fn definitely_not_placed(&self) -> bool {
+        match self {
+            Self::Rejected { .. }
+            | Self::RateLimited { .. }
+            | Self::AuthFailed { .. }
+            | Self::Unavailable { .. }
+            | Self::NotFound { .. } => true,
+            Self::OutcomeUnknown { .. } | Self::Protocol { .. } => false,
+        }
+    }
+
+    /// Whether trying the same read-only call again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
+    }
+}
+
+impl PublicCode for BrokerError {
+    /// `Rejected` and `NotFound` are `INVALID_INPUT`; `AuthFailed` is
+    /// `BROKER_UNAVAILABLE` (the session must be renewed; nothing was placed);
+    /// `Protocol` is `INTERNAL_ERROR`.
+    fn public_code(&self) -> ErrorCode {
+        match self {
+            Self::Rejected { .. } | Self::NotFound { .. } => ErrorCode::InvalidInput,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::AuthFailed { .. } | Self::Unavailable { .. } => ErrorCode::BrokerUnavailable,
+            Self::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
+            Self::Protocol { .. } => ErrorCode::InternalError,
+        }
+    }
+}
+
+/// Makes untrusted text safe to keep in an error or log line: control
+/// characters become spaces, runs of 32 or more hex digits or base64-like
+/// characters (key material) become `[REDACTED]`, and the result is cut to
+/// `max_chars` characters with a trailing `…`.
+pub(crate) fn sanitize_text(text: &str, max_chars: usize) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let redacted = redact_long_tokens(&cleaned);
+    let mut out: String = redacted.chars().take(max_chars).collect();
+    if redacted.chars().count() > max_chars {
+        out.push('…');
+    }
+    out
+}
+
+/// Replaces every run of 32 or more `[A-Za-z0-9_+/=-]` characters: no word in a
+/// human-readable broker message is that long, while API keys and tokens are.
+fn redact_long_tokens(text: &str) -> String {
+    const MIN_TOKEN: usize = 32;
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "_+/=-".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars() {
+        if is_token_char(c) {
+            run.push(c);
+        } else {
+            flush_run(&mut out, &mut run, MIN_TOKEN);
+            out.push(c);
+        }
+    }
+    flush_run(&mut out, &mut run, MIN_TOKEN);
+    out
+}
+
+fn flush_run(out: &mut String, run: &mut String, min: usize) {
+    if run.chars().count() >= min {
+        out.push_str("[REDACTED]");
+    } else {
+        out.push_str(run);
+    }
+    run.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_certainty() {
+        assert!(BrokerError::rejected("x").definitely_not_placed());
+        assert!(BrokerError::RateLimited { retry_after: None }.definitely_not_placed());
+        assert!(!BrokerError::outcome_unknown("timeout").definitely_not_placed());
+        assert!(
+            !BrokerError::Protocol {
+                detail: "bad json".into()
+            }
+            .definitely_not_placed()
+        );
+    }
+
+    #[test]
+    fn public_codes() {
+        assert_eq!(
+            BrokerError::outcome_unknown("t").public_code(),
+            ErrorCode::OutcomeUnknown
+        );
+        assert_eq!(
+            BrokerError::RateLimited { retry_after: None }.public_code(),
+            ErrorCode::RateLimited
+        );
+        assert_eq!(
+            BrokerError::AuthFailed { reason: "x".into() }.public_code(),
+            ErrorCode::BrokerUnavailable
+        );
+    }
+
+    #[test]
+    fn sanitizing_cuts_controls_and_tokens() {
+        let key = "a".repeat(64);
+        let text = format!("bad key {key}\nnext line");
+        let clean = sanitize_text(&text, 200);
+        assert!(!clean.contains(&key));
+        assert!(!clean.contains('\n'));
+        assert!(clean.contains("[REDACTED]"));
+        let long = "word ".repeat(100);
+        let cut = sanitize_text(&long, 20);
+        assert_eq!(cut.chars().count(), 21);
+        assert_eq!(
+            sanitize_text("Symbol NOSUCH not found on NSE", 200),
+            "Symbol NOSUCH not found on NSE"
+        );
+    }
+}

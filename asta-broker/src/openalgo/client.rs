@@ -1,0 +1,380 @@
+//! The HTTP transport: one POST, a bounded body, and a classified answer.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url, header};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::rate_limit::RateLimiter;
+use super::wire::{Object, message};
+use crate::BrokerError;
+
+/// An OpenAlgo endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    PlaceOrder,
+    ModifyOrder,
+    CancelOrder,
+    CancelAllOrder,
+    ClosePosition,
+    OrderStatus,
+    OrderBook,
+    PositionBook,
+    Funds,
+    Quotes,
+    Ping,
+    Analyzer,
+    /// Any path, for replaying contract entries of endpoints this adapter
+    /// deliberately does not call (analyzer toggle, smart orders, ...).
+    #[cfg(test)]
+    Raw {
+        path: &'static str,
+        write: bool,
+    },
+}
+
+impl Endpoint {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::PlaceOrder => "placeorder",
+            Self::ModifyOrder => "modifyorder",
+            Self::CancelOrder => "cancelorder",
+            Self::CancelAllOrder => "cancelallorder",
+            Self::ClosePosition => "closeposition",
+            Self::OrderStatus => "orderstatus",
+            Self::OrderBook => "orderbook",
+            Self::PositionBook => "positionbook",
+            Self::Funds => "funds",
+            Self::Quotes => "quotes",
+            Self::Ping => "ping",
+            Self::Analyzer => "analyzer",
+            #[cfg(test)]
+            Self::Raw { path, .. } => path,
+        }
+    }
+
+    /// Whether the call changes something at the broker (and so may have
+    /// happened when no answer arrives). These are also the endpoints under
+    /// OpenAlgo's per-endpoint order rate limit.
+    pub(crate) fn is_write(self) -> bool {
+        #[cfg(test)]
+        if let Self::Raw { write, .. } = self {
+            return write;
+        }
+        matches!(
+            self,
+            Self::PlaceOrder
+                | Self::ModifyOrder
+                | Self::CancelOrder
+                | Self::CancelAllOrder
+                | Self::ClosePosition
+        )
+    }
+}
+
+/// Transport settings, already validated.
+#[derive(Debug, Clone)]
+pub(crate) struct TransportSettings {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) order_per_sec: u32,
+    pub(crate) other_per_sec: u32,
+}
+
+/// A configured HTTP client for one OpenAlgo server and key.
+pub(crate) struct Transport {
+    client: reqwest::Client,
+    api_root: Url,
+    api_key: SecretString,
+    settings: TransportSettings,
+    limiter: RateLimiter,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("host", &self.api_root.host_str().unwrap_or(""))
+            .field("settings", &self.settings)
+            .field("api_key", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a transport could not be built (no URL, no key in it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientBuildFailed;
+
+impl Transport {
+    pub(crate) fn new(
+        base: &Url,
+        api_key: SecretString,
+        settings: TransportSettings,
+    ) -> Result<Self, ClientBuildFailed> {
+        let mut api_root = base.clone();
+        if !api_root.path().ends_with('/') {
+            let path = format!("{}/", api_root.path());
+            api_root.set_path(&path);
+        }
+        let api_root = api_root.join("api/v1/").map_err(|_| ClientBuildFailed)?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|_| ClientBuildFailed)?;
+        Ok(Self {
+            client,
+            api_root,
+            api_key,
+            limiter: RateLimiter::new(settings.order_per_sec, settings.other_per_sec),
+            settings,
+        })
+    }
+
+    /// Replaces the API key wherever broker text echoes it, then bounds it.
+    fn scrub(&self, text: Option<String>) -> Option<String> {
+        let key = self.api_key.expose_secret();
+        text.map(|t| {
+            if key.is_empty() {
+                t
+            } else {
+                t.replace(key, "[REDACTED]")
+            }
+        })
+    }
+
+    /// POSTs `body` (plus `apikey`) to `endpoint` and returns the JSON object
+    /// of a success answer, or a classified error.
+    ///
+    /// Rate limiting: write endpoints are denied beyond their limit; others wait.
+    pub(crate) async fn post(
+        &self,
+        endpoint: Endpoint,
+        mut body: Object,
+    ) -> Result<Object, BrokerError> {
+        if endpoint.is_write() {
+            self.limiter.acquire_order(endpoint.name())?;
+        } else {
+            self.limiter.acquire_other().await;
+        }
+        let url = self
+            .api_root
+            .join(endpoint.name())
+            .map_err(|_| BrokerError::Protocol {
+                detail: "could not form the endpoint URL".into(),
+            })?;
+        body.insert(
+            "apikey".into(),
+            Value::String(self.api_key.expose_secret().to_owned()),
+        );
+        let bytes = serde_json::to_vec(&body).map_err(|_| BrokerError::Protocol {
+            detail: "could not encode the request".into(),
+        })?;
+        drop(body);
+        let started = tokio::time::Instant::now();
+        let sent = self
+            .client
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json")
+            .body(bytes)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return Err(self.transport_error(endpoint, &e)),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        let raw = self.read_bounded(endpoint, response).await;
+        tracing::debug!(
+            endpoint = endpoint.name(),
+            status = status.as_u16(),
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "openalgo call answered"
+        );
+        let raw = match raw {
+            Ok(raw) => Some(raw),
+            Err(BodyProblem::TooLarge) => None,
+            Err(BodyProblem::Broken(error)) => return Err(error),
+        };
+        let parsed: Option<Object> = match (&raw, is_json) {
+            (Some(bytes), true) => {
+                serde_json::from_slice::<Value>(bytes)
+                    .ok()
+                    .and_then(|v| match v {
+                        Value::Object(o) => Some(o),
+                        _ => None,
+                    })
+            }
+            _ => None,
+        };
+        self.classify(
+            endpoint,
+            status,
+            retry_after,
+            raw.is_none(),
+            is_json,
+            parsed,
+        )
+    }
+
+    fn classify(
+        &self,
+        endpoint: Endpoint,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        too_large: bool,
+        is_json: bool,
+        body: Option<Object>,
+    ) -> Result<Object, BrokerError> {
+        let write = endpoint.is_write();
+        let msg = self.scrub(body.as_ref().and_then(message));
+        let code = status.as_u16();
+        let reason = |fallback: &str| msg.clone().unwrap_or_else(|| fallback.to_owned());
+        if status.is_success() {
+            let problem = if too_large {
+                Some(format!(
+                    "answer larger than {} bytes",
+                    self.settings.max_body_bytes
+                ))
+            } else if !is_json {
+                Some("answer is not application/json".to_owned())
+            } else if body.is_none() {
+                Some("answer is not a JSON object".to_owned())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(unreadable(write, endpoint, &problem));
+            }
+            let body = body.unwrap_or_default();
+            return match body.get("status").and_then(Value::as_str) {
+                Some("success") => Ok(body),
+                Some("error") => Err(BrokerError::rejected(&reason(
+                    "the broker reported an error",
+                ))),
+                _ => Err(unreadable(write, endpoint, "answer has no success status")),
+            };
+        }
+        Err(match code {
+            401 | 403 => BrokerError::AuthFailed {
+                reason: reason(&format!("HTTP {code}")),
+            },
+            429 => BrokerError::RateLimited { retry_after },
+            404 if endpoint == Endpoint::OrderStatus => BrokerError::NotFound {
+                detail: reason("order not found"),
+            },
+            400 | 404 | 405 | 409 | 413 | 415 | 422 => {
+                BrokerError::rejected(&reason(&format!("HTTP {code}")))
+            }
+            500..=599 if write => BrokerError::outcome_unknown(&format!(
+                "{} answered HTTP {code} ({}); the request may have been acted on",
+                endpoint.name(),
+                reason("no message")
+            )),
+            500..=599 => BrokerError::Unavailable {
+                detail: format!(
+                    "{} answered HTTP {code} ({})",
+                    endpoint.name(),
+                    reason("no message")
+                ),
+            },
+            _ if write => BrokerError::outcome_unknown(&format!(
+                "{} answered unexpected HTTP {code}; the request may have been acted on",
+                endpoint.name()
+            )),
+            _ => BrokerError::Protocol {
+                detail: format!("{} answered unexpected HTTP {code}", endpoint.name()),
+            },
+        })
+    }
+
+    /// Maps a reqwest error without ever reading its text (it may hold the URL).
+    fn transport_error(&self, endpoint: Endpoint, error: &reqwest::Error) -> BrokerError {
+        let name = endpoint.name();
+        if error.is_connect() {
+            // Nothing was sent: the connection was never established.
+            return BrokerError::Unavailable {
+                detail: format!("could not connect to the OpenAlgo server for {name}"),
+            };
+        }
+        let what = if error.is_timeout() {
+            format!(
+                "no answer from {name} within {} ms",
+                self.settings.request_timeout.as_millis()
+            )
+        } else {
+            format!("the connection to {name} failed before an answer arrived")
+        };
+        if endpoint.is_write() {
+            BrokerError::outcome_unknown(&format!("{what}; the request may have been acted on"))
+        } else {
+            BrokerError::Unavailable { detail: what }
+        }
+    }
+
+    /// Reads the body chunk by chunk, stopping at the bound.
+    async fn read_bounded(
+        &self,
+        endpoint: Endpoint,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, BodyProblem> {
+        let max = self.settings.max_body_bytes;
+        if response
+            .content_length()
+            .is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX))
+        {
+            return Err(BodyProblem::TooLarge);
+        }
+        let mut out = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if out.len().saturating_add(chunk.len()) > max {
+                        return Err(BodyProblem::TooLarge);
+                    }
+                    out.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(out),
+                Err(e) => return Err(BodyProblem::Broken(self.transport_error(endpoint, &e))),
+            }
+        }
+    }
+}
+
+enum BodyProblem {
+    TooLarge,
+    Broken(BrokerError),
+}
+
+fn unreadable(write: bool, endpoint: Endpoint, problem: &str) -> BrokerError {
+    if write {
+        BrokerError::outcome_unknown(&format!(
+            "{} succeeded at HTTP level but its {problem}; the request may have been acted on",
+            endpoint.name()
+        ))
+    } else {
+        BrokerError::Protocol {
+            detail: format!("{}: {problem}", endpoint.name()),
+        }
+    }
+}
