@@ -1,8 +1,126 @@
-//! Tamper-evident audit trail for ASTA (work in progress: see the asta-audit issue).
+//! Tamper-evident, durable audit trail for ASTA, with secret redaction and
+//! verification.
 //!
-//! This crate will write an append-only, HMAC-chained JSON Lines trail that
-//! is durable before `append` returns, redacts secrets before anything is
-//! written, survives crashes, rotates and prunes segments safely, and
-//! verifies against exported checkpoints.
+//! A trading system that handles real money must be able to show what it
+//! did, prove that nobody edited that record afterwards, survive a crash
+//! without losing anything it acknowledged, and never write a secret. This
+//! crate does that for one append-only trail:
 //!
-//! It exposes no API yet.
+//! - **Records** are JSON Lines in segment files: `seq` (contiguous from 1),
+//!   `ts` (UTC, RFC 3339, microseconds), `category` ([`Category`]: `TRADE`,
+//!   `ORDER`, `RISK`, `SYSTEM`, `SECURITY`, `ERROR`), `action`, optional
+//!   `actor` and `strategy`, a `details` object, an optional error
+//!   `reference` (asta-core's [`ErrorReference`](asta_core::ErrorReference)),
+//!   `prev` (the previous record's MAC) and `mac`, an HMAC-SHA256 over the
+//!   record's canonical bytes under a [`ChainKey`] that is never stored in
+//!   the log. Build events with [`AuditEvent`]'s helpers.
+//! - **Durability**: [`AuditLog::append`] (blocking) and
+//!   [`AuditLog::append_async`] return only after `fdatasync`, unless a
+//!   category was explicitly configured [`Durability::Buffered`].
+//!   Concurrent appenders share fsyncs (group commit) in one total order; a
+//!   full queue makes appenders wait, nothing is dropped. A failed write or
+//!   fsync poisons the log for good ([`AuditLog::is_poisoned`]): stop trading.
+//! - **Crash recovery**: a torn final line is cut on open and a `SYSTEM`
+//!   record says what was cut; any other damage refuses to open.
+//! - **Segments** rotate by size (default 100 MiB), files are 0600 in a 0700
+//!   directory, and [`AuditLog::prune`] deletes only segments older than the
+//!   retention period (default 1825 days), leaving an authenticated anchor.
+//! - **Checkpoints** ([`Checkpoint`]) export the head as a short text;
+//!   [`verify`] against one detects truncation and rollback.
+//! - **Redaction** ([`redact_value`], [`redact_text`]) runs on every event
+//!   before anything is written.
+//! - **Verification** ([`verify`]) streams through all segments and names
+//!   the first bad record and what is wrong with it.
+//! - An optional [`AuditLayer`] turns `tracing` events with target `audit`
+//!   into records; the rest of the API does not depend on it.
+//!
+//! The key design decision is a **single writer thread** fed by a bounded
+//! queue: it alone assigns seqs and links, so the chain has one total order
+//! without locks on the file, and it batches whatever is queued under one
+//! `fdatasync`, so durability costs one sync per batch rather than per record.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use asta_audit::{AuditConfig, AuditEvent, AuditLog, ChainKey, RiskDecision, Verification, verify};
+//! use asta_core::{ErrorReference, SystemClock};
+//! use serde_json::json;
+//!
+//! let tmp = tempfile::tempdir()?;
+//! let dir = tmp.path().join("audit");
+//! let key = ChainKey::from_bytes(&[7u8; 32])?; // in production: ChainKey::from_env("ASTA_AUDIT_KEY")
+//! let log = AuditLog::open(&dir, key.clone(), AuditConfig::default(), Arc::new(SystemClock))?;
+//!
+//! log.append(AuditEvent::risk_decision("pre_trade", "momentum", RiskDecision::Approved,
+//!     json!({"symbol": "SBIN", "qty": 10})))?;
+//! log.append(AuditEvent::order("place_intent", "momentum",
+//!     json!({"symbol": "SBIN", "qty": 10, "price": "801.05", "apikey": "s3cr3t"})))?;
+//! log.append(AuditEvent::error(ErrorReference::generate(), "broker_call_failed",
+//!     json!({"detail": "connection reset; Authorization: Bearer abc.def.ghi"})))?;
+//! let checkpoint = log.checkpoint().expect("durable head");
+//! log.close()?;
+//!
+//! let text = std::fs::read_dir(&dir)?
+//!     .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+//!     .collect::<String>();
+//! assert!(!text.contains("s3cr3t") && !text.contains("abc.def.ghi"));
+//!
+//! match verify(&dir, &key, Some(&checkpoint))? {
+//!     Verification::Intact(v) => assert_eq!(v.records, 3),
+//!     Verification::Broken(finding) => panic!("tampered: {finding}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Security notes
+//!
+//! - The chain key must live outside the log's host filesystem permissions
+//!   domain where possible (vault, environment, 0600 key file). Anyone with
+//!   the key can forge a consistent trail; keep exported checkpoints
+//!   elsewhere so a rewrite by a key holder is still caught.
+//! - The record MAC key is derived from the chain key with a fixed label,
+//!   so reusing a secret elsewhere does not let it forge records. The raw
+//!   key is wiped on drop; the derived `ring` HMAC keys are not (ring does
+//!   not zeroize them).
+//! - Redaction is pattern based: it catches the documented forms, not every
+//!   conceivable secret. Never put a secret in an event on purpose.
+//! - Without a checkpoint, deleting the newest records (or whole newest
+//!   segments) is undetectable by anyone: export checkpoints regularly.
+//! - Timestamps come from the injected [`Clock`](asta_core::Clock); a clock
+//!   step backwards shows as decreasing `ts` but never breaks the chain.
+//!
+//! # Feature flags
+//!
+//! None.
+
+mod canonical;
+mod checkpoint;
+mod config;
+mod error;
+mod key;
+mod layer;
+mod record;
+mod recover;
+mod redact;
+mod retention;
+mod segment;
+mod verify;
+mod writer;
+
+pub use checkpoint::Checkpoint;
+pub use config::{
+    AuditConfig, AuditConfigBuilder, DEFAULT_RETENTION_DAYS, DEFAULT_SEGMENT_BYTES, Durability,
+};
+pub use error::AuditError;
+pub use key::{ChainKey, MIN_KEY_BYTES};
+pub use layer::AuditLayer;
+pub use record::{
+    AppendReceipt, AuditEvent, AuditRecord, Category, Head, MAC_LEN, Mac, RiskDecision,
+    UnknownCategory,
+};
+pub use redact::{REDACTED, is_sensitive_name, redact_text, redact_value};
+pub use retention::PruneReport;
+pub use segment::MAX_LINE_BYTES;
+pub use verify::{Finding, FindingKind, Verification, Verified, verify};
+pub use writer::{AuditLog, AuditStats};

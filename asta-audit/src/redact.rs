@@ -1,0 +1,339 @@
+//! Secret redaction, applied to every event before anything is written.
+//!
+//! Two layers:
+//!
+//! 1. **By field name.** In `details`, at any depth (inside objects and
+//!    arrays), the value of any key whose name contains `key`, `secret`,
+//!    `password`, `passwd`, `token`, `pin`, `otp`, `apikey`,
+//!    `authorization` or `cookie` (any case, anywhere in the name) becomes
+//!    `"[REDACTED]"`. Only `null` and booleans are kept: they cannot carry a
+//!    secret. Matching anywhere in the name is deliberate and errs on the
+//!    side of hiding: `tokens`, `pinned` or `keyword` are hidden too.
+//! 2. **By pattern, in every string** (values, object keys, the action,
+//!    actor and strategy): `name=value` and `name: value` pairs for those
+//!    names (quoted or bare values, also inside JSON embedded in text, even
+//!    escaped JSON; an object or array value hides the rest of the line),
+//!    `Cookie:` / `Authorization:` header lines,
+//!    `Bearer ...` / `Basic ...` credentials, JWTs, PEM private-key blocks
+//!    (an unterminated block is hidden to the end of the text), passwords in
+//!    URLs (`scheme://user:pass@host`) and runs of 64 or more hex digits
+//!    (API keys).
+//!
+//! Redaction is idempotent: it repeats the rules until nothing changes, and
+//! if that does not happen within a few rounds the whole string is replaced
+//! (fail closed). Ordinary text such as symbols (`SBIN`, `M&M`), prices and
+//! reasons is left alone. If a pattern failed to compile (a bug caught by
+//! the tests), every string is replaced rather than passed through.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex};
+use serde_json::{Map, Value};
+
+use crate::record::AuditEvent;
+
+/// What a redacted value is replaced with.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Substrings that make a field name sensitive (compared in lower case).
+const SENSITIVE_WORDS: [&str; 10] = [
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "pin",
+    "otp",
+    "apikey",
+    "authorization",
+    "cookie",
+];
+
+/// Whether a field name marks its value as secret (see the module docs).
+///
+/// ```
+/// use asta_audit::is_sensitive_name;
+/// assert!(is_sensitive_name("X-Api-Key"));
+/// assert!(is_sensitive_name("broker_PASSWORD"));
+/// assert!(!is_sensitive_name("symbol"));
+/// ```
+pub fn is_sensitive_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
+}
+
+struct Rules {
+    pem: Regex,
+    header: Regex,
+    url: Regex,
+    jwt: Regex,
+    hex: Regex,
+    pair: Regex,
+    bearer: Regex,
+}
+
+const NAME_WORDS: &str = "key|secret|passw(?:or)?d|token|pin|otp|authorization|cookie";
+
+fn compile() -> Option<Rules> {
+    let pair = format!(
+        r#"(?i)(?P<name>[A-Za-z0-9_.\-]*(?:{NAME_WORDS})[A-Za-z0-9_.\-]*)(?P<q>\\*["']?)(?P<sep>[ \t]*[:=][ \t]*)(?P<val>\[REDACTED\]|[{{\[][^\r\n]*|(?:bearer|basic|digest|negotiate|token)[ \t]+[^\s,;&'"\\]+|\\+".*?\\+"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&}}]+)"#
+    );
+    Some(Rules {
+        pem: Regex::new(
+            r"(?is)-----BEGIN[ A-Z0-9]*PRIVATE KEY-----.*?(?:-----END[ A-Z0-9]*PRIVATE KEY-----|\z)",
+        )
+        .ok()?,
+        header: Regex::new(
+            r#"(?im)\b((?:set-)?cookie|(?:proxy-)?authorization)[ \t]*:[ \t]*([^"'\\\s\[][^\r\n]*)"#,
+        )
+        .ok()?,
+        url: Regex::new(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s:@\[\]]*):([^/\s@]+)@").ok()?,
+        jwt: Regex::new(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*").ok()?,
+        hex: Regex::new(r"[0-9A-Fa-f]{64,}").ok()?,
+        pair: Regex::new(&pair).ok()?,
+        bearer: Regex::new(r"(?i)\b(bearer|basic)[ \t]+([A-Za-z0-9\-._~+/]+=*)").ok()?,
+    })
+}
+
+static RULES: LazyLock<Option<Rules>> = LazyLock::new(compile);
+
+fn redact_pair(caps: &Captures<'_>) -> String {
+    let get = |name: &str| caps.name(name).map_or("", |m| m.as_str());
+    let val = get("val");
+    let hidden = if val.starts_with('\\') {
+        let open_len = val.find('"').map_or(0, |i| i + 1);
+        let open = val.get(..open_len).unwrap_or("\"");
+        let close_start = val
+            .get(..val.len().saturating_sub(1))
+            .map_or(0, |s| s.trim_end_matches('\\').len());
+        let close = val.get(close_start..).unwrap_or("\"");
+        format!("{open}{REDACTED}{close}")
+    } else if val.starts_with('"') {
+        format!("\"{REDACTED}\"")
+    } else if val.starts_with('\'') {
+        format!("'{REDACTED}'")
+    } else {
+        REDACTED.to_owned()
+    };
+    format!("{}{}{}{}", get("name"), get("q"), get("sep"), hidden)
+}
+
+fn looks_like_credential(scheme: &str, token: &str) -> bool {
+    let special = token
+        .chars()
+        .any(|c| c.is_ascii_digit() || "-._~+/=".contains(c));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        token.len() >= 8
+    } else {
+        token.len() >= 8 && (special || token.len() >= 16)
+    }
+}
+
+fn one_round<'a>(rules: &Rules, text: &'a str) -> Cow<'a, str> {
+    let mut out: Cow<'a, str> = Cow::Borrowed(text);
+    macro_rules! step {
+        ($re:expr, $rep:expr) => {
+            let next = $re.replace_all(&out, $rep);
+            if let Cow::Owned(s) = next {
+                // A replacement may reproduce the same text (already redacted).
+                if s != *out {
+                    out = Cow::Owned(s);
+                }
+            }
+        };
+    }
+    step!(rules.pem, REDACTED);
+    step!(rules.header, |c: &Captures<'_>| format!(
+        "{}: {REDACTED}",
+        c.get(1).map_or("", |m| m.as_str())
+    ));
+    step!(rules.url, |c: &Captures<'_>| format!(
+        "{}{}:{REDACTED}@",
+        c.get(1).map_or("", |m| m.as_str()),
+        c.get(2).map_or("", |m| m.as_str())
+    ));
+    step!(rules.jwt, REDACTED);
+    step!(rules.hex, REDACTED);
+    step!(rules.pair, redact_pair);
+    step!(rules.bearer, |c: &Captures<'_>| {
+        let scheme = c.get(1).map_or("", |m| m.as_str());
+        let token = c.get(2).map_or("", |m| m.as_str());
+        if looks_like_credential(scheme, token) {
+            format!("{scheme} {REDACTED}")
+        } else {
+            c.get(0).map_or(String::new(), |m| m.as_str().to_owned())
+        }
+    });
+    out
+}
+
+/// Redacts secrets found by pattern in `text` (see the module docs).
+///
+/// Returns the text borrowed when nothing was found, owned otherwise.
+///
+/// ```
+/// use asta_audit::redact_text;
+/// assert_eq!(redact_text("login ok password=hunter2 user=ab"), "login ok password=[REDACTED] user=ab");
+/// assert_eq!(redact_text("BUY 10 SBIN @ 801.05"), "BUY 10 SBIN @ 801.05");
+/// ```
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    const MAX_ROUNDS: usize = 4;
+    let Some(rules) = RULES.as_ref() else {
+        return Cow::Owned(REDACTED.to_owned());
+    };
+    let first = one_round(rules, text);
+    let mut current = match first {
+        Cow::Borrowed(_) => return Cow::Borrowed(text),
+        Cow::Owned(s) => s,
+    };
+    for _ in 1..MAX_ROUNDS {
+        match one_round(rules, &current) {
+            Cow::Borrowed(_) => return Cow::Owned(current),
+            Cow::Owned(next) => current = next,
+        }
+    }
+    // Did not settle: hide everything rather than risk a leak.
+    Cow::Owned(REDACTED.to_owned())
+}
+
+/// Redacts a JSON value in place: sensitive field names at any depth, then
+/// patterns in every remaining string (object keys included).
+pub fn redact_value(value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            if let Cow::Owned(redacted) = redact_text(s) {
+                *s = redacted;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        Value::Object(map) => redact_map(map),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn redact_map(map: &mut Map<String, Value>) {
+    let old = std::mem::take(map);
+    for (name, mut value) in old {
+        if is_sensitive_name(&name) {
+            if !matches!(value, Value::Null | Value::Bool(_)) {
+                value = Value::String(REDACTED.to_owned());
+            }
+        } else {
+            redact_value(&mut value);
+        }
+        let mut key = redact_text(&name).into_owned();
+        // Two keys may redact to the same text: keep both values.
+        let mut n = 2u32;
+        while map.contains_key(&key) {
+            key = format!("{}#{n}", redact_text(&name));
+            n = n.saturating_add(1);
+        }
+        map.insert(key, value);
+    }
+}
+
+impl AuditEvent {
+    /// The event with every secret removed: what is actually written.
+    pub fn redacted(mut self) -> AuditEvent {
+        if let Cow::Owned(s) = redact_text(&self.action) {
+            self.action = s;
+        }
+        for field in [&mut self.actor, &mut self.strategy].into_iter().flatten() {
+            if let Cow::Owned(s) = redact_text(field) {
+                *field = s;
+            }
+        }
+        redact_map(&mut self.details);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rules_compile() {
+        assert!(RULES.is_some());
+    }
+
+    #[test]
+    fn patterns_hide_canaries() {
+        let cases = [
+            "password=CANARY1 done",
+            "api_key: CANARY1",
+            "passwd='CANARY1 two'",
+            "token=\"CANARY1\"",
+            "resp {\"access_token\":\"CANARY1\",\"symbol\":\"SBIN\"}",
+            "escaped {\\\"apikey\\\":\\\"CANARY1\\\"}",
+            "Authorization: Bearer CANARY1xyz",
+            "authorization: Basic Q0FOQVJZMTp4",
+            "header Cookie: session=CANARY1; theme=dark",
+            "sent Bearer CANARY1-abcdef",
+            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJDQU5BUlkxIn0.c2lnbmF0dXJlQ0FOQVJZMQ",
+            "-----BEGIN RSA PRIVATE KEY-----\nCANARY1\n-----END RSA PRIVATE KEY----- tail",
+            "-----BEGIN PRIVATE KEY-----\nCANARY1 unterminated",
+            "db https://trader:CANARY1@db.example.com/x",
+            "key 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "otp=CANARY1",
+            "login pin: CANARY1",
+            "resp {\"token\": {\"access\": \"CANARY1\"}, \"symbol\": \"SBIN\"}",
+            "resp {\\\"secret\\\":[\\\"CANARY1\\\"]}",
+        ];
+        for case in cases {
+            let out = redact_text(case);
+            assert!(!out.contains("CANARY1"), "{case} -> {out}");
+            assert!(
+                !out.contains("0123456789abcdef0123456789abcdef"),
+                "{case} -> {out}"
+            );
+            assert_eq!(redact_text(&out), out, "not idempotent: {case}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_is_untouched() {
+        for text in [
+            "BUY 75 NIFTY28NOV2424000CE @ 120.05 LIMIT NRML",
+            "rejected: quantity 70 is not a multiple of lot size 75",
+            "M&M BAJAJ-AUTO L&TFH SBIN",
+            "price: 801.05, reason: price above band 880.10",
+            "Basic checks passed",
+            "https://api.example.com/orders?symbol=SBIN",
+            "09:15:00 session open",
+            "sha 0123456789abcdef",
+        ] {
+            assert_eq!(redact_text(text), text);
+        }
+    }
+
+    #[test]
+    fn field_names_at_any_depth() {
+        let mut v = json!({
+            "symbol": "SBIN",
+            "price": "801.05",
+            "BrokerApiKey": "CANARY",
+            "nested": [{"auth": {"Session_Token": 12345, "otp_ok": true}}],
+            "tokens": ["a", "b"],
+            "note": "password=CANARY",
+        });
+        redact_value(&mut v);
+        let text = v.to_string();
+        assert!(!text.contains("CANARY"), "{text}");
+        assert!(!text.contains("12345"), "{text}");
+        assert_eq!(v["symbol"], "SBIN");
+        assert_eq!(v["price"], "801.05");
+        assert_eq!(v["tokens"], REDACTED);
+        assert_eq!(v["nested"][0]["auth"]["otp_ok"], true);
+        assert_eq!(v["nested"][0]["auth"]["Session_Token"], REDACTED);
+    }
+
+    #[test]
+    fn keys_are_redacted_by_pattern_too() {
+        let mut v = json!({"password=CANARY": 1, "x": 2});
+        redact_value(&mut v);
+        assert!(!v.to_string().contains("CANARY"));
+    }
+}

@@ -1,0 +1,308 @@
+//! Segment files and the audit directory: names, permissions, line reading.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::AuditError;
+
+/// The longest line the verifier and the recovery scan accept (1 MiB).
+/// Every record the writer produces is shorter (see
+/// [`AuditConfig::max_record_bytes`](crate::AuditConfig)).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+const PREFIX: &str = "audit-";
+const SUFFIX: &str = ".jsonl";
+const SEQ_DIGITS: usize = 20;
+/// The lock file that keeps two writers out of one directory.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+
+/// One segment file: its path and the seq its name says it starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub(crate) first_seq: u64,
+    pub(crate) path: PathBuf,
+}
+
+impl Segment {
+    /// The file name, for reports.
+    pub(crate) fn name(&self) -> String {
+        segment_name(self.first_seq)
+    }
+}
+
+/// The file name of the segment whose first record is `first_seq`.
+pub(crate) fn segment_name(first_seq: u64) -> String {
+    format!("{PREFIX}{first_seq:0SEQ_DIGITS$}{SUFFIX}")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    if digits.len() != SEQ_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|&n| n > 0)
+}
+
+/// The segments in `dir`, oldest first. Files named `audit-*` that are not
+/// well-formed segment names are an error (fail closed); other files are
+/// ignored.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<Segment>, AuditError> {
+    let entries = fs::read_dir(dir).map_err(|e| AuditError::io("listing", dir, e))?;
+    let mut segments = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| AuditError::io("listing", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if !name.starts_with(PREFIX) {
+            continue;
+        }
+        match parse_segment_name(name) {
+            Some(first_seq) => segments.push(Segment {
+                first_seq,
+                path: entry.path(),
+            }),
+            None => return Err(AuditError::UnexpectedFile(entry.path())),
+        }
+    }
+    segments.sort_by_key(|s| s.first_seq);
+    Ok(segments)
+}
+
+/// Creates `dir` with mode 0700 if missing; refuses an existing directory
+/// that is not owned by the current user or is accessible to group/others.
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), AuditError> {
+    match fs::symlink_metadata(dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| AuditError::io("creating directory", dir, e))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
+        Err(e) => return Err(AuditError::io("inspecting directory", dir, e)),
+    }
+    check_private_dir(dir)
+}
+
+/// Checks that `dir` is a directory owned by us with no group/other access.
+pub(crate) fn check_private_dir(dir: &Path) -> Result<(), AuditError> {
+    let meta = fs::symlink_metadata(dir).map_err(|e| AuditError::io("inspecting", dir, e))?;
+    if !meta.is_dir() {
+        return Err(AuditError::InsecurePermissions {
+            path: dir.to_owned(),
+            problem: "not a directory (symlinks are refused)".to_owned(),
+        });
+    }
+    check_owner_and_mode(dir, &meta, "700")
+}
+
+/// Checks an existing segment or anchor file: regular, ours, mode 0600/0400.
+pub(crate) fn check_private_file(path: &Path) -> Result<(), AuditError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| AuditError::io("inspecting", path, e))?;
+    if !meta.is_file() {
+        return Err(AuditError::InsecurePermissions {
+            path: path.to_owned(),
+            problem: "not a regular file (symlinks are refused)".to_owned(),
+        });
+    }
+    check_owner_and_mode(path, &meta, "600")
+}
+
+fn check_owner_and_mode(
+    path: &Path,
+    meta: &fs::Metadata,
+    expected: &str,
+) -> Result<(), AuditError> {
+    if meta.mode() & 0o077 != 0 {
+        return Err(AuditError::InsecurePermissions {
+            path: path.to_owned(),
+            problem: format!(
+                "mode {:o} allows group or other access, expected {expected}",
+                meta.mode() & 0o777
+            ),
+        });
+    }
+    let uid = rustix::process::getuid().as_raw();
+    if meta.uid() != uid {
+        return Err(AuditError::InsecurePermissions {
+            path: path.to_owned(),
+            problem: format!("owned by uid {}, expected {uid}", meta.uid()),
+        });
+    }
+    Ok(())
+}
+
+/// Creates a new, empty segment (mode 0600, must not exist) and makes its
+/// directory entry durable.
+pub(crate) fn create_segment(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), AuditError> {
+    let path = dir.join(segment_name(first_seq));
+    let file = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| AuditError::io("creating segment", &path, e))?;
+    sync_dir(dir)?;
+    Ok((file, path))
+}
+
+/// Opens an existing segment for appending.
+pub(crate) fn open_segment_for_append(path: &Path) -> Result<File, AuditError> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| AuditError::io("opening segment", path, e))
+}
+
+/// fsyncs a directory so created, renamed or removed entries are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), AuditError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| AuditError::io("syncing directory", dir, e))
+}
+
+/// Opens (creating if needed, 0600) the lock file and takes an exclusive,
+/// non-blocking lock on it. The lock lasts as long as the returned file.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, AuditError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| AuditError::io("opening lock file", &path, e))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(AuditError::Locked {
+            path: dir.to_owned(),
+        }),
+        Err(e) => Err(AuditError::io("locking", &path, e.into())),
+    }
+}
+
+/// One line read from a segment.
+#[derive(Debug)]
+pub(crate) enum Line {
+    /// A newline-terminated line (newline removed).
+    Complete(Vec<u8>),
+    /// Bytes at the end of the file with no newline after them.
+    Unterminated(Vec<u8>),
+    /// A line longer than [`MAX_LINE_BYTES`].
+    TooLong,
+}
+
+/// Reads a segment line by line with bounded memory.
+pub(crate) struct LineReader {
+    reader: BufReader<File>,
+    /// Byte offset of the start of the next line.
+    pub(crate) offset: u64,
+    /// 1-based number of the next line.
+    pub(crate) line_no: u64,
+}
+
+impl std::fmt::Debug for LineReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineReader")
+            .field("offset", &self.offset)
+            .field("line_no", &self.line_no)
+            .finish()
+    }
+}
+
+impl LineReader {
+    pub(crate) fn open(path: &Path) -> Result<Self, AuditError> {
+        let file = File::open(path).map_err(|e| AuditError::io("opening segment", path, e))?;
+        Ok(Self {
+            reader: BufReader::with_capacity(1 << 16, file),
+            offset: 0,
+            line_no: 1,
+        })
+    }
+
+    /// The next line, or `None` at the end of the file.
+    pub(crate) fn next_line(&mut self, path: &Path) -> Result<Option<Line>, AuditError> {
+        let mut out = Vec::new();
+        loop {
+            let buf = self
+                .reader
+                .fill_buf()
+                .map_err(|e| AuditError::io("reading segment", path, e))?;
+            if buf.is_empty() {
+                if out.is_empty() {
+                    return Ok(None);
+                }
+                self.offset += out.len() as u64;
+                self.line_no += 1;
+                return Ok(Some(Line::Unterminated(out)));
+            }
+            let newline = buf.iter().position(|&b| b == b'\n');
+            let take = newline.map_or(buf.len(), |i| i);
+            if out.len() + take > MAX_LINE_BYTES {
+                return Ok(Some(Line::TooLong));
+            }
+            out.extend_from_slice(buf.get(..take).unwrap_or_default());
+            match newline {
+                Some(_) => {
+                    self.reader.consume(take + 1);
+                    self.offset += out.len() as u64 + 1;
+                    self.line_no += 1;
+                    return Ok(Some(Line::Complete(out)));
+                }
+                None => self.reader.consume(take),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(segment_name(1), "audit-00000000000000000001.jsonl");
+        assert_eq!(parse_segment_name(&segment_name(42)), Some(42));
+        assert_eq!(parse_segment_name("audit-1.jsonl"), None);
+        assert_eq!(parse_segment_name("audit-00000000000000000000.jsonl"), None);
+    }
+
+    #[test]
+    fn private_dir_is_created_0700_and_open_dirs_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        ensure_private_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(
+            ensure_private_dir(&dir),
+            Err(AuditError::InsecurePermissions { .. })
+        ));
+    }
+
+    #[test]
+    fn lines_are_bounded_and_unterminated_tails_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x");
+        fs::write(&path, b"one\ntwo\nthr").unwrap();
+        let mut r = LineReader::open(&path).unwrap();
+        assert!(matches!(r.next_line(&path).unwrap(), Some(Line::Complete(l)) if l == b"one"));
+        assert!(matches!(r.next_line(&path).unwrap(), Some(Line::Complete(l)) if l == b"two"));
+        assert_eq!(r.offset, 8);
+        assert!(matches!(r.next_line(&path).unwrap(), Some(Line::Unterminated(l)) if l == b"thr"));
+        assert!(r.next_line(&path).unwrap().is_none());
+        fs::write(&path, vec![b'a'; MAX_LINE_BYTES + 1]).unwrap();
+        let mut r = LineReader::open(&path).unwrap();
+        assert!(matches!(r.next_line(&path).unwrap(), Some(Line::TooLong)));
+    }
+}

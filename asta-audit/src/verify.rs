@@ -1,0 +1,447 @@
+//! Streaming verification of a whole trail.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::canonical::{check_mac, split_line};
+use crate::checkpoint::Checkpoint;
+use crate::error::AuditError;
+use crate::key::ChainKey;
+use crate::record::{AuditRecord, Head, Mac};
+use crate::retention::{read_anchor, skip_pruned};
+use crate::segment::{Line, LineReader, list_segments};
+
+/// What is wrong with the first bad record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// The record's MAC does not match its content: it was modified or
+    /// forged, or the wrong key was used.
+    MacMismatch,
+    /// A record is missing: the seq jumps from `expected` to `found`.
+    MissingSeq {
+        /// The seq that should have come next.
+        expected: u64,
+        /// The seq that was found.
+        found: u64,
+    },
+    /// Records are out of order (or repeated): `found` where `expected`
+    /// should have come.
+    Reordered {
+        /// The seq that should have come next.
+        expected: u64,
+        /// The seq that was found.
+        found: u64,
+    },
+    /// The record's `prev` is not the MAC of the record before it: the chain
+    /// was spliced.
+    BrokenLink,
+    /// The line is not a well-formed record.
+    Malformed(String),
+    /// The trail ends before the record named by the checkpoint: it was
+    /// truncated.
+    TruncatedVsCheckpoint {
+        /// The checkpoint's seq.
+        checkpoint_seq: u64,
+        /// The last seq in the trail (0 if empty).
+        head_seq: u64,
+    },
+    /// The record at the checkpoint's seq is not the checkpointed record:
+    /// the trail was rolled back and rewritten.
+    CheckpointMismatch,
+    /// The checkpoint names a record that was pruned by retention, so it
+    /// cannot be checked.
+    CheckpointNotCovered {
+        /// The checkpoint's seq.
+        checkpoint_seq: u64,
+        /// The first seq still in the trail.
+        first_seq: u64,
+    },
+    /// The retention anchor is missing, malformed or its tag is wrong.
+    BadAnchor(String),
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FindingKind::MacMismatch => f.write_str("MAC mismatch (record modified or forged)"),
+            FindingKind::MissingSeq { expected, found } => {
+                write!(f, "missing record: expected seq {expected}, found {found}")
+            }
+            FindingKind::Reordered { expected, found } => {
+                write!(
+                    f,
+                    "records reordered or repeated: expected seq {expected}, found {found}"
+                )
+            }
+            FindingKind::BrokenLink => {
+                f.write_str("broken link: prev is not the previous record's MAC")
+            }
+            FindingKind::Malformed(what) => write!(f, "malformed line: {what}"),
+            FindingKind::TruncatedVsCheckpoint {
+                checkpoint_seq,
+                head_seq,
+            } => write!(
+                f,
+                "trail truncated: checkpoint names seq {checkpoint_seq} but the trail ends at seq {head_seq}"
+            ),
+            FindingKind::CheckpointMismatch => {
+                f.write_str("record differs from the checkpoint (trail rolled back or rewritten)")
+            }
+            FindingKind::CheckpointNotCovered {
+                checkpoint_seq,
+                first_seq,
+            } => write!(
+                f,
+                "checkpoint seq {checkpoint_seq} was pruned; the trail now starts at seq {first_seq}"
+            ),
+            FindingKind::BadAnchor(what) => write!(f, "bad retention anchor: {what}"),
+        }
+    }
+}
+
+/// The first bad record of a trail and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Finding {
+    /// The segment file name (or `anchor` for the retention anchor).
+    pub segment: String,
+    /// 1-based line number in that segment (0 when not about a line).
+    pub line: u64,
+    /// The record's seq, when it could be read.
+    pub seq: Option<u64>,
+    /// What is wrong.
+    pub kind: FindingKind,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} line {}", self.segment, self.line)?;
+        if let Some(seq) = self.seq {
+            write!(f, " (seq {seq})")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+/// A trail that verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    /// Number of records checked.
+    pub records: u64,
+    /// The newest record, if any.
+    pub head: Option<Head>,
+    /// The first seq present (1 unless older segments were pruned).
+    pub first_seq: u64,
+    /// Number of segment files read.
+    pub segments: usize,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// The result of [`verify`]: intact, or the first bad record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Verification {
+    /// Every record verified (and the checkpoint, if given, matched).
+    Intact(Verified),
+    /// The first bad record.
+    Broken(Finding),
+}
+
+impl Verification {
+    /// Whether the trail verified.
+    pub fn is_intact(&self) -> bool {
+        matches!(self, Verification::Intact(_))
+    }
+
+    /// `Ok` for an intact trail, [`AuditError::Tampered`] otherwise.
+    pub fn into_result(self) -> Result<Verified, AuditError> {
+        match self {
+            Verification::Intact(v) => Ok(v),
+            Verification::Broken(f) => Err(AuditError::Tampered(Box::new(f))),
+        }
+    }
+}
+
+/// Checks records one after another; shared by [`verify`] and recovery.
+#[derive(Debug)]
+pub(crate) struct ChainState {
+    pub(crate) expected_seq: u64,
+    pub(crate) prev: Mac,
+    pub(crate) head: Option<Head>,
+    pub(crate) records: u64,
+}
+
+impl ChainState {
+    pub(crate) fn new(expected_seq: u64, prev: Mac) -> Self {
+        Self {
+            expected_seq,
+            prev,
+            head: None,
+            records: 0,
+        }
+    }
+
+    /// Checks one complete line; on success it becomes the new head.
+    /// Returns the record's seq (when readable) with any problem.
+    pub(crate) fn check(
+        &mut self,
+        key: &ChainKey,
+        line: &[u8],
+    ) -> Result<u64, (Option<u64>, FindingKind)> {
+        let (record, mac) = parse_checked(key, line)?;
+        let seq = record.seq;
+        if seq != self.expected_seq {
+            let kind = if seq > self.expected_seq {
+                FindingKind::MissingSeq {
+                    expected: self.expected_seq,
+                    found: seq,
+                }
+            } else {
+                FindingKind::Reordered {
+                    expected: self.expected_seq,
+                    found: seq,
+                }
+            };
+            return Err((Some(seq), kind));
+        }
+        if Mac::from_hex(&record.prev) != Some(self.prev) {
+            return Err((Some(seq), FindingKind::BrokenLink));
+        }
+        self.prev = mac;
+        self.expected_seq = seq.saturating_add(1);
+        self.records += 1;
+        self.head = Some(Head {
+            seq,
+            mac,
+            ts: record.ts,
+        });
+        Ok(seq)
+    }
+}
+
+/// Reads the seq of a line without trusting it (for reports).
+fn loose_seq(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(rest.get(..end)?).ok()?.parse().ok()
+}
+
+/// Checks a line's MAC, then parses it.
+pub(crate) fn parse_checked(
+    key: &ChainKey,
+    line: &[u8],
+) -> Result<(AuditRecord, Mac), (Option<u64>, FindingKind)> {
+    let Some((body, mac)) = split_line(line) else {
+        return Err((
+            loose_seq(line),
+            FindingKind::Malformed("no MAC trailer at the end of the line".to_owned()),
+        ));
+    };
+    if !check_mac(key, body, &mac) {
+        return Err((loose_seq(line), FindingKind::MacMismatch));
+    }
+    let record: AuditRecord = serde_json::from_slice(line).map_err(|e| {
+        (
+            loose_seq(line),
+            FindingKind::Malformed(format!("not a valid record: {}", e.classify_name())),
+        )
+    })?;
+    if record.mac != mac.to_string() {
+        return Err((Some(record.seq), FindingKind::MacMismatch));
+    }
+    Ok((record, mac))
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O",
+            serde_json::error::Category::Syntax => "JSON syntax error",
+            serde_json::error::Category::Data => "wrong fields or values",
+            serde_json::error::Category::Eof => "truncated JSON",
+        }
+    }
+}
+
+/// Verifies the whole trail in `dir`, streaming through every segment.
+///
+/// Returns [`Verification::Intact`] with the record count and head, or
+/// [`Verification::Broken`] naming the first bad record (segment, line,
+/// seq, what is wrong). With a `checkpoint`, also checks that the record it
+/// names is present and unchanged, which detects a truncated or
+/// rolled-back tail. `Err` only for I/O problems (a missing directory, an
+/// unreadable file) and malformed segment names.
+///
+/// Verification needs the chain key: without it nobody can tell a forged
+/// record from a real one. It reads the files only; it never modifies them
+/// and it can run while a writer appends (it then checks a prefix, except
+/// that a line being written at that moment may show as malformed).
+pub fn verify(
+    dir: &Path,
+    key: &ChainKey,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<Verification, AuditError> {
+    let segments = list_segments(dir)?;
+    let anchor = match read_anchor(dir, key) {
+        Ok(a) => a,
+        Err(kind) => {
+            return Ok(Verification::Broken(Finding {
+                segment: "anchor".to_owned(),
+                line: 0,
+                seq: None,
+                kind,
+            }));
+        }
+    };
+    let (segments, _stale) = skip_pruned(segments, anchor.as_ref());
+    let (first_seq, prev) = anchor.map_or((1, Mac::GENESIS), |a| (a.seq.saturating_add(1), a.mac));
+    let mut state = ChainState::new(first_seq, prev);
+    let mut bytes = 0u64;
+    let mut last_name = String::from("(no segment)");
+    let mut last_line = 0u64;
+    let count = segments.len();
+    for (index, segment) in segments.iter().enumerate() {
+        let name = segment.name();
+        let mut reader = LineReader::open(&segment.path)?;
+        let mut lines_here = 0u64;
+        let found = |line: u64, seq: Option<u64>, kind: FindingKind| {
+            Ok(Verification::Broken(Finding {
+                segment: name.clone(),
+                line,
+                seq,
+                kind,
+            }))
+        };
+        loop {
+            let line_no = reader.line_no;
+            let Some(line) = reader.next_line(&segment.path)? else {
+                break;
+            };
+            lines_here += 1;
+            let line = match line {
+                Line::Complete(l) => l,
+                Line::Unterminated(l) => {
+                    let what = if index + 1 == count {
+                        "incomplete final line (a torn write: opening the log cuts it and records a recovery)"
+                    } else {
+                        "incomplete final line in a segment that is not the newest"
+                    };
+                    return found(
+                        line_no,
+                        loose_seq(&l),
+                        FindingKind::Malformed(what.to_owned()),
+                    );
+                }
+                Line::TooLong => {
+                    return found(
+                        line_no,
+                        None,
+                        FindingKind::Malformed("line longer than the 1 MiB limit".to_owned()),
+                    );
+                }
+            };
+            bytes += line.len() as u64 + 1;
+            let expected = state.expected_seq;
+            match state.check(key, &line) {
+                Ok(seq) => {
+                    if line_no == 1 && seq != segment.first_seq {
+                        return found(
+                            line_no,
+                            Some(seq),
+                            FindingKind::Malformed(format!(
+                                "segment file name says it starts at seq {}",
+                                segment.first_seq
+                            )),
+                        );
+                    }
+                    if let Some(cp) = checkpoint
+                        && cp.seq() == seq
+                        && state.head.map(|h| h.mac) != Some(cp.mac())
+                    {
+                        return found(line_no, Some(seq), FindingKind::CheckpointMismatch);
+                    }
+                }
+                Err((
+                    seq,
+                    FindingKind::MissingSeq {
+                        expected: e,
+                        found: f,
+                    },
+                )) => {
+                    // A swap of two records shows first as a jump forward:
+                    // look one line ahead to tell reordering from deletion.
+                    let mut kind = FindingKind::MissingSeq {
+                        expected: e,
+                        found: f,
+                    };
+                    if let Some(Line::Complete(next)) = reader.next_line(&segment.path)?
+                        && let Ok((rec, _)) = parse_checked(key, &next)
+                        && rec.seq == expected
+                    {
+                        kind = FindingKind::Reordered {
+                            expected: e,
+                            found: f,
+                        };
+                    }
+                    return found(line_no, seq, kind);
+                }
+                Err((seq, kind)) => return found(line_no, seq, kind),
+            }
+            last_line = line_no;
+        }
+        if lines_here == 0 && index + 1 != count {
+            return found(
+                1,
+                None,
+                FindingKind::Malformed("empty segment that is not the newest".to_owned()),
+            );
+        }
+        last_name = name.clone();
+    }
+    let head_seq = state.head.map_or(first_seq.saturating_sub(1), |h| h.seq);
+    if let Some(cp) = checkpoint {
+        let broken = |kind| {
+            Ok(Verification::Broken(Finding {
+                segment: last_name.clone(),
+                line: last_line.saturating_add(1),
+                seq: None,
+                kind,
+            }))
+        };
+        if cp.seq() > head_seq {
+            return broken(FindingKind::TruncatedVsCheckpoint {
+                checkpoint_seq: cp.seq(),
+                head_seq,
+            });
+        }
+        if cp.seq() < first_seq {
+            let at_anchor = anchor.is_some_and(|a| a.seq == cp.seq() && a.mac == cp.mac());
+            if !at_anchor {
+                return broken(FindingKind::CheckpointNotCovered {
+                    checkpoint_seq: cp.seq(),
+                    first_seq,
+                });
+            }
+        }
+    }
+    Ok(Verification::Intact(Verified {
+        records: state.records,
+        head: state.head.or_else(|| {
+            anchor.map(|a| Head {
+                seq: a.seq,
+                mac: a.mac,
+                ts: a.ts,
+            })
+        }),
+        first_seq,
+        segments: count,
+        bytes,
+    }))
+}
