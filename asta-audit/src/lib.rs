@@ -100,6 +100,7 @@ mod config;
 mod error;
 mod key;
 mod layer;
+mod reader;
 mod record;
 mod recover;
 mod redact;
@@ -115,6 +116,7 @@ pub use config::{
 pub use error::AuditError;
 pub use key::{ChainKey, MIN_KEY_BYTES};
 pub use layer::AuditLayer;
+pub use reader::{Records, read_records};
 pub use record::{
     AppendReceipt, AuditEvent, AuditRecord, Category, Head, MAC_LEN, Mac, RiskDecision,
     UnknownCategory,
@@ -122,5 +124,7 @@ pub use record::{
 pub use redact::{REDACTED, is_sensitive_name, redact_text, redact_value};
 pub use retention::PruneReport;
 pub use segment::MAX_LINE_BYTES;
-pub use verify::{Finding, FindingKind, Verification, Verified, verify};
+pub use verify::{
+    Finding, FindingKind, Verification, Verified, VerifyProgress, verify, verify_with_progress,
+};
 pub use writer::{AuditLog, AuditStats};

@@ -255,6 +255,9 @@ pub(crate) fn parse_checked(
     Ok((record, mac))
 }
 
+/// How often [`verify_with_progress`] reports within a segment.
+const PROGRESS_STEP_BYTES: u64 = 4 << 20;
+
 trait ClassifyName {
     fn classify_name(&self) -> &'static str;
 }
@@ -288,7 +291,32 @@ pub fn verify(
     key: &ChainKey,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<Verification, AuditError> {
+    verify_with_progress(dir, key, checkpoint, &mut |_| {})
+}
+
+/// How far a verification has come, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyProgress {
+    /// Bytes of segment data checked so far.
+    pub bytes_done: u64,
+    /// Bytes in all segments when verification started.
+    pub bytes_total: u64,
+}
+
+/// [`verify`], calling `progress` after each segment and every 4 MiB of data.
+pub fn verify_with_progress(
+    dir: &Path,
+    key: &ChainKey,
+    checkpoint: Option<&Checkpoint>,
+    progress: &mut dyn FnMut(VerifyProgress),
+) -> Result<Verification, AuditError> {
     let segments = list_segments(dir)?;
+    let bytes_total: u64 = segments
+        .iter()
+        .filter_map(|s| std::fs::metadata(&s.path).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut next_report = 0u64;
     let anchor = match read_anchor(dir, key) {
         Ok(a) => a,
         Err(kind) => {
@@ -348,6 +376,13 @@ pub fn verify(
                 }
             };
             bytes += line.len() as u64 + 1;
+            if bytes >= next_report {
+                progress(VerifyProgress {
+                    bytes_done: bytes,
+                    bytes_total,
+                });
+                next_report = bytes.saturating_add(PROGRESS_STEP_BYTES);
+            }
             let expected = state.expected_seq;
             match state.check(key, &line) {
                 Ok(seq) => {
@@ -404,6 +439,10 @@ pub fn verify(
             );
         }
         last_name = name.clone();
+        progress(VerifyProgress {
+            bytes_done: bytes,
+            bytes_total: bytes_total.max(bytes),
+        });
     }
     let head_seq = state.head.map_or(first_seq.saturating_sub(1), |h| h.seq);
     if let Some(cp) = checkpoint {
