@@ -1,8 +1,166 @@
-//! Pre-trade risk engine for ASTA (work in progress: see the asta-risk issue).
+//! Pre-trade risk engine for ASTA: decides whether an order may go out, and
+//! stops a runaway strategy.
 //!
-//! This crate will decide whether an order may go out: instrument rules,
-//! price collars, size and exposure caps, daily loss, exact sliding-window
-//! rate limits, trading hours and duplicate detection; latched breakers and
-//! the Active / Reducing / Halted trading state; and a security monitor.
+//! [`RiskEngine`] runs every check an order needs before it reaches a broker
+//! and fails closed: an unknown instrument, a missing or stale reference
+//! price, an unreadable state file or an amount that overflows is a
+//! rejection, never a pass. Each rejection is a typed [`Rejection`] that
+//! names the rule, the limit and the value, and maps to asta-core's public
+//! codes (`RISK_REJECTED`, `RATE_LIMITED`, `HALTED`, `INVALID_INPUT`).
 //!
-//! It exposes no API yet.
+//! - **Checks**: instrument rules through asta-core's
+//!   [`InstrumentCatalog`](asta_core::InstrumentCatalog) (lot, freeze, tick,
+//!   band); trading hours and the MIS cut-off through
+//!   [`MarketCalendar`](asta_core::MarketCalendar); a price collar against a
+//!   fresh reference; quantity and notional per order; worst-case position
+//!   value per symbol, gross exposure and open orders; the day's loss
+//!   (realized plus mark-to-market, IST day); duplicates.
+//! - **Exact rate limits** ([`RateLimiter`]): sliding 1-second and
+//!   60-second windows plus the IST day, stacked, per account, strategy and
+//!   exchange segment; per-order modification caps; deny, never queue;
+//!   batches all or nothing.
+//! - **Trading state and breakers**: [`TradingState`] ACTIVE / REDUCING /
+//!   HALTED for the account and per strategy; breakers (daily loss, rejection
+//!   storm, audit failure, broker auth failure, manual halt) latch until an
+//!   operator reset authorized by a [`TotpVerifier`].
+//! - **Security monitor**: failed-login bursts block a source; unusual orders
+//!   (size far above the norm, first symbol, rapid modifications, off hours)
+//!   raise alerts that warn or block.
+//! - **Events**: every decision and transition is a serializable
+//!   [`RiskEvent`] with a RISK or SECURITY category, for the caller's audit
+//!   trail (this crate does not depend on asta-audit).
+//! - **Durable state** ([`StateStore`]): saved atomically after each change;
+//!   a restart keeps the day's loss, halts and rate windows; a corrupt file
+//!   stops the engine from starting instead of being reset.
+//!
+//! The key design decision is **exactness over speed tricks**: money is
+//! asta-core's integer [`Money`](asta_core::Money), shares are basis points,
+//! and rate windows keep every admission instant (bounded by the limit), so
+//! "8 per second" means no second anywhere holds 9. There is no float in
+//! this crate.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use asta_core::{
+//!     Clock, Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest,
+//!     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
+//! };
+//! use asta_risk::{OrderContext, Rejection, RiskConfig, RiskEngine, StateStore};
+//! use chrono::{TimeZone, Utc};
+//!
+//! let catalog = InstrumentCatalog::from_csv_reader(
+//!     "exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper\n\
+//!      NSE,SBIN,0.05,1,,,\n".as_bytes(),
+//! )?;
+//! // Friday 27 November 2026, 09:30 IST.
+//! let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap());
+//! let config = RiskConfig::builder(Money::from_rupees(1_000_000))
+//!     .max_order_quantity(1_000)
+//!     .max_order_notional(Money::from_rupees(200_000))
+//!     .max_gross_exposure(Money::from_rupees(2_000_000))
+//!     .build()?;
+//! let mut engine = RiskEngine::open(
+//!     config,
+//!     Arc::new(catalog),
+//!     Arc::new(MarketCalendar::bundled()?),
+//!     Arc::new(clock.clone()),
+//!     StateStore::dangerous_in_memory(), // tests only: use StateStore::file in production
+//! )?;
+//! let sbin = Symbol::new("SBIN")?;
+//! engine.update_quote(Exchange::Nse, &sbin, "800".parse()?);
+//!
+//! let order = OrderRequest::builder()
+//!     .symbol(sbin.clone())
+//!     .exchange(Exchange::Nse)
+//!     .side(Side::Buy)
+//!     .price_type(PriceType::Limit)
+//!     .product(Product::Cnc)
+//!     .quantity(Quantity::new(10)?)
+//!     .price("801".parse()?)
+//!     .strategy(StrategyTag::new("demo")?)
+//!     .build()?;
+//! let approval = engine.check_order(&order, &OrderContext::new())?;
+//! assert_eq!(approval.notional, Money::from_rupees(8_010));
+//!
+//! // 10% away from the last price: the fat-finger collar refuses it.
+//! let fat = order.to_builder().price("880".parse()?).build()?;
+//! let refusal = engine.check_order(&fat, &OrderContext::new()).unwrap_err();
+//! assert!(matches!(refusal, Rejection::PriceCollar { .. }));
+//! assert_eq!(
+//!     refusal.to_string(),
+//!     "price 880 is 1000 bps from the reference price 800 of SBIN; the collar is 500 bps"
+//! );
+//!
+//! for event in engine.drain_events() {
+//!     let _audit_line = serde_json::to_string(&event)?; // hand to asta-audit
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Notes
+//!
+//! - The engine is synchronous and does no I/O on the decision path except
+//!   the state save (see [`RiskEngine`] for the persistence trade-off). The
+//!   caller serializes access (one mutex) and drains events after each call.
+//! - Cancels are always allowed, in every trading state.
+//! - The day is the IST calendar day: at IST midnight the daily P&L and
+//!   per-day rate counts reset; a latched halt never does.
+//! - All time comes from asta-core's [`Clock`](asta_core::Clock); tests drive
+//!   a manual clock and never sleep.
+//!
+//! # Security notes
+//!
+//! - TOTP codes pass straight to the caller's verifier and are never stored,
+//!   logged or put in an event.
+//! - Event text carries limits, values and caller-supplied detail; callers
+//!   must not put secrets in the detail of `report_audit_failure` /
+//!   `report_auth_failure` (asta-audit redacts anyway).
+//! - The state file's checksum detects damage, not tampering: protect the
+//!   file with file permissions.
+//!
+//! # Feature flags
+//!
+//! None.
+
+mod breaker;
+mod checks;
+mod config;
+mod engine;
+mod error;
+mod events;
+mod map_as_vec;
+mod monitor;
+mod rate_limit;
+mod state;
+mod state_store;
+mod trading_state;
+
+pub use breaker::{BreakerKind, LatchedBreaker, TotpVerifier};
+pub use config::{
+    AlertAction, BreakerConfig, ConfigError, MonitorConfig, RateLimitConfig, RiskConfig,
+    RiskConfigBuilder, RiskLimits, SEBI_ORDERS_PER_SECOND, WindowLimits,
+};
+pub use engine::{
+    Approval, ApprovalTicket, CancelApproval, Decision, FillReport, ModifyApproval, OrderContext,
+    PositionStatus, RateStatus, RiskEngine, RiskStatus, ScopeStatus,
+};
+pub use error::{AlertKind, Rejection, ResetError, StateError, TotpRejection};
+pub use events::{EventCategory, OrderSummary, RiskEvent, RiskEventKind};
+pub use monitor::LoginVerdict;
+pub use rate_limit::{RateDenial, RateLimiter, RateScope, RateUsage, RateWindow};
+pub use state_store::{STATE_FORMAT, StateStore};
+pub use trading_state::{StateScope, TradingState};
+
+#[cfg(test)]
+mod tests {
+    /// The guard shares the engine across tasks behind a mutex.
+    #[test]
+    fn the_engine_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::RiskEngine>();
+        assert_send_sync::<crate::RiskEvent>();
+        assert_send_sync::<crate::Rejection>();
+    }
+}
