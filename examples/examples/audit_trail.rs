@@ -35,7 +35,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
 
     println!("== Writing the trail in {}", dir.display());
-    log.append(AuditEvent::system("session_start", json!({"mode": "SANDBOX"})))?;
+    log.append(AuditEvent::system(
+        "session_start",
+        json!({"mode": "SANDBOX"}),
+    ))?;
     clock.advance(TimeDelta::milliseconds(1500));
     log.append(AuditEvent::risk_decision(
         "pre_trade",
