@@ -1,0 +1,440 @@
+//! Sealed backups of SQLite databases, the vault and the audit directory.
+//!
+//! `create` snapshots every configured SQLite database with SQLite's online
+//! backup API (never a raw copy of a live database), copies the vault file
+//! (writes to it are atomic renames, so any open sees one whole version) and
+//! the audit segments, lays them out as a [`bundle`] in a private temporary
+//! file, and seals that with asta-vault's chunked stream sealing into
+//! `asta-backup-<UTC time>.sealed`.
+//!
+//! Keys: by default the vault's `backup.seal_key` entry (created on first
+//! use). A backup sealed that way cannot bring back a *lost* vault (its key
+//! is inside it), so disaster-recovery backups use a passphrase instead.
+
+pub mod bundle;
+pub mod sqlite;
+
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use asta_vault::{Argon2Params, SealError, SealKey};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use secrecy::SecretString;
+
+use bundle::{BundleError, Entry, EntryKind, Manifest};
+
+/// File name prefix of backups.
+pub const BACKUP_PREFIX: &str = "asta-backup-";
+/// File name suffix of backups.
+pub const BACKUP_SUFFIX: &str = ".sealed";
+const STAMP_FORMAT: &str = "%Y%m%dT%H%M%S%3fZ";
+
+/// What seals and opens a backup.
+#[derive(Debug)]
+pub enum Sealing {
+    /// A 256-bit key held in the vault.
+    Key(SealKey),
+    /// A passphrase through Argon2id (for backups that must restore a lost vault).
+    Passphrase(SecretString),
+}
+
+/// What to back up.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// SQLite databases.
+    pub databases: Vec<PathBuf>,
+    /// The vault file.
+    pub vault: Option<PathBuf>,
+    /// The audit directory (every regular file directly in it).
+    pub audit_dir: Option<PathBuf>,
+}
+
+/// Where a restore writes each kind of entry.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// Directory for databases (by file name), or the configured paths.
+    pub databases: Vec<PathBuf>,
+    /// The vault file.
+    pub vault: PathBuf,
+    /// The audit directory.
+    pub audit_dir: PathBuf,
+}
+
+/// Why a backup operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// File-system trouble.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Sealing or opening failed (wrong key, tampering, truncation).
+    #[error("the backup seal does not open: {0}")]
+    Seal(#[from] SealError),
+    /// The bundle inside is malformed or damaged.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// A database snapshot or integrity check failed.
+    #[error(transparent)]
+    Sqlite(#[from] sqlite::SqliteError),
+    /// A restore would overwrite existing files.
+    #[error("restore would overwrite {0}; use --force to replace it")]
+    WouldOverwrite(PathBuf),
+    /// A backup with the same name (the same millisecond) exists.
+    #[error("backup {0} already exists")]
+    Exists(PathBuf),
+    /// A database entry matches no configured database.
+    #[error("backup holds database {0}, which the configuration does not name")]
+    UnknownDatabase(String),
+    /// Two sources share a file name.
+    #[error("two databases are named {0}; give them distinct file names")]
+    DuplicateName(String),
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> BackupError + 'a {
+    move |source| BackupError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A private (0700) scratch directory inside `parent`, removed on drop.
+fn scratch(parent: &Path) -> Result<tempfile::TempDir, BackupError> {
+    let dir = tempfile::Builder::new()
+        .prefix(".asta-backup-")
+        .tempdir_in(parent)
+        .map_err(io("creating a scratch directory in", parent))?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .map_err(io("protecting", dir.path()))?;
+    Ok(dir)
+}
+
+fn create_private_file(path: &Path) -> Result<File, BackupError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("creating", path))
+}
+
+/// Creates `dir` with mode 0700 if it does not exist.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), BackupError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io("creating", dir))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Creates a sealed backup of `sources` in `backups_dir` at `now`; returns its path.
+pub fn create(
+    sources: &Sources,
+    backups_dir: &Path,
+    sealing: &Sealing,
+    now: DateTime<Utc>,
+) -> Result<PathBuf, BackupError> {
+    ensure_private_dir(backups_dir)?;
+    let work = scratch(backups_dir)?;
+    // 1. Stage every file: database snapshots, vault and audit copies.
+    let mut staged: Vec<(Entry, PathBuf)> = Vec::new();
+    let mut stage = |kind: EntryKind,
+                     name: String,
+                     fill: &dyn Fn(&Path) -> Result<(), BackupError>|
+     -> Result<(), BackupError> {
+        let prefix = match kind {
+            EntryKind::Sqlite => "db",
+            EntryKind::Vault => "vault",
+            EntryKind::Audit => "audit",
+        };
+        let path = work.path().join(format!("{prefix}-{}", staged.len()));
+        fill(&path)?;
+        let file = File::open(&path).map_err(io("reading", &path))?;
+        let (len, sha256) =
+            bundle::copy_hashed(file, std::io::sink()).map_err(io("reading", &path))?;
+        staged.push((
+            Entry {
+                kind,
+                name,
+                len,
+                sha256,
+            },
+            path,
+        ));
+        Ok(())
+    };
+    let mut names = std::collections::HashSet::new();
+    for db in &sources.databases {
+        let name = file_name(db);
+        if !names.insert(name.clone()) {
+            return Err(BackupError::DuplicateName(name));
+        }
+        stage(EntryKind::Sqlite, name, &|dest| {
+            Ok(sqlite::snapshot(db, dest)?)
+        })?;
+    }
+    if let Some(vault) = &sources.vault {
+        stage(EntryKind::Vault, file_name(vault), &|dest| {
+            std::fs::copy(vault, dest)
+                .map(|_| ())
+                .map_err(io("copying", vault))
+        })?;
+    }
+    if let Some(dir) = &sources.audit_dir {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io("reading", dir))?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.path())
+            .filter(|p| file_name(p) != "LOCK")
+            .collect();
+        files.sort();
+        for file in files {
+            stage(EntryKind::Audit, file_name(&file), &|dest| {
+                std::fs::copy(&file, dest)
+                    .map(|_| ())
+                    .map_err(io("copying", &file))
+            })?;
+        }
+    }
+    // 2. Lay out the bundle in a private file.
+    let manifest = Manifest {
+        created: now.to_rfc3339(),
+        entries: staged.iter().map(|(e, _)| e.clone()).collect(),
+    };
+    let plain_path = work.path().join("bundle");
+    let mut plain = create_private_file(&plain_path)?;
+    {
+        let mut writer = std::io::BufWriter::new(&mut plain);
+        bundle::write_head(&mut writer, &manifest)?;
+        for (_, path) in &staged {
+            let mut file = File::open(path).map_err(io("reading", path))?;
+            std::io::copy(&mut file, &mut writer).map_err(io("writing", &plain_path))?;
+        }
+        writer.flush().map_err(io("writing", &plain_path))?;
+    }
+    plain
+        .seek(SeekFrom::Start(0))
+        .map_err(io("reading", &plain_path))?;
+    // 3. Seal into a temp file, fsync, then give it its final name.
+    let final_path = backups_dir.join(format!(
+        "{BACKUP_PREFIX}{}{BACKUP_SUFFIX}",
+        now.format(STAMP_FORMAT)
+    ));
+    let sealed_tmp = work.path().join("sealed");
+    let mut sealed = create_private_file(&sealed_tmp)?;
+    {
+        let writer = std::io::BufWriter::new(&mut sealed);
+        let reader = BufReader::new(&mut plain);
+        match sealing {
+            Sealing::Key(key) => asta_vault::seal_stream(reader, writer, key)?,
+            Sealing::Passphrase(p) => {
+                asta_vault::seal_stream_with_passphrase(reader, writer, p, Argon2Params::default())?
+            }
+        };
+    }
+    sealed.sync_all().map_err(io("syncing", &sealed_tmp))?;
+    if final_path.exists() {
+        return Err(BackupError::Exists(final_path));
+    }
+    std::fs::rename(&sealed_tmp, &final_path).map_err(io("moving into place", &final_path))?;
+    File::open(backups_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("syncing", backups_dir))?;
+    Ok(final_path)
+}
+
+/// Opens a sealed backup into a private scratch file and reads its manifest.
+fn open_sealed(
+    backup: &Path,
+    sealing: &Sealing,
+    work: &Path,
+) -> Result<(Manifest, BufReader<File>), BackupError> {
+    let plain_path = work.join("bundle");
+    let mut plain = create_private_file(&plain_path)?;
+    {
+        let reader = BufReader::new(File::open(backup).map_err(io("opening", backup))?);
+        let writer = std::io::BufWriter::new(&mut plain);
+        match sealing {
+            Sealing::Key(key) => asta_vault::open_stream(reader, writer, key)?,
+            Sealing::Passphrase(p) => asta_vault::open_stream_with_passphrase(reader, writer, p)?,
+        };
+    }
+    plain
+        .seek(SeekFrom::Start(0))
+        .map_err(io("reading", &plain_path))?;
+    let mut reader = BufReader::new(plain);
+    let manifest = bundle::read_head(&mut reader)?;
+    Ok((manifest, reader))
+}
+
+/// What a verified backup holds.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    /// The manifest.
+    pub manifest: Manifest,
+}
+
+/// Decrypts and checks a backup without restoring: the seal, every entry's
+/// SHA-256, and SQLite's `integrity_check` on every database.
+pub fn verify(backup: &Path, sealing: &Sealing) -> Result<VerifyReport, BackupError> {
+    let parent = backup.parent().unwrap_or(Path::new("."));
+    let work = scratch(parent)?;
+    let (manifest, mut reader) = open_sealed(backup, sealing, work.path())?;
+    for (index, entry) in manifest.entries.iter().enumerate() {
+        if entry.kind == EntryKind::Sqlite {
+            let path = work.path().join(format!("check-{index}.db"));
+            let file = create_private_file(&path)?;
+            bundle::read_entry(&mut reader, entry, std::io::BufWriter::new(file))?;
+            sqlite::integrity_check(&path)?;
+        } else {
+            bundle::read_entry(&mut reader, entry, std::io::sink())?;
+        }
+    }
+    Ok(VerifyReport { manifest })
+}
+
+/// Restores a backup to `targets`. Refuses to overwrite an existing file
+/// unless `force`. Every entry is checked before anything is written; each
+/// file is written to a temp file and renamed into place (0600).
+pub fn restore(
+    backup: &Path,
+    sealing: &Sealing,
+    targets: &Targets,
+    force: bool,
+) -> Result<Vec<PathBuf>, BackupError> {
+    let report = verify(backup, sealing)?;
+    let destination = |entry: &Entry| -> Result<PathBuf, BackupError> {
+        Ok(match entry.kind {
+            EntryKind::Vault => targets.vault.clone(),
+            EntryKind::Audit => targets.audit_dir.join(&entry.name),
+            EntryKind::Sqlite => targets
+                .databases
+                .iter()
+                .find(|p| file_name(p) == entry.name)
+                .cloned()
+                .ok_or_else(|| BackupError::UnknownDatabase(entry.name.clone()))?,
+        })
+    };
+    let mut planned = Vec::new();
+    for entry in &report.manifest.entries {
+        let dest = destination(entry)?;
+        if dest.exists() && !force {
+            return Err(BackupError::WouldOverwrite(dest));
+        }
+        planned.push(dest);
+    }
+    let parent = backup.parent().unwrap_or(Path::new("."));
+    let work = scratch(parent)?;
+    let (manifest, mut reader) = open_sealed(backup, sealing, work.path())?;
+    for (entry, dest) in manifest.entries.iter().zip(&planned) {
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        ensure_private_dir(dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".asta-restore-")
+            .tempfile_in(dir)
+            .map_err(io("creating a temp file in", dir))?;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))
+            .map_err(io("protecting", tmp.path()))?;
+        bundle::read_entry(
+            &mut reader,
+            entry,
+            std::io::BufWriter::new(tmp.as_file_mut()),
+        )?;
+        tmp.as_file().sync_all().map_err(io("syncing", dest))?;
+        tmp.persist(dest).map_err(|e| BackupError::Io {
+            what: "moving into place",
+            path: dest.clone(),
+            source: e.error,
+        })?;
+    }
+    Ok(planned)
+}
+
+/// A backup file and the instant in its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupFile {
+    /// The file.
+    pub path: PathBuf,
+    /// When it was made (from its name).
+    pub created: DateTime<Utc>,
+}
+
+/// The backups in `dir`, oldest first (files not named like backups are ignored).
+pub fn list(dir: &Path) -> Result<Vec<BackupFile>, BackupError> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(io("reading", dir)(e)),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stamp) = name
+            .strip_prefix(BACKUP_PREFIX)
+            .and_then(|s| s.strip_suffix(BACKUP_SUFFIX))
+        else {
+            continue;
+        };
+        if let Ok(naive) = NaiveDateTime::parse_from_str(stamp, STAMP_FORMAT) {
+            found.push(BackupFile {
+                path: entry.path(),
+                created: naive.and_utc(),
+            });
+        }
+    }
+    found.sort_by_key(|b| b.created);
+    Ok(found)
+}
+
+/// Deletes backups older than `retention` at `now`, never the newest one;
+/// returns what was deleted.
+pub fn prune(
+    dir: &Path,
+    retention: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<Vec<PathBuf>, BackupError> {
+    let backups = list(dir)?;
+    let Some((_newest, older)) = backups.split_last() else {
+        return Ok(Vec::new());
+    };
+    let mut deleted = Vec::new();
+    for backup in older {
+        if now.signed_duration_since(backup.created) > retention {
+            std::fs::remove_file(&backup.path).map_err(io("deleting", &backup.path))?;
+            deleted.push(backup.path.clone());
+        }
+    }
+    Ok(deleted)
+}
+
+/// The vault entry that holds the backup sealing key.
+pub const SEAL_KEY_ENTRY: &str = "backup.seal_key";
+
+/// The backup sealing key from the vault, created there on first use.
+pub fn vault_seal_key(vault: &mut asta_vault::Vault) -> Result<SealKey, asta_vault::VaultError> {
+    if vault.contains(SEAL_KEY_ENTRY) {
+        vault.seal_key(SEAL_KEY_ENTRY)
+    } else {
+        vault.create_seal_key(SEAL_KEY_ENTRY)
+    }
+}

@@ -1,0 +1,213 @@
+//! The command-line grammar (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// ASTA: safe automated trading for Indian markets.
+///
+/// Exit codes: 0 success; 1 a check failed (doctor FAIL, audit tampering,
+/// backup or TOTP verification failed); 2 usage error; 3 configuration or
+/// input error; 4 refused (permission, confirmation, halted, overwrite
+/// without --force); 5 internal or I/O error.
+#[derive(Debug, Parser)]
+#[command(name = "asta", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration file (default: ./asta.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print error details (never secrets).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The pre-deployment security checklist.
+    Doctor(DoctorArgs),
+    /// The encrypted credential vault.
+    Vault(VaultArgs),
+    /// TOTP two-factor authentication for operator actions.
+    Totp(TotpArgs),
+    /// The tamper-evident audit trail.
+    Audit(AuditArgs),
+    /// Sealed backups of databases, the vault and the audit trail.
+    Backup(BackupArgs),
+}
+
+/// `asta doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The project directory to check (default: the current directory).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `asta vault`.
+#[derive(Debug, Args)]
+pub struct VaultArgs {
+    /// What to do with the vault.
+    #[command(subcommand)]
+    pub command: VaultCommand,
+}
+
+/// The vault subcommands. Secret values are read from a hidden prompt or
+/// standard input, never from the command line.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Create the vault and (unless configured otherwise) a 0600 key file.
+    Init,
+    /// Store a secret read from a hidden prompt or standard input.
+    Set {
+        /// The entry name, e.g. `openalgo.api_key`.
+        name: String,
+        /// Store it as an API key with scopes and an expiry.
+        #[arg(long)]
+        api_key: bool,
+        /// An API-key scope (repeat for several): read, trade, admin...
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Lifetime in days (API keys default to 90).
+        #[arg(long, value_name = "DAYS")]
+        lifetime_days: Option<u32>,
+        /// A note (not secret, stored unencrypted).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Print one secret; only with --reveal.
+    Get {
+        /// The entry name.
+        name: String,
+        /// Really print the secret on standard output.
+        #[arg(long)]
+        reveal: bool,
+        /// For API keys: the scope the caller needs.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// List entries (names and metadata, never values).
+    List,
+    /// Remove an entry.
+    Rm {
+        /// The entry name.
+        name: String,
+    },
+    /// Replace an entry's value (read like `set`), bumping its version.
+    Rotate {
+        /// The entry name.
+        name: String,
+    },
+    /// Re-wrap the vault's data key under a new key file (or a passphrase).
+    Rekey {
+        /// Switch to a passphrase instead of a new key file.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Show API keys and secrets near or past expiry.
+    Status,
+}
+
+/// `asta totp`.
+#[derive(Debug, Args)]
+pub struct TotpArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TotpCommand,
+}
+
+/// The TOTP subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Generate the operator's TOTP secret and print its otpauth:// URI and QR code.
+    Enroll {
+        /// The account label shown in the authenticator app.
+        #[arg(long, default_value = "operator")]
+        account: String,
+    },
+    /// Check a code (read from a prompt or standard input).
+    Verify,
+}
+
+/// `asta audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+/// The audit subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the whole chain; exits 1 and names the first bad record on tampering.
+    Verify {
+        /// A checkpoint (its text, or a file holding it) to detect truncation or rollback.
+        #[arg(long, value_name = "TEXT|FILE")]
+        checkpoint: Option<String>,
+    },
+    /// Show the newest records.
+    Tail {
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+    },
+    /// Write every record as JSON Lines (after verifying the chain).
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Print the current head as a checkpoint to keep somewhere else.
+    Checkpoint,
+}
+
+/// `asta backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+/// The backup subcommands. Backups are sealed with the vault's
+/// `backup.seal_key` unless `--passphrase` is given; a passphrase backup is
+/// the one that can bring back a lost vault.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Snapshot the databases (online backup API), the vault and the audit trail, sealed.
+    Create {
+        /// Seal with a passphrase (prompt, or ASTA_BACKUP_PASSPHRASE) instead of the vault key.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Decrypt and check a backup (SHA-256 per file, SQLite integrity_check) without restoring.
+    Verify {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// It was sealed with a passphrase.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Restore a backup to the configured locations.
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// Replace files that exist.
+        #[arg(long)]
+        force: bool,
+        /// It was sealed with a passphrase.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Delete backups older than backup.retention_days (never the newest).
+    Prune,
+}

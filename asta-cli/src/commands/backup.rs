@@ -1,0 +1,143 @@
+//! `asta backup create|verify|restore|prune`.
+
+use std::path::Path;
+
+use asta_core::{Clock, ErrorCode, SystemClock};
+use chrono::TimeDelta;
+
+use crate::backup::{self, BackupError, Sealing, Sources, Targets};
+use crate::cli::{BackupArgs, BackupCommand};
+use crate::config::Config;
+use crate::context::{open_vault, vault_failure};
+use crate::failure::{CommandResult, EXIT_CHECK_FAILED, EXIT_OK, Failure};
+use crate::secret_input::read_secret;
+
+/// The environment variable a backup passphrase is read from when there is no terminal.
+pub const BACKUP_PASSPHRASE_ENV: &str = "ASTA_BACKUP_PASSPHRASE";
+
+/// Runs one backup subcommand.
+pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
+    match &args.command {
+        BackupCommand::Create { passphrase } => {
+            let sealing = sealing(config, *passphrase)?;
+            let sources = Sources {
+                databases: config.database_paths(),
+                vault: Some(config.vault_path()).filter(|p| p.exists()),
+                audit_dir: Some(config.audit_dir()).filter(|p| p.is_dir()),
+            };
+            let path = backup::create(&sources, &config.backups_dir(), &sealing, SystemClock.now())
+                .map_err(backup_failure)?;
+            println!("created {}", path.display());
+            Ok(EXIT_OK)
+        }
+        BackupCommand::Verify { file, passphrase } => {
+            let sealing = sealing(config, *passphrase)?;
+            match backup::verify(file, &sealing) {
+                Ok(report) => {
+                    println!(
+                        "OK: {} made {}: {} entries verified",
+                        file.display(),
+                        report.manifest.created,
+                        report.manifest.entries.len()
+                    );
+                    for entry in &report.manifest.entries {
+                        println!("  {:?} {} ({} bytes)", entry.kind, entry.name, entry.len);
+                    }
+                    Ok(EXIT_OK)
+                }
+                Err(error @ BackupError::Io { .. }) => Err(backup_failure(error)),
+                Err(error) => {
+                    println!("FAILED: {error}");
+                    Ok(EXIT_CHECK_FAILED)
+                }
+            }
+        }
+        BackupCommand::Restore {
+            file,
+            force,
+            passphrase,
+        } => {
+            let sealing = sealing(config, *passphrase)?;
+            let targets = Targets {
+                databases: config.database_paths(),
+                vault: config.vault_path(),
+                audit_dir: config.audit_dir(),
+            };
+            let restored =
+                backup::restore(file, &sealing, &targets, *force).map_err(backup_failure)?;
+            for path in &restored {
+                println!("restored {}", path.display());
+            }
+            Ok(EXIT_OK)
+        }
+        BackupCommand::Prune => {
+            let days = i64::from(config.file.backup.retention_days);
+            let deleted = backup::prune(
+                &config.backups_dir(),
+                TimeDelta::days(days),
+                SystemClock.now(),
+            )
+            .map_err(backup_failure)?;
+            println!("pruned {} backups older than {days} days", deleted.len());
+            for path in deleted {
+                println!("  deleted {}", path.display());
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn sealing(config: &Config, passphrase: bool) -> Result<Sealing, Failure> {
+    if passphrase {
+        let text = match std::env::var(BACKUP_PASSPHRASE_ENV) {
+            Ok(text) => secrecy::SecretString::from(text),
+            Err(_) => read_secret("Backup passphrase: ")
+                .map_err(|e| Failure::invalid("type the backup passphrase", e))?,
+        };
+        return Ok(Sealing::Passphrase(text));
+    }
+    let mut vault = open_vault(config)?;
+    let key = backup::vault_seal_key(&mut vault).map_err(vault_failure)?;
+    Ok(Sealing::Key(key))
+}
+
+fn backup_failure(error: BackupError) -> Failure {
+    match &error {
+        BackupError::WouldOverwrite(_) => Failure::new(
+            ErrorCode::PermissionDenied,
+            "restore refuses to overwrite; add --force to replace the current files",
+            error,
+        ),
+        BackupError::UnknownDatabase(_) | BackupError::DuplicateName(_) => Failure::invalid(
+            "list the databases under paths.databases in asta.toml",
+            error,
+        ),
+        BackupError::Seal(_) | BackupError::Bundle(_) | BackupError::Sqlite(_) => {
+            Failure::check_failed(
+                "the backup is damaged, was tampered with, or needs another key or passphrase",
+                error,
+            )
+        }
+        _ => Failure::internal(
+            "check the paths and permissions in the detail (--verbose)",
+            error,
+        ),
+    }
+}
+
+/// The newest backup in the configured directory, if any (for `doctor`).
+pub fn newest(config: &Config) -> Option<backup::BackupFile> {
+    backup::list(&config.backups_dir()).ok()?.pop()
+}
+
+/// Whether `path` verifies with the vault's backup key.
+/// Read-only: it never creates the backup key.
+pub fn verifies_with_vault_key(config: &Config, path: &Path) -> Result<(), String> {
+    let vault = open_vault(config).map_err(|f| f.hint)?;
+    let key = vault
+        .seal_key(backup::SEAL_KEY_ENTRY)
+        .map_err(|e| e.to_string())?;
+    backup::verify(path, &Sealing::Key(key))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,356 @@
+//! The `asta.toml` configuration file.
+//!
+//! One TOML file, unknown fields refused, no secrets: it names vault entries
+//! and environment variables, never their values. Relative paths are taken
+//! from the directory that holds the file.
+
+use std::path::{Path, PathBuf};
+
+use asta_core::TradingMode;
+use serde::Deserialize;
+
+/// The default configuration file name, looked up in the current directory.
+pub const DEFAULT_CONFIG_FILE: &str = "asta.toml";
+
+/// The least audit retention `asta doctor` accepts: five years (SEBI).
+pub const MIN_AUDIT_RETENTION_DAYS: u32 = 1825;
+
+/// A loaded configuration, with paths resolved against its directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The directory relative paths are resolved against.
+    pub base_dir: PathBuf,
+    /// The file it was read from, if any (defaults apply without one).
+    pub source: Option<PathBuf>,
+    /// The parsed contents.
+    pub file: ConfigFile,
+}
+
+/// The contents of `asta.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Where things live.
+    #[serde(default)]
+    pub paths: PathsSection,
+    /// Trading mode and the live-trading switch.
+    #[serde(default)]
+    pub trading: TradingSection,
+    /// The broker connection.
+    #[serde(default)]
+    pub broker: BrokerSection,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditSection,
+    /// Operator security: TOTP, API-key age, listening addresses.
+    #[serde(default)]
+    pub security: SecuritySection,
+    /// Backups.
+    #[serde(default)]
+    pub backup: BackupSection,
+}
+
+/// File locations (relative to the configuration file's directory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsSection {
+    /// The encrypted vault.
+    pub vault: PathBuf,
+    /// The vault's key file (0600), used unless `key_env` is set and present.
+    pub key_file: PathBuf,
+    /// An environment variable holding the vault key (base64 of 32 bytes);
+    /// when set, it is used instead of the key file.
+    pub key_env: Option<String>,
+    /// Unlock the vault with a passphrase (Argon2id) instead of a key file:
+    /// asked on the terminal, or read from `ASTA_VAULT_PASSPHRASE`.
+    pub passphrase: bool,
+    /// The audit trail directory.
+    pub audit_dir: PathBuf,
+    /// The persisted risk state.
+    pub risk_state: PathBuf,
+    /// The instrument catalog (CSV or JSON).
+    pub instruments: PathBuf,
+    /// Where sealed backups are written.
+    pub backups: PathBuf,
+    /// SQLite databases to back up and check.
+    pub databases: Vec<PathBuf>,
+}
+
+impl Default for PathsSection {
+    fn default() -> Self {
+        Self {
+            vault: PathBuf::from("vault.asta"),
+            key_file: PathBuf::from("keys/vault.key"),
+            key_env: None,
+            passphrase: false,
+            audit_dir: PathBuf::from("audit"),
+            risk_state: PathBuf::from("risk-state.json"),
+            instruments: PathBuf::from("instruments.csv"),
+            backups: PathBuf::from("backups"),
+            databases: Vec::new(),
+        }
+    }
+}
+
+/// Trading mode and the live switch.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TradingSection {
+    /// Sandbox (default), paper or live.
+    pub mode: TradingMode,
+    /// Must be `true` for live mode; live also needs a per-session confirmation.
+    pub allow_live_trading: bool,
+}
+
+/// Which broker the guard wraps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerSection {
+    /// The OpenAlgo server's base URL: https, or http on loopback only.
+    pub url: String,
+    /// The vault entry holding the OpenAlgo API key.
+    pub api_key_entry: String,
+    /// The strategy tag sent with every order.
+    pub strategy: String,
+}
+
+impl Default for BrokerSection {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:5000".to_owned(),
+            api_key_entry: "openalgo.api_key".to_owned(),
+            strategy: "asta".to_owned(),
+        }
+    }
+}
+
+/// Audit trail settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Days before a segment may be pruned (at least 1825 for SEBI).
+    pub retention_days: u32,
+    /// The vault entry holding the audit chain key.
+    pub chain_key_entry: String,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            retention_days: MIN_AUDIT_RETENTION_DAYS,
+            chain_key_entry: "audit.chain_key".to_owned(),
+        }
+    }
+}
+
+/// Operator security settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySection {
+    /// The vault entry holding the operator's TOTP secret.
+    pub totp_entry: String,
+    /// API keys older than this many days fail `asta doctor`.
+    pub api_key_max_age_days: u32,
+    /// Addresses any ASTA-related service listens on; all must be loopback.
+    pub bind_addresses: Vec<String>,
+}
+
+impl Default for SecuritySection {
+    fn default() -> Self {
+        Self {
+            totp_entry: "totp.operator".to_owned(),
+            api_key_max_age_days: 90,
+            bind_addresses: Vec::new(),
+        }
+    }
+}
+
+/// Backup settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSection {
+    /// `asta doctor` fails when the newest backup is older than this.
+    pub max_age_hours: u32,
+    /// `asta backup prune` keeps backups younger than this.
+    pub retention_days: u32,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        Self {
+            max_age_hours: 24,
+            retention_days: MIN_AUDIT_RETENTION_DAYS,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The named file could not be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("configuration {path} is invalid: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (from the TOML parser: line, column, field).
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads `path`, or, when `path` is `None`, `./asta.toml` if it exists and
+    /// the defaults (relative to the current directory) if it does not.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(path) => Self::from_file(path),
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_FILE);
+                if default.exists() {
+                    Self::from_file(default)
+                } else {
+                    Ok(Self::defaults_in(Path::new(".")))
+                }
+            }
+        }
+    }
+
+    /// The defaults, relative to `dir`.
+    pub fn defaults_in(dir: &Path) -> Self {
+        Self {
+            base_dir: dir.to_path_buf(),
+            source: None,
+            file: ConfigFile::default(),
+        }
+    }
+
+    /// Loads and checks one file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file = Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Ok(Self {
+            base_dir,
+            source: Some(path.to_path_buf()),
+            file,
+        })
+    }
+
+    /// Parses configuration text.
+    pub fn parse(text: &str) -> Result<ConfigFile, String> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        if file.trading.mode.is_live() && !file.trading.allow_live_trading {
+            return Err(
+                "trading.mode is \"live\" but trading.allow_live_trading is not true".to_owned(),
+            );
+        }
+        Ok(file)
+    }
+
+    /// A configured path, resolved against the configuration's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The vault file.
+    pub fn vault_path(&self) -> PathBuf {
+        self.resolve(&self.file.paths.vault)
+    }
+
+    /// The vault key file.
+    pub fn key_file_path(&self) -> PathBuf {
+        self.resolve(&self.file.paths.key_file)
+    }
+
+    /// The audit directory.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.resolve(&self.file.paths.audit_dir)
+    }
+
+    /// The risk state file.
+    pub fn risk_state_path(&self) -> PathBuf {
+        self.resolve(&self.file.paths.risk_state)
+    }
+
+    /// The instrument catalog.
+    pub fn instruments_path(&self) -> PathBuf {
+        self.resolve(&self.file.paths.instruments)
+    }
+
+    /// The backup directory.
+    pub fn backups_dir(&self) -> PathBuf {
+        self.resolve(&self.file.paths.backups)
+    }
+
+    /// The SQLite databases.
+    pub fn database_paths(&self) -> Vec<PathBuf> {
+        self.file
+            .paths
+            .databases
+            .iter()
+            .map(|p| self.resolve(p))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_safe() {
+        let file = Config::parse("").unwrap();
+        assert_eq!(file.trading.mode, TradingMode::Sandbox);
+        assert!(!file.trading.allow_live_trading);
+        assert_eq!(file.audit.retention_days, MIN_AUDIT_RETENTION_DAYS);
+        assert!(file.broker.url.starts_with("http://127.0.0.1"));
+    }
+
+    #[test]
+    fn unknown_fields_and_typos_are_refused() {
+        let error = Config::parse("[trading]\nallow_live_trade = true\n").unwrap_err();
+        assert!(error.contains("allow_live_trade"), "{error}");
+        assert!(Config::parse("[tradng]\n").is_err());
+        assert!(Config::parse("[trading]\nmode = \"LIVE\"\n").is_err());
+    }
+
+    #[test]
+    fn live_mode_needs_the_explicit_switch() {
+        assert!(Config::parse("[trading]\nmode = \"live\"\n").is_err());
+        let file =
+            Config::parse("[trading]\nmode = \"live\"\nallow_live_trading = true\n").unwrap();
+        assert!(file.trading.mode.is_live());
+    }
+
+    #[test]
+    fn paths_resolve_against_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("asta.toml");
+        std::fs::write(&path, "[paths]\nvault = \"secrets/v.asta\"\n").unwrap();
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(config.vault_path(), dir.path().join("secrets/v.asta"));
+        assert_eq!(config.audit_dir(), dir.path().join("audit"));
+    }
+}

@@ -1,0 +1,97 @@
+//! Opening what a command needs (the vault and its key) from the configuration.
+
+use std::sync::Arc;
+
+use asta_core::{PublicCode, SystemClock};
+use asta_vault::{KeySource, Vault, VaultError, VaultOptions};
+use secrecy::SecretString;
+
+use crate::config::Config;
+use crate::failure::Failure;
+use crate::secret_input::read_secret;
+
+/// The environment variable a passphrase is read from when there is no terminal.
+pub const PASSPHRASE_ENV: &str = "ASTA_VAULT_PASSPHRASE";
+
+/// The key source the configuration names: an environment variable, a
+/// passphrase, or (by default) the key file.
+pub fn key_source(config: &Config) -> Result<KeySource, Failure> {
+    let paths = &config.file.paths;
+    if let Some(name) = &paths.key_env {
+        return Ok(KeySource::EnvVar(name.clone()));
+    }
+    if paths.passphrase {
+        return Ok(KeySource::Passphrase(passphrase("Vault passphrase: ")?));
+    }
+    Ok(KeySource::KeyFile(config.key_file_path()))
+}
+
+/// Reads a passphrase from [`PASSPHRASE_ENV`] or, failing that, the terminal.
+pub fn passphrase(prompt: &str) -> Result<SecretString, Failure> {
+    if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
+        let text = value.into_string().map_err(|_| {
+            Failure::invalid(
+                format!("{PASSPHRASE_ENV} must be UTF-8"),
+                anyhow::anyhow!("{PASSPHRASE_ENV} is not valid UTF-8"),
+            )
+        })?;
+        return Ok(SecretString::from(text));
+    }
+    read_secret(prompt).map_err(|e| Failure::invalid("type the vault passphrase", e))
+}
+
+/// Opens the configured vault.
+pub fn open_vault(config: &Config) -> Result<Vault, Failure> {
+    let source = key_source(config)?;
+    let options = VaultOptions::new().with_clock(Arc::new(SystemClock));
+    Vault::open_with(config.vault_path(), &source, options).map_err(vault_failure)
+}
+
+/// A vault error as a command failure, with a hint for the common cases.
+pub fn vault_failure(error: VaultError) -> Failure {
+    let hint = match &error {
+        VaultError::NotFound { .. } => "check the entry name with `asta vault list`",
+        VaultError::WrongKey { .. } | VaultError::KeySourceMismatch { .. } => {
+            "use the key (or passphrase) this vault was created with"
+        }
+        VaultError::KeyUnavailable { .. } => {
+            "create the vault and its key with `asta vault init`, or set paths.key_file / paths.key_env"
+        }
+        VaultError::InsecurePermissions { .. } | VaultError::WrongOwner { .. } => {
+            "fix the file's permissions as the detail says (chmod 600)"
+        }
+        _ if error.is_integrity_failure() => {
+            "the vault file is damaged or was tampered with: restore it from a backup"
+        }
+        _ => "run with --verbose for the detail",
+    };
+    Failure::new(error.public_code(), hint, error)
+}
+
+/// The audit chain key, read from the vault entry the configuration names.
+pub fn chain_key(config: &Config, vault: &Vault) -> Result<asta_audit::ChainKey, Failure> {
+    use secrecy::ExposeSecret;
+    let entry = &config.file.audit.chain_key_entry;
+    let text = vault.get(entry).map_err(|e| {
+        let hint = format!(
+            "the audit chain key lives in vault entry `{entry}`; `asta vault init` creates it"
+        );
+        Failure::new(e.public_code(), hint, e)
+    })?;
+    asta_audit::ChainKey::from_base64(text.expose_secret())
+        .map_err(|e| Failure::invalid(format!("vault entry `{entry}` is not a chain key"), e))
+}
+
+/// Creates a fresh random chain key in the vault under the configured entry.
+pub fn create_chain_key(config: &Config, vault: &mut Vault) -> Result<(), Failure> {
+    let key = asta_vault::MasterKey::generate().map_err(vault_failure)?;
+    let encoded = key.to_base64();
+    vault
+        .set_with(
+            &config.file.audit.chain_key_entry,
+            SecretString::from(encoded.as_str()),
+            asta_vault::EntryOptions::new()
+                .note("audit chain key (HMAC); never rotate while the trail is in use"),
+        )
+        .map_err(vault_failure)
+}

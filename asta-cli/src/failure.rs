@@ -1,0 +1,111 @@
+//! How a failed command is reported: the public face, a hint, an exit code.
+
+use std::fmt;
+
+use asta_core::{ErrorCode, PublicError};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a check failed (doctor FAIL, audit tampering, verification failed).
+pub const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code: usage error (clap's own).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: configuration or input error.
+pub const EXIT_INVALID: u8 = 3;
+/// Exit code: refused (permission, confirmation, halted, overwrite without `--force`).
+pub const EXIT_REFUSED: u8 = 4;
+/// Exit code: internal or I/O error.
+pub const EXIT_INTERNAL: u8 = 5;
+
+/// A failed command: what the user sees, the hint, the exit code, and the
+/// detail shown only with `--verbose`.
+///
+/// The detail comes from library errors, which never carry secrets.
+#[derive(Debug)]
+pub struct Failure {
+    /// The public face: code, generic message, reference.
+    pub public: PublicError,
+    /// One line on what to do next.
+    pub hint: String,
+    /// The process exit code.
+    pub exit: u8,
+    /// The underlying error chain.
+    pub detail: anyhow::Error,
+}
+
+impl Failure {
+    /// A failure with `code`, mapped to its exit code.
+    pub fn new(code: ErrorCode, hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
+        let exit = match code {
+            ErrorCode::InvalidInput => EXIT_INVALID,
+            ErrorCode::PermissionDenied | ErrorCode::Halted | ErrorCode::RiskRejected => {
+                EXIT_REFUSED
+            }
+            _ => EXIT_INTERNAL,
+        };
+        Self {
+            public: PublicError::new(code),
+            hint: hint.into(),
+            exit,
+            detail: detail.into(),
+        }
+    }
+
+    /// Invalid input or configuration.
+    pub fn invalid(hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
+        Self::new(ErrorCode::InvalidInput, hint, detail)
+    }
+
+    /// Refused: permission, confirmation or safety.
+    pub fn refused(hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
+        Self::new(ErrorCode::PermissionDenied, hint, detail)
+    }
+
+    /// An internal or I/O failure.
+    pub fn internal(hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
+        Self::new(ErrorCode::InternalError, hint, detail)
+    }
+
+    /// A check that ran and found a problem (exit code 1).
+    pub fn check_failed(hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
+        Self {
+            exit: EXIT_CHECK_FAILED,
+            ..Self::new(ErrorCode::InvalidInput, hint, detail)
+        }
+    }
+
+    /// The text printed on standard error.
+    pub fn render(&self, verbose: bool) -> String {
+        let mut out = format!("error: {}\nhint: {}\n", self.public, self.hint);
+        if verbose {
+            out.push_str(&format!("detail: {:#}\n", self.detail));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.public)
+    }
+}
+
+/// The result of a command: an exit code on success (0, or 1 when a check
+/// reported problems it already printed), or a failure.
+pub type CommandResult = Result<u8, Failure>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detail_only_when_verbose() {
+        let failure = Failure::invalid("fix the file", anyhow::anyhow!("line 3: bad field"));
+        let quiet = failure.render(false);
+        assert!(quiet.starts_with("error: INVALID_INPUT: The request is invalid. (ref ERR-"));
+        assert!(quiet.contains("hint: fix the file"));
+        assert!(!quiet.contains("line 3"));
+        assert!(failure.render(true).contains("detail: line 3: bad field"));
+        assert_eq!(failure.exit, EXIT_INVALID);
+    }
+}
