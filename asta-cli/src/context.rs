@@ -42,6 +42,13 @@ pub fn passphrase(prompt: &str) -> Result<SecretString, Failure> {
 
 /// Opens the configured vault.
 pub fn open_vault(config: &Config) -> Result<Vault, Failure> {
+    let path = config.vault_path();
+    if !path.exists() {
+        return Err(Failure::invalid(
+            "create the vault and its key with `asta vault init` (or fix paths.vault in asta.toml)",
+            anyhow::anyhow!("no vault at {}", path.display()),
+        ));
+    }
     let source = key_source(config)?;
     let options = VaultOptions::new().with_clock(Arc::new(SystemClock));
     Vault::open_with(config.vault_path(), &source, options).map_err(vault_failure)
