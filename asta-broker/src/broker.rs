@@ -72,6 +72,58 @@ pub trait Broker: Send + Sync {
 
     /// A quote for one instrument.
     async fn quote(&self, exchange: Exchange, symbol: &Symbol) -> Result<Quote, BrokerError>;
+
+    /// Where this broker's orders go, for the guard's trading-mode gate.
+    ///
+    /// The default is [`Venue::External`]: **fail closed**, a broker that
+    /// does not say otherwise is assumed to reach a real venue over the
+    /// network. Only implementations that never send an order anywhere
+    /// override it ([`SandboxBroker`](crate::SandboxBroker),
+    /// [`PaperBroker`](crate::PaperBroker)); wrappers forward it.
+    fn venue(&self) -> Venue {
+        Venue::External
+    }
+}
+
+/// Where a [`Broker`]'s orders go.
+///
+/// Used by the [`Guard`](crate::Guard)'s mode gate: sandbox mode accepts
+/// only [`Venue::Simulated`], paper mode also
+/// [`Venue::SimulatedWithLiveQuotes`], live mode anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum Venue {
+    /// In memory: no network at all, no order ever leaves the process.
+    Simulated,
+    /// Simulated fills; only quotes are read over the network (paper trading).
+    /// No order ever leaves the process.
+    SimulatedWithLiveQuotes,
+    /// A real venue (or one this crate cannot vouch for): orders may reach an
+    /// exchange and move money.
+    External,
+}
+
+impl Venue {
+    /// A stable name: `SIMULATED`, `SIMULATED_WITH_LIVE_QUOTES` or `EXTERNAL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Venue::Simulated => "SIMULATED",
+            Venue::SimulatedWithLiveQuotes => "SIMULATED_WITH_LIVE_QUOTES",
+            Venue::External => "EXTERNAL",
+        }
+    }
+
+    /// Whether orders sent to this venue can never reach an exchange.
+    pub fn is_simulated(self) -> bool {
+        matches!(self, Venue::Simulated | Venue::SimulatedWithLiveQuotes)
+    }
+}
+
+impl std::fmt::Display for Venue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 macro_rules! forward_broker {
@@ -121,6 +173,9 @@ macro_rules! forward_broker {
             }
             async fn quote(&self, exchange: Exchange, symbol: &Symbol) -> Result<Quote, BrokerError> {
                 (**self).quote(exchange, symbol).await
+            }
+            fn venue(&self) -> Venue {
+                (**self).venue()
             }
         }
     )+};

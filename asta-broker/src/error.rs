@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use asta_core::{ErrorCode, PublicCode};
+use asta_core::{ErrorCode, ErrorReference, PublicCode, PublicError};
 
 /// The longest broker-supplied text kept inside an error, in characters.
 pub const MAX_REASON_CHARS: usize = 200;
@@ -69,6 +69,32 @@ pub enum BrokerError {
         /// What was wrong (never the body itself).
         detail: String,
     },
+    /// The [`Guard`](crate::Guard) refused the request before it reached the
+    /// broker (an instrument rule, the mode gate, the trading state, a risk
+    /// check, an audit failure). Nothing was sent. The audit record under
+    /// `reference` holds the detail.
+    #[error("refused by the guard ({code}): {reason} (ref {reference})")]
+    Refused {
+        /// The public category (`INVALID_INPUT`, `PERMISSION_DENIED`,
+        /// `RISK_REJECTED`, `RATE_LIMITED`, `HALTED`, ...).
+        code: ErrorCode,
+        /// Why (rule, limit and value; never a secret).
+        reason: String,
+        /// The reference of the audit record that holds the detail.
+        reference: ErrorReference,
+    },
+    /// An error of the wrapped broker, recorded by the
+    /// [`Guard`](crate::Guard) in the audit trail under `reference`. Every
+    /// question about it ([`definitely_not_placed`](Self::definitely_not_placed),
+    /// [`is_transient`](Self::is_transient), the public code) is answered by
+    /// the wrapped error; [`root`](Self::root) returns it.
+    #[error("{error} (ref {reference})")]
+    Referenced {
+        /// The reference of the audit record that holds the detail.
+        reference: ErrorReference,
+        /// The broker's error.
+        error: Box<BrokerError>,
+    },
 }
 
 impl BrokerError {
@@ -91,27 +117,69 @@ impl BrokerError {
     /// risking a duplicate.
     ///
     /// `OutcomeUnknown` and `Protocol` return `false`: the order may exist.
+    /// `Refused` returns `true` (the guard never called the broker);
+    /// `Referenced` answers for the error it wraps.
     pub fn definitely_not_placed(&self) -> bool {
         match self {
             Self::Rejected { .. }
             | Self::RateLimited { .. }
             | Self::AuthFailed { .. }
             | Self::Unavailable { .. }
-            | Self::NotFound { .. } => true,
+            | Self::NotFound { .. }
+            | Self::Refused { .. } => true,
             Self::OutcomeUnknown { .. } | Self::Protocol { .. } => false,
+            Self::Referenced { error, .. } => error.definitely_not_placed(),
         }
     }
 
     /// Whether trying the same read-only call again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
+        match self {
+            Self::RateLimited { .. } | Self::Unavailable { .. } => true,
+            Self::Referenced { error, .. } => error.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// The broker's own error: the wrapped error of a `Referenced`, `self`
+    /// otherwise. Match on this to handle guarded and bare brokers alike.
+    pub fn root(&self) -> &BrokerError {
+        match self {
+            Self::Referenced { error, .. } => error.root(),
+            other => other,
+        }
+    }
+
+    /// The audit reference this error carries (errors produced or recorded
+    /// by a [`Guard`](crate::Guard) always carry one).
+    pub fn reference(&self) -> Option<&ErrorReference> {
+        match self {
+            Self::Refused { reference, .. } | Self::Referenced { reference, .. } => Some(reference),
+            _ => None,
+        }
+    }
+
+    /// The safe face of this error for a user: its public code, the generic
+    /// message and its audit reference.
+    ///
+    /// For an error from a [`Guard`](crate::Guard) the reference is the one
+    /// of the audit record holding the detail. An error from a bare broker
+    /// carries none; it gets a fresh reference that is **not** in any audit
+    /// trail (use [`Guard::public_error`](crate::Guard::public_error) to
+    /// record it first).
+    pub fn public_error(&self) -> PublicError {
+        match self.reference() {
+            Some(reference) => PublicError::with_reference(self.public_code(), reference.clone()),
+            None => PublicError::new(self.public_code()),
+        }
     }
 }
 
 impl PublicCode for BrokerError {
     /// `Rejected` and `NotFound` are `INVALID_INPUT`; `AuthFailed` is
     /// `BROKER_UNAVAILABLE` (the session must be renewed; nothing was placed);
-    /// `Protocol` is `INTERNAL_ERROR`.
+    /// `Protocol` is `INTERNAL_ERROR`; `Refused` carries its code;
+    /// `Referenced` uses the wrapped error's.
     fn public_code(&self) -> ErrorCode {
         match self {
             Self::Rejected { .. } | Self::NotFound { .. } => ErrorCode::InvalidInput,
@@ -119,6 +187,8 @@ impl PublicCode for BrokerError {
             Self::AuthFailed { .. } | Self::Unavailable { .. } => ErrorCode::BrokerUnavailable,
             Self::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
             Self::Protocol { .. } => ErrorCode::InternalError,
+            Self::Refused { code, .. } => *code,
+            Self::Referenced { error, .. } => error.public_code(),
         }
     }
 }

@@ -7,11 +7,14 @@ use async_trait::async_trait;
 
 use crate::{
     Broker, BrokerError, CancelAllReport, CloseAllReport, Funds, ModifyRequest, OrderBookEntry,
-    OrderStatus, Position, Quote,
+    OrderStatus, Position, Quote, Venue,
 };
 
 mockall::mock! {
     /// A mock [`Broker`]: set expectations with `expect_place_order()` and friends.
+    ///
+    /// `venue()` is mocked too (set `expect_venue().return_const(Venue::Simulated)`
+    /// to wrap the mock in a sandbox-mode guard).
     pub Broker {}
 
     #[async_trait]
@@ -26,5 +29,6 @@ mockall::mock! {
         async fn positions(&self) -> Result<Vec<Position>, BrokerError>;
         async fn funds(&self) -> Result<Funds, BrokerError>;
         async fn quote(&self, exchange: Exchange, symbol: &Symbol) -> Result<Quote, BrokerError>;
+        fn venue(&self) -> Venue;
     }
 }

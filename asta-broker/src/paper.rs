@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::{
     Broker, BrokerError, CancelAllReport, CloseAllReport, Funds, ModifyRequest, OrderBookEntry,
-    OrderStatus, Position, Quote, SandboxBroker,
+    OrderStatus, Position, Quote, SandboxBroker, Venue,
 };
 
 /// Somewhere to read quotes from (and nothing else).
@@ -157,5 +157,11 @@ impl<Q: QuoteSource> Broker for PaperBroker<Q> {
 
     async fn quote(&self, exchange: Exchange, symbol: &Symbol) -> Result<Quote, BrokerError> {
         self.feed(exchange, symbol).await
+    }
+
+    /// [`Venue::SimulatedWithLiveQuotes`]: quotes are read from the source,
+    /// no order is ever sent.
+    fn venue(&self) -> Venue {
+        Venue::SimulatedWithLiveQuotes
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::matching::{self, evaluate};
 use crate::{
     Broker, BrokerError, CancelAllReport, CloseAllReport, ClosedPosition, Funds, ModifyRequest,
-    OrderBookEntry, OrderState, OrderStatus, Position, PositionFailure, PositionKey, Quote,
+    OrderBookEntry, OrderState, OrderStatus, Position, PositionFailure, PositionKey, Quote, Venue,
 };
 
 /// Configuration of a [`SandboxBroker`].
@@ -729,6 +729,11 @@ impl Broker for SandboxBroker {
             Money::from_units(realized),
             Money::from_units(Self::unrealized(&state)),
         ))
+    }
+
+    /// Always [`Venue::Simulated`]: nothing leaves the process.
+    fn venue(&self) -> Venue {
+        Venue::Simulated
     }
 
     async fn quote(&self, exchange: Exchange, symbol: &Symbol) -> Result<Quote, BrokerError> {
