@@ -43,7 +43,10 @@ pub(crate) struct ProductPosition {
 pub(crate) struct SymbolBook {
     /// The last reference quote (from `update_quote`).
     pub(crate) quote: Option<Quote>,
-    /// The last known price (quote, fill or approved order price), for marking.
+    /// The mark: the last traded price known, from a quote or a fill,
+    /// whichever came later. Before either, an approved order's price stands
+    /// in (to value exposure); it never marks a position, because the fill
+    /// that opens one replaces it.
     pub(crate) mark: Option<Price>,
     pub(crate) positions: Vec<ProductPosition>,
     /// Quantity of open and pending buy orders.
@@ -191,9 +194,9 @@ impl SymbolBook {
             }
         }
         *position = next;
-        if self.mark.is_none() {
-            self.mark = Some(price);
-        }
+        // A fill is a traded price: the latest one marks the position (an
+        // approved order's price only stood in until a price was known).
+        self.mark = Some(price);
         Some(realized)
     }
 
@@ -244,6 +247,7 @@ pub(crate) struct RiskState {
     pub(crate) next_event_seq: u64,
     /// The IST day on which an operator reset a daily-loss halt to REDUCING:
     /// that day, the breach is known and does not trip again while reducing.
+    /// A reset of the account to ACTIVE ends the acknowledgement.
     pub(crate) loss_acknowledged: Option<NaiveDate>,
 }
 

@@ -120,6 +120,96 @@ fn a_breach_while_reducing_trips_once_then_reducing_orders_pass() {
     );
 }
 
+/// Regression: acknowledging a breach (reset to REDUCING) must cover that
+/// breach only. Once the account is back to ACTIVE, a new breach while
+/// REDUCING (an operator's wind-down) trips the breaker again.
+#[test]
+fn an_acknowledgement_does_not_outlive_a_reset_to_active() {
+    let mut f = fixture();
+    buy_fill(&mut f.engine, "INFY", 1_000, "100");
+    f.engine.update_quote(Exchange::Nse, &sym("INFY"), p("60"));
+    assert_eq!(f.engine.trading_state(), TradingState::Halted);
+    f.engine
+        .reset_scope(
+            StateScope::Account,
+            TradingState::Reducing,
+            "ops",
+            GOOD_CODE,
+            &FakeTotp,
+        )
+        .unwrap();
+    // The price recovers; the operator puts the account back to ACTIVE.
+    f.engine.update_quote(Exchange::Nse, &sym("INFY"), p("100"));
+    f.engine.reset("ops", GOOD_CODE, &FakeTotp).unwrap();
+    assert_eq!(f.engine.trading_state(), TradingState::Active);
+    // Later the same day: a wind-down, then a new breach.
+    f.engine.set_reducing(StateScope::Account, "wind down");
+    f.engine.update_quote(Exchange::Nse, &sym("INFY"), p("60"));
+    assert_eq!(
+        f.engine.trading_state(),
+        TradingState::Halted,
+        "the new breach was never acknowledged"
+    );
+    let breakers = f.engine.status().breakers;
+    assert_eq!(breakers.len(), 1);
+    assert_eq!(breakers[0].kind, BreakerKind::DailyLoss);
+
+    // The same when the operator resets straight to ACTIVE after a recovery.
+    let mut f = fixture();
+    buy_fill(&mut f.engine, "INFY", 1_000, "100");
+    f.engine.update_quote(Exchange::Nse, &sym("INFY"), p("60"));
+    f.engine.update_quote(Exchange::Nse, &sym("INFY"), p("100"));
+    assert_eq!(f.engine.trading_state(), TradingState::Halted, "latched");
+    f.engine.reset("ops", GOOD_CODE, &FakeTotp).unwrap();
+    f.engine.set_reducing(StateScope::Account, "wind down");
+    f.engine.update_quote(Exchange::Nse, &sym("INFY"), p("60"));
+    assert_eq!(f.engine.trading_state(), TradingState::Halted);
+}
+
+/// Regression: an approved order's price stands in as the mark only until a
+/// price is known. The fills mark the position, so our own limit price never
+/// shows as a profit that hides a loss.
+#[test]
+fn fills_mark_the_position_not_the_approved_limit_price() {
+    let sell_fill = |f: &mut Fixture, symbol: &str, quantity: u64, price: &str| {
+        f.engine.record_fill(&FillReport {
+            exchange: Exchange::Nse,
+            symbol: sym(symbol),
+            product: Product::Cnc,
+            side: Side::Sell,
+            quantity: Quantity::new(quantity).unwrap(),
+            price: p(price),
+            strategy: tag("s1"),
+            order_id: None,
+        });
+    };
+    let mut f = fixture();
+    // No quote: the caller supplies the reference; a buy limit 4.9% above it.
+    let context = OrderContext::new().reference_price(p("100"));
+    f.engine
+        .check_order(&limit("INFY", Side::Buy, 1_000, "104.9"), &context)
+        .unwrap();
+    buy_fill(&mut f.engine, "INFY", 1_000, "100");
+    let status = f.engine.status();
+    assert_eq!(
+        status.unrealized_pnl,
+        Money::ZERO,
+        "no profit at the price paid"
+    );
+    assert_eq!(status.positions[0].mark, Some(p("100")));
+    // Half sold at 95: realized -2,500, and the rest is marked at 95 too.
+    sell_fill(&mut f, "INFY", 500, "95");
+    let status = f.engine.status();
+    assert_eq!(status.realized_pnl, Money::from_rupees(-2_500));
+    assert_eq!(status.unrealized_pnl, Money::from_rupees(-2_500));
+    assert_eq!(status.daily_loss, Money::from_rupees(5_000));
+    // 25,050 more realized elsewhere: 30,050 is above the 30,000 cap.
+    buy_fill(&mut f.engine, "TCS", 1_000, "100");
+    sell_fill(&mut f, "TCS", 1_000, "74.95");
+    assert_eq!(f.engine.status().daily_loss, Money::from_rupees(30_050));
+    assert_eq!(f.engine.trading_state(), TradingState::Halted);
+}
+
 #[test]
 fn rejection_storm_trips_the_strategy() {
     let config = builder()

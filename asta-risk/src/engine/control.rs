@@ -108,8 +108,14 @@ impl RiskEngine {
             }
         });
         self.state.rejections.clear(&scope);
-        if scope == StateScope::Account && cleared.contains(&BreakerKind::DailyLoss) {
-            self.state.loss_acknowledged = Some(self.state.day);
+        if scope == StateScope::Account {
+            if target == TradingState::Active {
+                // Back to ACTIVE, the acknowledged breach is over: a new one
+                // trips the breaker again, even while REDUCING.
+                self.state.loss_acknowledged = None;
+            } else if cleared.contains(&BreakerKind::DailyLoss) {
+                self.state.loss_acknowledged = Some(self.state.day);
+            }
         }
         let reason = format!("operator reset by {shown_operator}");
         self.change_state(now, &scope, target, &reason);

@@ -34,8 +34,9 @@ impl RiskEngine {
         }
     }
 
-    /// Records a fill: position, realized P&L, open quantity of the order.
-    /// May trip the daily-loss breaker.
+    /// Records a fill: position, realized P&L, open quantity of the order,
+    /// and the mark (the fill price is the latest traded price known until
+    /// the next quote). May trip the daily-loss breaker.
     pub fn record_fill(&mut self, fill: &FillReport) {
         let now = self.clock.now();
         self.roll_day_if_needed(now);
