@@ -5,14 +5,14 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use asta_audit::{AuditError, AuditEvent, AuditLog, Category};
+use asta_audit::{AuditError, AuditEvent, AuditLog};
 use asta_core::{
     Clock, ErrorCode, ErrorReference, Exchange, InstrumentCatalog, OrderId, OrderRequest, Price,
     PublicCode, PublicError, Quantity, StrategyTag, Symbol, TradingMode,
 };
 use asta_risk::{
-    ApprovalTicket, EventCategory, FillReport, OrderContext, OrderSummary, RiskEngine, RiskEvent,
-    RiskEventKind, RiskStatus, TotpVerifier, TradingState,
+    ApprovalTicket, FillReport, OrderContext, OrderSummary, RiskEngine, RiskEvent, RiskEventKind,
+    RiskStatus, TotpVerifier, TradingState,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::sanitize_text;
+use crate::risk_audit::risk_event_record;
 use crate::{
     Alert, AlertSink, Broker, BrokerError, CancelAllReport, CloseAllReport, Confirm,
     ConfirmRefusal, ConfirmRequest, Funds, ModifyRequest, OrderBookEntry, OrderStatus, Position,
@@ -878,15 +879,7 @@ impl<B: Broker> Guard<B> {
     /// and alerts on breaker trips and unusual orders.
     pub(crate) async fn audit_events(&self, events: Vec<RiskEvent>) {
         for event in events {
-            let category = match event.category {
-                EventCategory::Security => Category::Security,
-                _ => Category::Risk,
-            };
-            let details = serde_json::to_value(&event).unwrap_or_default();
-            let action = details
-                .get("event")
-                .and_then(Value::as_str)
-                .map_or_else(|| "risk_event".to_owned(), str::to_ascii_lowercase);
+            let record = risk_event_record(&event);
             let now = self.clock.now();
             let alert = match &event.kind {
                 RiskEventKind::BreakerTripped {
@@ -922,10 +915,7 @@ impl<B: Broker> Guard<B> {
                 ),
                 _ => None,
             };
-            if !self
-                .record(AuditEvent::new(category, action, details))
-                .await
-            {
+            if !self.record(record).await {
                 // The trail failed: the rest of the events are logged by the halt.
                 continue;
             }

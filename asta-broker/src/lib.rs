@@ -197,6 +197,7 @@ mod matching;
 mod mock;
 mod openalgo;
 mod paper;
+mod risk_audit;
 mod sandbox;
 mod types;
 mod url_policy;
@@ -219,6 +220,7 @@ pub use openalgo::{
     OpenAlgoBroker, OpenAlgoConfig, OpenAlgoConfigError, OpenAlgoQuoteSource, ServerMode,
 };
 pub use paper::{PaperBroker, QuoteSource};
+pub use risk_audit::risk_event_record;
 pub use sandbox::{SandboxBroker, SandboxConfig, SandboxConfigError, SandboxOp};
 pub use types::{
     CancelAllReport, CloseAllReport, ClosedPosition, Funds, ModifyError, ModifyRequest,

@@ -29,6 +29,8 @@ pub struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a simulated trading session through the full guard (sandbox, local files only).
+    Demo(DemoArgs),
     /// The pre-deployment security checklist.
     Doctor(DoctorArgs),
     /// The encrypted credential vault.
@@ -39,6 +41,18 @@ pub enum Command {
     Audit(AuditArgs),
     /// Sealed backups of databases, the vault and the audit trail.
     Backup(BackupArgs),
+    /// Risk state: status, and the TOTP-authorized reset out of HALTED.
+    Risk(RiskArgs),
+    /// Emergency stop: halt, cancel all orders, close all positions, audit, alert.
+    Kill(KillArgs),
+}
+
+/// `asta demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Working directory (default: a new temporary directory, kept afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `asta doctor`.
@@ -210,4 +224,40 @@ pub enum BackupCommand {
     },
     /// Delete backups older than backup.retention_days (never the newest).
     Prune,
+}
+
+/// `asta risk`.
+#[derive(Debug, Args)]
+pub struct RiskArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: RiskCommand,
+}
+
+/// The risk subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RiskCommand {
+    /// Show the trading state, breakers, the day's loss, exposure and positions.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave HALTED: needs a TOTP code (prompt or stdin); recorded in the audit trail.
+    Reset {
+        /// Who is resetting (recorded).
+        #[arg(long, default_value = "operator")]
+        operator: String,
+    },
+}
+
+/// `asta kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Why (recorded in the audit trail and the alert).
+    #[arg(long, default_value = "operator kill switch")]
+    pub reason: String,
+    /// Who is stopping (recorded).
+    #[arg(long, default_value = "operator")]
+    pub operator: String,
 }

@@ -48,6 +48,10 @@ pub struct ConfigFile {
     /// Backups.
     #[serde(default)]
     pub backup: BackupSection,
+    /// Risk limits (asta-risk's `RiskConfig`: capital and every limit;
+    /// validated when read). Needed by `risk` and `kill`.
+    #[serde(default)]
+    pub risk: Option<asta_risk::RiskConfig>,
 }
 
 /// File locations (relative to the configuration file's directory).
@@ -342,6 +346,21 @@ mod tests {
         let file =
             Config::parse("[trading]\nmode = \"live\"\nallow_live_trading = true\n").unwrap();
         assert!(file.trading.mode.is_live());
+    }
+
+    #[test]
+    fn risk_limits_are_validated_when_read() {
+        let file = Config::parse(
+            "[risk]\ncapital = \"1000000\"\nmax_order_quantity = 100\nmax_order_notional = \"100000\"\nmax_gross_exposure = \"500000\"\n",
+        )
+        .unwrap();
+        assert!(file.risk.is_some());
+        let over = Config::parse(
+            "[risk]\ncapital = \"1000000\"\nmax_order_quantity = 100\nmax_order_notional = \"100000\"\nmax_gross_exposure = \"500000\"\nmax_daily_loss_bps = 20000\n",
+        );
+        assert!(over.is_err());
+        let typo = Config::parse("[risk]\ncapitl = \"1\"\n");
+        assert!(typo.is_err());
     }
 
     #[test]

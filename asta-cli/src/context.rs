@@ -102,3 +102,53 @@ pub fn create_chain_key(config: &Config, vault: &mut Vault) -> Result<(), Failur
         )
         .map_err(vault_failure)
 }
+
+/// The configured risk limits, or a clear error when `[risk]` is missing.
+pub fn risk_config(config: &Config) -> Result<asta_risk::RiskConfig, Failure> {
+    config.file.risk.clone().ok_or_else(|| {
+        Failure::invalid(
+            "add a [risk] section to asta.toml (capital, max_order_quantity, max_order_notional, max_gross_exposure)",
+            anyhow::anyhow!("no risk limits configured"),
+        )
+    })
+}
+
+/// Opens the risk engine on the configured state file, with the system clock.
+pub fn open_risk(config: &Config) -> Result<asta_risk::RiskEngine, Failure> {
+    let limits = risk_config(config)?;
+    let catalog = asta_core::InstrumentCatalog::from_path(&config.instruments_path())
+        .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
+    let calendar = asta_core::MarketCalendar::bundled()
+        .map_err(|e| Failure::internal("the bundled market calendar is unreadable", e))?;
+    asta_risk::RiskEngine::open(
+        limits,
+        Arc::new(catalog),
+        Arc::new(calendar),
+        Arc::new(SystemClock),
+        asta_risk::StateStore::file(config.risk_state_path()),
+    )
+    .map_err(|e| {
+        Failure::new(
+            e.public_code(),
+            "the risk state file is unreadable; trading stays halted until an operator recovers it",
+            e,
+        )
+    })
+}
+
+/// Opens the configured audit trail with the vault's chain key.
+pub fn open_audit(config: &Config, vault: &Vault) -> Result<asta_audit::AuditLog, Failure> {
+    let key = chain_key(config, vault)?;
+    let audit_config = asta_audit::AuditConfig::builder()
+        .retention_days(config.file.audit.retention_days)
+        .build()
+        .map_err(|e| Failure::invalid("check [audit] in asta.toml", e))?;
+    asta_audit::AuditLog::open(config.audit_dir(), key, audit_config, Arc::new(SystemClock))
+        .map_err(|e| {
+            Failure::new(
+                e.public_code(),
+                "the audit trail cannot be opened; nothing may trade until it can",
+                e,
+            )
+        })
+}

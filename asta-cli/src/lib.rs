@@ -33,4 +33,5 @@ pub mod config;
 pub mod context;
 pub mod doctor;
 pub mod failure;
+pub mod output;
 pub mod secret_input;

@@ -26,10 +26,13 @@ fn run(cli: &Cli) -> CommandResult {
             .map_err(|e| Failure::invalid("fix the configuration file", e))
     };
     match &cli.command {
+        Command::Demo(args) => commands::demo::run(args),
         Command::Doctor(args) => commands::doctor::run(args, cli.config.as_deref()),
         Command::Vault(args) => commands::vault::run(args, &load()?),
         Command::Totp(args) => commands::totp::run(args, &load()?),
         Command::Audit(args) => commands::audit::run(args, &load()?),
         Command::Backup(args) => commands::backup::run(args, &load()?),
+        Command::Risk(args) => commands::risk::run(args, &load()?),
+        Command::Kill(args) => commands::kill::run(args, &load()?),
     }
 }

@@ -39,7 +39,7 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
                 }
             }
             for record in &last {
-                println!("{}", summary(record));
+                crate::say!("{}", summary(record));
             }
             Ok(EXIT_OK)
         }
@@ -48,7 +48,7 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
             let verified = match asta_audit::verify(&dir, &key, None).map_err(audit_io)? {
                 Verification::Intact(v) => v,
                 Verification::Broken(finding) => {
-                    println!("TAMPERED: {finding}");
+                    crate::say!("TAMPERED: {finding}");
                     return Ok(EXIT_CHECK_FAILED);
                 }
             };
@@ -76,7 +76,7 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
             match asta_audit::verify(&dir, &key, None).map_err(audit_io)? {
                 Verification::Intact(v) => match v.head {
                     Some(head) => {
-                        println!("{}", Checkpoint::new(head));
+                        crate::say!("{}", Checkpoint::new(head));
                         Ok(EXIT_OK)
                     }
                     None => Err(Failure::invalid(
@@ -85,7 +85,7 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
                     )),
                 },
                 Verification::Broken(finding) => {
-                    println!("TAMPERED: {finding}");
+                    crate::say!("TAMPERED: {finding}");
                     Ok(EXIT_CHECK_FAILED)
                 }
             }
@@ -128,7 +128,7 @@ fn verify_command(dir: &Path, key: &ChainKey, checkpoint: Option<&Checkpoint>) -
                 .head
                 .map(|h| format!("head seq {} mac {} at {}", h.seq, h.mac, h.ts.to_rfc3339()))
                 .unwrap_or_else(|| "empty trail".to_owned());
-            println!(
+            crate::say!(
                 "OK: {} records in {} segments verified; {head}{}",
                 v.records,
                 v.segments,
@@ -141,7 +141,7 @@ fn verify_command(dir: &Path, key: &ChainKey, checkpoint: Option<&Checkpoint>) -
             Ok(EXIT_OK)
         }
         Verification::Broken(finding) => {
-            println!("TAMPERED: {finding}");
+            crate::say!("TAMPERED: {finding}");
             Ok(EXIT_CHECK_FAILED)
         }
     }

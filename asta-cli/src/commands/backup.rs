@@ -27,27 +27,27 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             };
             let path = backup::create(&sources, &config.backups_dir(), &sealing, SystemClock.now())
                 .map_err(backup_failure)?;
-            println!("created {}", path.display());
+            crate::say!("created {}", path.display());
             Ok(EXIT_OK)
         }
         BackupCommand::Verify { file, passphrase } => {
             let sealing = sealing(config, *passphrase)?;
             match backup::verify(file, &sealing) {
                 Ok(report) => {
-                    println!(
+                    crate::say!(
                         "OK: {} made {}: {} entries verified",
                         file.display(),
                         report.manifest.created,
                         report.manifest.entries.len()
                     );
                     for entry in &report.manifest.entries {
-                        println!("  {:?} {} ({} bytes)", entry.kind, entry.name, entry.len);
+                        crate::say!("  {:?} {} ({} bytes)", entry.kind, entry.name, entry.len);
                     }
                     Ok(EXIT_OK)
                 }
                 Err(error @ BackupError::Io { .. }) => Err(backup_failure(error)),
                 Err(error) => {
-                    println!("FAILED: {error}");
+                    crate::say!("FAILED: {error}");
                     Ok(EXIT_CHECK_FAILED)
                 }
             }
@@ -66,7 +66,7 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             let restored =
                 backup::restore(file, &sealing, &targets, *force).map_err(backup_failure)?;
             for path in &restored {
-                println!("restored {}", path.display());
+                crate::say!("restored {}", path.display());
             }
             Ok(EXIT_OK)
         }
@@ -78,9 +78,9 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
                 SystemClock.now(),
             )
             .map_err(backup_failure)?;
-            println!("pruned {} backups older than {days} days", deleted.len());
+            crate::say!("pruned {} backups older than {days} days", deleted.len());
             for path in deleted {
-                println!("  deleted {}", path.display());
+                crate::say!("  deleted {}", path.display());
             }
             Ok(EXIT_OK)
         }

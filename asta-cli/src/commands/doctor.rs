@@ -39,9 +39,9 @@ pub fn run(args: &DoctorArgs, config_path: Option<&Path>) -> CommandResult {
     if args.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::internal("report a bug", e))?;
-        println!("{json}");
+        crate::say!("{json}");
     } else {
-        println!("{}", render(&report));
+        crate::say!("{}", render(&report));
     }
     Ok(if report.has_failures() {
         EXIT_CHECK_FAILED

@@ -2,6 +2,9 @@
 
 pub mod audit;
 pub mod backup;
+pub mod demo;
 pub mod doctor;
+pub mod kill;
+pub mod risk;
 pub mod totp;
 pub mod vault;

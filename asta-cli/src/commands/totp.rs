@@ -28,13 +28,13 @@ pub fn run(args: &TotpArgs, config: &Config) -> CommandResult {
                     )
                 })?;
             let uri = enrollment.uri.expose_secret();
-            println!("Scan this with your authenticator app, or enter the secret by hand.");
-            println!("It is shown once; anyone who sees it can generate your codes.\n");
+            crate::say!("Scan this with your authenticator app, or enter the secret by hand.");
+            crate::say!("It is shown once; anyone who sees it can generate your codes.\n");
             if let Ok(code) = QrCode::new(uri.as_bytes()) {
-                println!("{}", code.render::<Dense1x2>().quiet_zone(true).build());
+                crate::say!("{}", code.render::<Dense1x2>().quiet_zone(true).build());
             }
-            println!("{uri}");
-            println!("secret: {}", enrollment.secret_base32.expose_secret());
+            crate::say!("{uri}");
+            crate::say!("secret: {}", enrollment.secret_base32.expose_secret());
             Ok(EXIT_OK)
         }
         TotpCommand::Verify => {
@@ -43,11 +43,11 @@ pub fn run(args: &TotpArgs, config: &Config) -> CommandResult {
                 .map_err(|e| Failure::invalid("type the 6-digit code", e))?;
             match vault.verify_totp(entry, code.expose_secret(), SystemClock.now()) {
                 Ok(()) => {
-                    println!("OK");
+                    crate::say!("OK");
                     Ok(EXIT_OK)
                 }
                 Err(error) => {
-                    println!("REFUSED: {error}");
+                    crate::say!("REFUSED: {error}");
                     Ok(EXIT_CHECK_FAILED)
                 }
             }

@@ -45,7 +45,7 @@ pub fn run(args: &VaultArgs, config: &Config) -> CommandResult {
         VaultCommand::Rm { name } => {
             let mut vault = open_vault(config)?;
             vault.remove(name).map_err(vault_failure)?;
-            println!("removed {name}");
+            crate::say!("removed {name}");
             Ok(EXIT_OK)
         }
         VaultCommand::Rotate { name } => {
@@ -53,7 +53,7 @@ pub fn run(args: &VaultArgs, config: &Config) -> CommandResult {
             let value = read_secret(&format!("New value for {name}: "))
                 .map_err(|e| Failure::invalid("type the new value, or pipe it on stdin", e))?;
             let version = vault.rotate(name, value).map_err(vault_failure)?;
-            println!("rotated {name} to version {version}");
+            crate::say!("rotated {name} to version {version}");
             Ok(EXIT_OK)
         }
         VaultCommand::Rekey { passphrase } => rekey(config, *passphrase),
@@ -77,7 +77,7 @@ fn init(config: &Config) -> CommandResult {
             create_private_dir(dir)?;
         }
         let source = KeyFile::generate(&key_path).map_err(vault_failure)?;
-        println!("created key file {} (mode 0600)", key_path.display());
+        crate::say!("created key file {} (mode 0600)", key_path.display());
         source
     };
     if let Some(dir) = vault_path.parent() {
@@ -85,9 +85,9 @@ fn init(config: &Config) -> CommandResult {
     }
     let options = VaultOptions::new().with_clock(Arc::new(SystemClock));
     let mut vault = Vault::create(&vault_path, &source, options).map_err(vault_failure)?;
-    println!("created vault {} (mode 0600)", vault_path.display());
+    crate::say!("created vault {} (mode 0600)", vault_path.display());
     create_chain_key(config, &mut vault)?;
-    println!(
+    crate::say!(
         "stored a new audit chain key as `{}`",
         config.file.audit.chain_key_entry
     );
@@ -139,7 +139,7 @@ fn set(
         vault
             .add_api_key(name, value, &policy)
             .map_err(vault_failure)?;
-        println!("stored API key {name}");
+        crate::say!("stored API key {name}");
     } else {
         let mut options = EntryOptions::new();
         if let Some(note) = note {
@@ -151,7 +151,7 @@ fn set(
         vault
             .set_with(name, value, options)
             .map_err(vault_failure)?;
-        println!("stored {name}");
+        crate::say!("stored {name}");
     }
     Ok(EXIT_OK)
 }
@@ -209,8 +209,8 @@ fn list(config: &Config) -> CommandResult {
             info.note.clone().unwrap_or_default(),
         ]);
     }
-    println!("{table}");
-    println!("{} entries", vault.len());
+    crate::say!("{table}");
+    crate::say!("{} entries", vault.len());
     Ok(EXIT_OK)
 }
 
@@ -228,7 +228,7 @@ fn rekey(config: &Config, to_passphrase: bool) -> CommandResult {
         vault
             .rekey(&KeySource::Passphrase(first))
             .map_err(vault_failure)?;
-        println!("rekeyed vault to a passphrase; set paths.passphrase = true in asta.toml");
+        crate::say!("rekeyed vault to a passphrase; set paths.passphrase = true in asta.toml");
         return Ok(EXIT_OK);
     }
     // A new key file beside the old one, then the vault, then the swap: a
@@ -250,7 +250,7 @@ fn rekey(config: &Config, to_passphrase: bool) -> CommandResult {
             e,
         )
     })?;
-    println!("rekeyed vault; new key file {}", key_path.display());
+    crate::say!("rekeyed vault; new key file {}", key_path.display());
     Ok(EXIT_OK)
 }
 
@@ -274,12 +274,12 @@ fn status(config: &Config) -> CommandResult {
             describe(&s.state),
         ]);
     }
-    println!("{table}");
+    crate::say!("{table}");
     let attention = statuses
         .iter()
         .filter(|s| s.state.needs_attention())
         .count();
-    println!(
+    crate::say!(
         "vault {} (generation {}): {} entries, {attention} need attention",
         vault.path().display(),
         vault.generation(),
