@@ -189,3 +189,16 @@ fn a_closed_pipe_is_not_a_crash() {
     let out = child.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn totp_verify_accepts_the_current_code_once() {
+    let (dir, secret) = project();
+    let d = dir.path();
+    let totp = Totp::from_base32(&secret, TotpConfig::default()).unwrap();
+    let code = totp.code_at(Utc::now()).unwrap();
+    let ok = asta_in(d, &["totp", "verify"], &format!("{}\n", code.as_str()));
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).starts_with("OK"));
+    let replay = asta_in(d, &["totp", "verify"], &format!("{}\n", code.as_str()));
+    assert_eq!(replay.status.code(), Some(1), "a code is accepted once");
+}
