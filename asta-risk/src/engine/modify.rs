@@ -1,6 +1,6 @@
 //! Modifications and cancels.
 
-use asta_core::{Clock, OrderId, OrderRequest, PriceType};
+use asta_core::{Clock, OrderId, OrderRequest};
 use chrono::{DateTime, Utc};
 
 use crate::checks;
@@ -161,50 +161,8 @@ impl RiskEngine {
             }
         }
 
-        self.catalog
-            .check_order(new)
-            .map_err(Rejection::from_instrument)?;
-        if let Err(error) = self
-            .calendar
-            .check_order_entry(new.exchange(), new.product(), now)
-        {
-            alerts.push(RiskEventKind::UnusualOrder {
-                alert: AlertKind::OffHours,
-                action: monitor.off_hours,
-                strategy: new.strategy().clone(),
-                exchange: new.exchange(),
-                symbol: new.symbol().clone(),
-                detail: error.to_string(),
-            });
-            return Err(Rejection::from_hours(error));
-        }
-        let needs_reference =
-            new.price_type() == PriceType::Market || limits.require_reference_for_limit;
-        let reference = match checks::fresh_reference(
-            new.exchange(),
-            new.symbol(),
-            context.reference_price,
-            book.quote,
-            now,
-            limits.quote_max_age_ms,
-        ) {
-            Ok(price) => Some(price),
-            Err(rejection) if needs_reference => return Err(rejection),
-            Err(_) => None,
-        };
-        if let Some(reference) = reference {
-            checks::collar_order(new, reference, limits.collar_bps)?;
-        }
-        let price =
-            checks::order_price(new, reference).ok_or_else(|| Rejection::NoFreshReference {
-                exchange: new.exchange(),
-                symbol: new.symbol().clone(),
-                age_ms: None,
-                max_age_ms: limits.quote_max_age_ms,
-            })?;
-        let notional = price.notional(new.quantity());
-        checks::max_quantity(quantity, limits.max_order_quantity)?;
-        checks::max_notional(notional, limits.max_order_notional)?;
+        let (price, _notional) =
+            self.check_entry_price_and_size(new, context, book.quote, now, alerts)?;
         if !reduces && quantity > open.counted {
             let loss = self
                 .state

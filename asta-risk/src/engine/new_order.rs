@@ -11,7 +11,7 @@ use crate::config::{AlertAction, WindowLimits};
 use crate::error::{AlertKind, Rejection};
 use crate::events::{OrderSummary, RiskEventKind};
 use crate::rate_limit::{RateLimiter, RateScope};
-use crate::state::{SymbolBook, SymbolKey};
+use crate::state::{Quote, SymbolBook, SymbolKey};
 use crate::trading_state::{StateScope, TradingState};
 
 use super::*;
@@ -156,57 +156,9 @@ impl RiskEngine {
             _ => return Err(Rejection::Halted { scope }),
         }
 
-        // 3. instrument
-        self.catalog
-            .check_order(order)
-            .map_err(Rejection::from_instrument)?;
-
-        // 4. trading hours
-        if let Err(error) = self
-            .calendar
-            .check_order_entry(order.exchange(), order.product(), now)
-        {
-            alerts.push(RiskEventKind::UnusualOrder {
-                alert: AlertKind::OffHours,
-                action: limits.monitor.off_hours,
-                strategy: order.strategy().clone(),
-                exchange: order.exchange(),
-                symbol: order.symbol().clone(),
-                detail: error.to_string(),
-            });
-            return Err(Rejection::from_hours(error));
-        }
-
-        // 5. reference price and collar
-        let needs_reference =
-            order.price_type() == PriceType::Market || limits.require_reference_for_limit;
-        let reference = match checks::fresh_reference(
-            order.exchange(),
-            order.symbol(),
-            context.reference_price,
-            book.quote,
-            now,
-            limits.quote_max_age_ms,
-        ) {
-            Ok(price) => Some(price),
-            Err(rejection) if needs_reference => return Err(rejection),
-            Err(_) => None,
-        };
-        if let Some(reference) = reference {
-            checks::collar_order(order, reference, limits.collar_bps)?;
-        }
-
-        // 6. size
-        let price =
-            checks::order_price(order, reference).ok_or_else(|| Rejection::NoFreshReference {
-                exchange: order.exchange(),
-                symbol: order.symbol().clone(),
-                age_ms: None,
-                max_age_ms: limits.quote_max_age_ms,
-            })?;
-        let notional = price.notional(order.quantity());
-        checks::max_quantity(quantity, limits.max_order_quantity)?;
-        checks::max_notional(notional, limits.max_order_notional)?;
+        // 3.-6. instrument, trading hours, reference price and collar, size
+        let (price, notional) =
+            self.check_entry_price_and_size(order, context, book.quote, now, alerts)?;
 
         // 7. duplicates
         if !context.intentional_duplicate {
@@ -542,5 +494,67 @@ impl RiskEngine {
             (Ok(_), Err(detail)) => Err(Rejection::StateUnavailable { detail }),
             (Err(rejection), _) => Err(rejection),
         }
+    }
+}
+
+impl RiskEngine {
+    /// The checks a new order and a modification share: instrument rules,
+    /// trading hours (an off-hours attempt also raises an alert), a fresh
+    /// reference price and the collar around it, and the size limits.
+    /// Returns the price the order is valued at and its notional.
+    pub(super) fn check_entry_price_and_size(
+        &self,
+        order: &OrderRequest,
+        context: &OrderContext,
+        quote: Option<Quote>,
+        now: DateTime<Utc>,
+        alerts: &mut Vec<RiskEventKind>,
+    ) -> Result<(Price, Money), Rejection> {
+        let limits = self.config.limits();
+        self.catalog
+            .check_order(order)
+            .map_err(Rejection::from_instrument)?;
+        if let Err(error) = self
+            .calendar
+            .check_order_entry(order.exchange(), order.product(), now)
+        {
+            alerts.push(RiskEventKind::UnusualOrder {
+                alert: AlertKind::OffHours,
+                action: limits.monitor.off_hours,
+                strategy: order.strategy().clone(),
+                exchange: order.exchange(),
+                symbol: order.symbol().clone(),
+                detail: error.to_string(),
+            });
+            return Err(Rejection::from_hours(error));
+        }
+        let needs_reference =
+            order.price_type() == PriceType::Market || limits.require_reference_for_limit;
+        let reference = match checks::fresh_reference(
+            order.exchange(),
+            order.symbol(),
+            context.reference_price,
+            quote,
+            now,
+            limits.quote_max_age_ms,
+        ) {
+            Ok(price) => Some(price),
+            Err(rejection) if needs_reference => return Err(rejection),
+            Err(_) => None,
+        };
+        if let Some(reference) = reference {
+            checks::collar_order(order, reference, limits.collar_bps)?;
+        }
+        let price =
+            checks::order_price(order, reference).ok_or_else(|| Rejection::NoFreshReference {
+                exchange: order.exchange(),
+                symbol: order.symbol().clone(),
+                age_ms: None,
+                max_age_ms: limits.quote_max_age_ms,
+            })?;
+        let notional = price.notional(order.quantity());
+        checks::max_quantity(order.quantity().get(), limits.max_order_quantity)?;
+        checks::max_notional(notional, limits.max_order_notional)?;
+        Ok((price, notional))
     }
 }
