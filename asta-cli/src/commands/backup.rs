@@ -19,7 +19,7 @@ pub const BACKUP_PASSPHRASE_ENV: &str = "ASTA_BACKUP_PASSPHRASE";
 pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
     match &args.command {
         BackupCommand::Create { passphrase } => {
-            let sealing = sealing(config, *passphrase)?;
+            let sealing = sealing(config, *passphrase, KeyUse::CreateIfMissing)?;
             let sources = Sources {
                 databases: config.database_paths(),
                 vault: Some(config.vault_path()).filter(|p| p.exists()),
@@ -31,7 +31,7 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             Ok(EXIT_OK)
         }
         BackupCommand::Verify { file, passphrase } => {
-            let sealing = sealing(config, *passphrase)?;
+            let sealing = sealing(config, *passphrase, KeyUse::Existing)?;
             match backup::verify(file, &sealing) {
                 Ok(report) => {
                     crate::say!(
@@ -57,7 +57,7 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             force,
             passphrase,
         } => {
-            let sealing = sealing(config, *passphrase)?;
+            let sealing = sealing(config, *passphrase, KeyUse::Existing)?;
             let targets = Targets {
                 databases: config.database_paths(),
                 vault: config.vault_path(),
@@ -87,7 +87,16 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
     }
 }
 
-fn sealing(config: &Config, passphrase: bool) -> Result<Sealing, Failure> {
+/// Whether a command may create the vault's backup key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyUse {
+    /// `create`: the first backup creates the key.
+    CreateIfMissing,
+    /// `verify` and `restore` only read: a missing key is an error.
+    Existing,
+}
+
+fn sealing(config: &Config, passphrase: bool, key_use: KeyUse) -> Result<Sealing, Failure> {
     if passphrase {
         let text = match std::env::var(BACKUP_PASSPHRASE_ENV) {
             Ok(text) => secrecy::SecretString::from(text),
@@ -97,7 +106,11 @@ fn sealing(config: &Config, passphrase: bool) -> Result<Sealing, Failure> {
         return Ok(Sealing::Passphrase(text));
     }
     let mut vault = open_vault(config)?;
-    let key = backup::vault_seal_key(&mut vault).map_err(vault_failure)?;
+    let key = match key_use {
+        KeyUse::CreateIfMissing => backup::vault_seal_key(&mut vault),
+        KeyUse::Existing => vault.seal_key(backup::SEAL_KEY_ENTRY),
+    }
+    .map_err(vault_failure)?;
     Ok(Sealing::Key(key))
 }
 
@@ -133,11 +146,9 @@ pub fn newest(config: &Config) -> Option<backup::BackupFile> {
 /// Whether `path` verifies with the vault's backup key.
 /// Read-only: it never creates the backup key.
 pub fn verifies_with_vault_key(config: &Config, path: &Path) -> Result<(), String> {
-    let vault = open_vault(config).map_err(|f| f.hint)?;
-    let key = vault
-        .seal_key(backup::SEAL_KEY_ENTRY)
-        .map_err(|e| e.to_string())?;
-    backup::verify(path, &Sealing::Key(key))
+    let sealing =
+        sealing(config, false, KeyUse::Existing).map_err(|f| format!("{:#}", f.detail))?;
+    backup::verify(path, &sealing)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
