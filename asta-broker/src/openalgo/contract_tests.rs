@@ -1,5 +1,7 @@
 //! Replays every entry of the OpenAlgo contract data through the real HTTP
 //! path of the adapter against a server on 127.0.0.1.
+//!
+//! Test code only: `mod.rs` declares this module under `#[cfg(test)]`.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;

@@ -1,5 +1,7 @@
 //! Vault unit tests that need the internals: tamper matrix, crash safety,
 //! concurrency, TOTP persistence.
+//!
+//! Test code only: `mod.rs` declares this module under `#[cfg(test)]`.
 
 use super::*;
 use crate::key_source::MasterKey;
