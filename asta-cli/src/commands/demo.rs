@@ -86,10 +86,6 @@ pub fn run(args: &DemoArgs) -> CommandResult {
     runtime.block_on(session(&dir))
 }
 
-fn step_failure(what: &'static str) -> impl Fn(anyhow::Error) -> Failure {
-    move |e| Failure::internal(format!("the demo could not {what}"), e)
-}
-
 async fn session(dir: &Path) -> CommandResult {
     // ---- Setup: files, keys, trail, risk, catalog --------------------------
     std::fs::write(dir.join("asta.toml"), CONFIG)
@@ -423,7 +419,7 @@ async fn session(dir: &Path) -> CommandResult {
     let positions = guard
         .positions()
         .await
-        .map_err(|e| step_failure("read positions")(anyhow::Error::new(e)))?;
+        .map_err(|e| Failure::internal("the demo could not read its positions", e))?;
     let mut realized = Money::ZERO;
     let mut unrealized = Money::ZERO;
     for p in &positions {
