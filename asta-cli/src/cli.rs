@@ -237,6 +237,8 @@ pub struct RiskArgs {
 /// The risk subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RiskCommand {
+    /// Create the risk state file on a first run (refused if one exists; audited).
+    Init,
     /// Show the trading state, breakers, the day's loss, exposure and positions.
     Status {
         /// Print JSON.

@@ -113,8 +113,20 @@ pub fn risk_config(config: &Config) -> Result<asta_risk::RiskConfig, Failure> {
     })
 }
 
-/// Opens the risk engine on the configured state file, with the system clock.
+/// Opens the risk engine on the configured (existing) state file, with the
+/// system clock.
 pub fn open_risk(config: &Config) -> Result<asta_risk::RiskEngine, Failure> {
+    open_risk_store(
+        config,
+        asta_risk::StateStore::file(config.risk_state_path()),
+    )
+}
+
+/// Opens the risk engine on `store`, with the system clock.
+pub fn open_risk_store(
+    config: &Config,
+    store: asta_risk::StateStore,
+) -> Result<asta_risk::RiskEngine, Failure> {
     let limits = risk_config(config)?;
     let catalog = asta_core::InstrumentCatalog::from_path(&config.instruments_path())
         .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
@@ -125,14 +137,19 @@ pub fn open_risk(config: &Config) -> Result<asta_risk::RiskEngine, Failure> {
         Arc::new(catalog),
         Arc::new(calendar),
         Arc::new(SystemClock),
-        asta_risk::StateStore::file(config.risk_state_path()),
+        store,
     )
     .map_err(|e| {
-        Failure::new(
-            e.public_code(),
-            "the risk state file is unreadable; trading stays halted until an operator recovers it",
-            e,
-        )
+        let hint = match e {
+            asta_risk::StateError::Missing { .. } => {
+                "no risk state: on a first run create it with `asta risk init`; otherwise restore it from a backup"
+            }
+            asta_risk::StateError::AlreadyExists { .. } => {
+                "a risk state exists already; it is never replaced"
+            }
+            _ => "the risk state file is unreadable; trading stays halted until an operator recovers it",
+        };
+        Failure::new(e.public_code(), hint, e)
     })
 }
 

@@ -108,6 +108,8 @@ fn project() -> (tempfile::TempDir, SecretString) {
     )
     .unwrap();
     assert!(asta_in(d, &["vault", "init"], "").status.success());
+    let init = asta_in(d, &["risk", "init"], "");
+    assert!(init.status.success(), "{}", text(&init));
     let enroll = text(&asta_in(d, &["totp", "enroll"], ""));
     let secret = enroll
         .lines()
@@ -163,6 +165,29 @@ fn kill_halts_durably_and_only_a_totp_reset_resumes() {
     );
     assert!(!text(&reset).contains(secret.expose_secret()));
     assert!(asta_in(d, &["audit", "verify"], "").status.success());
+}
+
+#[test]
+fn a_missing_risk_state_is_never_a_fresh_start() {
+    let (dir, _) = project();
+    let d = dir.path();
+    assert!(asta_in(d, &["kill"], "").status.success());
+    // Deleting the state does not un-halt: every risk command refuses until
+    // an explicit, audited `risk init`.
+    std::fs::remove_file(d.join("risk-state.json")).unwrap();
+    let status = asta_in(d, &["risk", "status"], "");
+    assert_eq!(status.status.code(), Some(4), "{}", text(&status));
+    assert!(
+        text(&status).contains("asta risk init"),
+        "{}",
+        text(&status)
+    );
+    assert_ne!(asta_in(d, &["kill"], "").status.code(), Some(0));
+    // init refuses to replace an existing state.
+    assert!(asta_in(d, &["risk", "init"], "").status.success());
+    assert_eq!(asta_in(d, &["risk", "init"], "").status.code(), Some(3));
+    let tail = text(&asta_in(d, &["audit", "tail", "-n", "200"], ""));
+    assert_eq!(tail.matches("risk_state_created").count(), 2, "{tail}");
 }
 
 #[test]

@@ -551,6 +551,22 @@ pub enum StateError {
         /// What is wrong.
         detail: String,
     },
+    /// The state file does not exist. Trading stays halted: a missing file is
+    /// never taken as a fresh start, or deleting it would wipe the day's loss
+    /// and any latched halt.
+    #[error(
+        "risk state file {path} does not exist; trading is halted. On a first run create it explicitly (StateStore::create_file; `asta risk init`); otherwise restore it from a backup"
+    )]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A new state was asked for but the file exists; it is never replaced.
+    #[error("risk state file {path} already exists; open it instead of creating a new state")]
+    AlreadyExists {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file is from a newer version of this crate.
     #[error("risk state file {path} has format {found}; this build reads format {supported}")]
     UnsupportedFormat {
@@ -581,6 +597,7 @@ impl PublicCode for StateError {
     fn public_code(&self) -> ErrorCode {
         match self {
             StateError::RecoveryRefused(e) => e.public_code(),
+            StateError::AlreadyExists { .. } => ErrorCode::InvalidInput,
             _ => ErrorCode::Halted,
         }
     }

@@ -27,9 +27,17 @@ pub const STATE_FORMAT: u32 = 1;
 const MAGIC: &str = "asta-risk-state";
 
 /// Where the risk state lives.
+///
+/// A file store is either opened ([`StateStore::file`]: the file must
+/// exist) or created ([`StateStore::create_file`]: it must not). Neither
+/// starts from a fresh state silently when the file is missing, so deleting
+/// the state file cannot wipe the day's loss, a latched halt or the rate
+/// windows: a new state is always an explicit decision of the caller (and,
+/// in the `asta` command, an audited one).
 #[derive(Debug, Clone)]
 pub struct StateStore {
     path: Option<PathBuf>,
+    create: bool,
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -42,17 +50,32 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 impl StateStore {
-    /// State saved in `path` (created on first save; its directory must exist).
+    /// The existing state saved in `path`. Opening fails with
+    /// [`StateError::Missing`] when the file does not exist.
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Self {
             path: Some(path.into()),
+            create: false,
+        }
+    }
+
+    /// A new state, saved in `path` (its directory must exist). Opening fails
+    /// with [`StateError::AlreadyExists`] when the file exists: an existing
+    /// state is never replaced.
+    pub fn create_file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: Some(path.into()),
+            create: true,
         }
     }
 
     /// State kept in memory only: a restart forgets the day's loss, halts and
     /// rate windows. For tests and benchmarks, never for live trading.
     pub fn dangerous_in_memory() -> Self {
-        Self { path: None }
+        Self {
+            path: None,
+            create: true,
+        }
     }
 
     /// The file, if any.
@@ -60,14 +83,21 @@ impl StateStore {
         self.path.as_deref()
     }
 
-    /// Loads the state; `Ok(None)` when there is no file yet (or in memory).
+    /// Loads the state; `Ok(None)` for a store that creates a new state (or
+    /// lives in memory).
     pub(crate) fn load(&self) -> Result<Option<RiskState>, StateError> {
         let Some(path) = &self.path else {
             return Ok(None);
         };
         let bytes = match fs::read(path) {
+            Ok(_) if self.create => {
+                return Err(StateError::AlreadyExists { path: path.clone() });
+            }
             Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound && self.create => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(StateError::Missing { path: path.clone() });
+            }
             Err(source) => {
                 return Err(StateError::Io {
                     path: path.clone(),
@@ -215,11 +245,27 @@ mod tests {
     #[test]
     fn round_trips_through_a_file() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::file(dir.path().join("risk.state"));
-        assert!(store.load().unwrap().is_none());
-        store.save(&state()).unwrap();
-        assert_eq!(store.load().unwrap(), Some(state()));
+        let path = dir.path().join("risk.state");
+        let new = StateStore::create_file(&path);
+        assert!(new.load().unwrap().is_none());
+        new.save(&state()).unwrap();
+        assert_eq!(StateStore::file(&path).load().unwrap(), Some(state()));
         assert!(!dir.path().join("risk.state.tmp").exists());
+    }
+
+    #[test]
+    fn a_missing_file_is_never_a_fresh_start_and_an_existing_one_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("risk.state");
+        assert!(matches!(
+            StateStore::file(&path).load(),
+            Err(StateError::Missing { .. })
+        ));
+        StateStore::create_file(&path).save(&state()).unwrap();
+        assert!(matches!(
+            StateStore::create_file(&path).load(),
+            Err(StateError::AlreadyExists { .. })
+        ));
     }
 
     #[test]

@@ -333,10 +333,17 @@ fn reset_to_active_is_refused_while_the_loss_persists() {
     );
 }
 
+/// Opens the state in `dir`, creating it on the first call (as a first run does).
 fn file_engine(dir: &std::path::Path, clock: &ManualClock) -> RiskEngine {
+    let path = dir.join("risk.state");
+    let store = if path.exists() {
+        StateStore::file(path)
+    } else {
+        StateStore::create_file(path)
+    };
     open(
         builder().max_open_orders(100).build().unwrap(),
-        StateStore::file(dir.join("risk.state")),
+        store,
         clock,
     )
 }
@@ -378,6 +385,33 @@ fn a_restart_keeps_the_loss_the_halt_and_the_rate_windows() {
     assert_eq!(engine.trading_state(), TradingState::Halted, "halt kept");
     clock.advance(TimeDelta::seconds(2));
     assert_eq!(engine.check_order(&order, &c).unwrap_err().rule(), "HALTED");
+}
+
+#[test]
+fn deleting_the_state_file_does_not_unhalt() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap());
+    let path = dir.path().join("risk.state");
+    {
+        let mut engine = file_engine(dir.path(), &clock);
+        engine.halt("emergency stop");
+        assert_eq!(engine.trading_state(), TradingState::Halted);
+    }
+    std::fs::remove_file(&path).unwrap();
+    let reopened = RiskEngine::open(
+        builder().max_open_orders(100).build().unwrap(),
+        catalog(),
+        Arc::new(MarketCalendar::bundled().unwrap()),
+        Arc::new(clock.clone()),
+        StateStore::file(&path),
+    );
+    let error = reopened.err().unwrap();
+    assert!(matches!(error, StateError::Missing { .. }), "{error}");
+    assert_eq!(error.public_code(), ErrorCode::Halted);
+    assert!(
+        error.to_string().contains("create it explicitly"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -128,7 +128,7 @@ impl Session {
             .build()
             .expect("risk config");
         let store = match variant {
-            Variant::DurableFileRisk => StateStore::file(tmp.path().join("risk.json")),
+            Variant::DurableFileRisk => StateStore::create_file(tmp.path().join("risk.json")),
             _ => StateStore::dangerous_in_memory(),
         };
         let risk = RiskEngine::open(

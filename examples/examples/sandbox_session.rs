@@ -92,7 +92,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Arc::clone(&catalog),
         Arc::new(MarketCalendar::bundled()?),
         Arc::clone(&shared_clock),
-        StateStore::file(tmp.path().join("risk-state.json")),
+        StateStore::create_file(tmp.path().join("risk-state.json")),
     )?;
     // A demo key; in production: ChainKey::from_env("ASTA_AUDIT_KEY") or the vault.
     let key = ChainKey::from_bytes(&[7u8; 32])?;

@@ -155,7 +155,7 @@ async fn session(dir: &Path) -> CommandResult {
         Arc::clone(&catalog),
         calendar,
         Arc::clone(&shared_clock),
-        StateStore::file(config.risk_state_path()),
+        StateStore::create_file(config.risk_state_path()),
     )
     .map_err(|e| Failure::internal("cannot open the risk state", e))?;
     crate::say!(

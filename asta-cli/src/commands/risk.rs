@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 
 use crate::cli::{RiskArgs, RiskCommand};
 use crate::config::Config;
-use crate::context::{open_audit, open_risk, open_vault};
+use crate::context::{open_audit, open_risk, open_risk_store, open_vault};
 use crate::failure::{CommandResult, EXIT_OK, Failure};
 use crate::secret_input::read_secret;
 
@@ -59,7 +59,37 @@ pub fn run(args: &RiskArgs, config: &Config) -> CommandResult {
             Ok(EXIT_OK)
         }
         RiskCommand::Reset { operator } => reset(config, operator),
+        RiskCommand::Init => init(config),
     }
+}
+
+/// Creates the risk state file on a first run (never over an existing one),
+/// and records that it did: a new state starts with no loss and no halt, so
+/// its creation must be visible in the trail.
+fn init(config: &Config) -> CommandResult {
+    let vault = open_vault(config)?;
+    let audit = open_audit(config, &vault)?;
+    let path = config.risk_state_path();
+    let mut risk = open_risk_store(config, asta_risk::StateStore::create_file(&path))?;
+    let mut records: Vec<AuditEvent> = risk.drain_events().iter().map(risk_event_record).collect();
+    records.push(AuditEvent::security(
+        "risk_state_created",
+        serde_json::json!({"via": "asta risk init", "path": path.display().to_string()}),
+    ));
+    for record in records {
+        audit
+            .append(record)
+            .map_err(|e| Failure::new(e.public_code(), "the audit trail failed", e))?;
+    }
+    audit
+        .close()
+        .map_err(|e| Failure::new(e.public_code(), "the audit trail failed", e))?;
+    crate::say!(
+        "created risk state {} (trading {})",
+        path.display(),
+        risk.trading_state()
+    );
+    Ok(EXIT_OK)
 }
 
 fn reset(config: &Config, operator: &str) -> CommandResult {
