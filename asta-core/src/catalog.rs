@@ -38,7 +38,9 @@ use crate::{
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct InstrumentCatalog {
-    instruments: HashMap<(Exchange, Symbol), Instrument>,
+    /// By exchange, then symbol: a lookup borrows the symbol, no allocation.
+    instruments: HashMap<Exchange, HashMap<Symbol, Instrument>>,
+    len: usize,
 }
 
 /// Why a catalog could not be loaded.
@@ -209,23 +211,24 @@ impl InstrumentCatalog {
     }
 
     fn insert_at(&mut self, instrument: Instrument, line: u64) -> Result<(), CatalogError> {
-        let key = (instrument.exchange(), instrument.symbol().clone());
-        if self.instruments.contains_key(&key) {
+        let by_symbol = self.instruments.entry(instrument.exchange()).or_default();
+        if by_symbol.contains_key(instrument.symbol()) {
             return Err(CatalogError::Duplicate {
                 line,
-                exchange: key.0,
-                symbol: key.1,
+                exchange: instrument.exchange(),
+                symbol: instrument.symbol().clone(),
             });
         }
-        self.instruments.insert(key, instrument);
+        by_symbol.insert(instrument.symbol().clone(), instrument);
+        self.len += 1;
         Ok(())
     }
 
     /// The instrument for `exchange` and `symbol`.
     pub fn get(&self, exchange: Exchange, symbol: &Symbol) -> Result<&Instrument, InstrumentError> {
-        // The key owns its symbol; a lookup clones one short string.
         self.instruments
-            .get(&(exchange, symbol.clone()))
+            .get(&exchange)
+            .and_then(|by_symbol| by_symbol.get(symbol))
             .ok_or_else(|| InstrumentError::Unknown {
                 exchange,
                 symbol: symbol.clone(),
@@ -241,17 +244,17 @@ impl InstrumentCatalog {
 
     /// Number of instruments.
     pub fn len(&self) -> usize {
-        self.instruments.len()
+        self.len
     }
 
     /// Whether the catalog is empty.
     pub fn is_empty(&self) -> bool {
-        self.instruments.is_empty()
+        self.len == 0
     }
 
     /// All instruments, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Instrument> {
-        self.instruments.values()
+        self.instruments.values().flat_map(HashMap::values)
     }
 }
 

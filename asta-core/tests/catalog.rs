@@ -242,3 +242,28 @@ fn files_load_by_extension() {
         Err(CatalogError::Io { .. })
     ));
 }
+
+#[test]
+fn the_same_symbol_on_two_exchanges_is_two_instruments() {
+    let csv = format!("{HEADER}NSE,SBIN,0.05,1,,,\nBSE,SBIN,0.01,1,,,\nNSE,INFY,0.05,1,,,\n");
+    let cat = InstrumentCatalog::from_csv_reader(csv.as_bytes()).unwrap();
+    assert_eq!(cat.len(), 3);
+    assert_eq!(cat.iter().count(), 3);
+    let sbin = Symbol::new("SBIN").unwrap();
+    assert_eq!(
+        cat.get(Exchange::Nse, &sbin)
+            .unwrap()
+            .tick_size()
+            .to_string(),
+        "0.05"
+    );
+    assert_eq!(
+        cat.get(Exchange::Bse, &sbin)
+            .unwrap()
+            .tick_size()
+            .to_string(),
+        "0.01"
+    );
+    assert!(cat.get(Exchange::Nfo, &sbin).is_err());
+    assert!(InstrumentCatalog::new().is_empty());
+}
