@@ -10,8 +10,7 @@
 mod common;
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use asta_broker::{
     Broker, BrokerError, Confirm, ConfirmRefusal, ConfirmRequest, Guard, OpenAlgoBroker,
@@ -23,22 +22,9 @@ use async_trait::async_trait;
 use common::*;
 use secrecy::SecretString;
 use serde_json::json;
-use support::{Recorded, Reply, TestServer};
+use support::{Captured, Recorded, Reply, TestServer};
 
 const CANARY: &str = "CANARY-5d1e-guard-api-key-must-never-leak";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 struct Accept;
 

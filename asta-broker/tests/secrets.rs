@@ -8,8 +8,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use asta_broker::{Broker, OpenAlgoBroker, OpenAlgoConfig, PaperBroker, SandboxBroker};
@@ -20,22 +19,9 @@ use asta_core::{
 use chrono::{TimeZone, Utc};
 use secrecy::SecretString;
 use serde_json::json;
-use support::{Action, Recorded, Reply, TestServer};
+use support::{Action, Captured, Recorded, Reply, TestServer};
 
 const CANARY: &str = "CANARY-7f3a9c2e-api-key-must-never-leak";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn order() -> OrderRequest {
     OrderRequest::builder()
