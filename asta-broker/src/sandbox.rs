@@ -1,11 +1,11 @@
 //! `SandboxBroker`: an in-memory, deterministic broker.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use asta_core::{
-    Clock, Exchange, Money, OrderId, OrderRequest, Price, PriceType, Quantity, Side, StrategyTag,
-    Symbol,
+    Clock, Exchange, Money, OrderId, OrderRequest, Price, PriceType, Product, Quantity, Side,
+    StrategyTag, Symbol,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -35,6 +35,12 @@ pub struct SandboxConfig {
     /// 10,000 = 100%: cash-and-carry). Must be 1..=10,000.
     #[serde(default = "default_margin_bps")]
     pub margin_bps: u32,
+    /// How many finished (filled or cancelled) orders stay queryable through
+    /// `order_status` and `order_book` (default 10,000). Older ones are
+    /// forgotten, oldest first, so a long session keeps bounded memory;
+    /// working orders are always kept. Must be at least 1.
+    #[serde(default = "default_history_limit")]
+    pub history_limit: usize,
 }
 
 fn default_cash() -> Money {
@@ -45,11 +51,16 @@ fn default_margin_bps() -> u32 {
     10_000
 }
 
+fn default_history_limit() -> usize {
+    10_000
+}
+
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             starting_cash: default_cash(),
             margin_bps: default_margin_bps(),
+            history_limit: default_history_limit(),
         }
     }
 }
@@ -64,6 +75,9 @@ pub enum SandboxConfigError {
     /// Margin outside 1..=10,000 basis points.
     #[error("margin_bps {0} is outside 1..=10000")]
     MarginOutOfRange(u32),
+    /// A history limit of zero: a filled order could not even be queried.
+    #[error("history_limit must be at least 1")]
+    NoHistory,
 }
 
 /// A broker operation, for injecting failures into a [`SandboxBroker`].
@@ -118,6 +132,13 @@ pub enum SandboxOp {
 /// `available cash = starting cash + realized P&L + unrealized losses (profits
 /// are not credited) - used margin`; an order needing more is rejected.
 ///
+/// # Cost
+/// Placing, modifying, cancelling and funds take the same time however long
+/// the session has run: margin, realized and unrealized P&L are running sums,
+/// a quote is matched only against the working orders of its own instrument,
+/// and finished orders move to a bounded history
+/// ([`SandboxConfig::history_limit`]).
+///
 /// Clones share the same book.
 ///
 /// `cancel_all_orders` and `close_all_positions` act on the whole account,
@@ -129,13 +150,40 @@ pub struct SandboxBroker {
     config: SandboxConfig,
 }
 
+type InstrumentKey = (Exchange, Symbol);
+
+/// Every product, for the positions of one instrument.
+const PRODUCTS: [Product; 3] = [Product::Cnc, Product::Mis, Product::Nrml];
+
+/// Keeps [`PRODUCTS`] complete: a new product fails to compile here.
+const fn product_listed(product: Product) -> bool {
+    match product {
+        Product::Cnc | Product::Mis | Product::Nrml => true,
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
+    /// The placement number of the newest order (its id is `SBX-<number>`).
     next_id: u64,
-    orders: Vec<SimOrder>,
-    index: HashMap<OrderId, usize>,
-    quotes: BTreeMap<(Exchange, Symbol), Quote>,
+    /// Working orders and the retained history, by placement number.
+    orders: BTreeMap<u64, SimOrder>,
+    /// Order id to placement number, for every order in `orders`.
+    ids: HashMap<OrderId, u64>,
+    /// Working orders of each instrument, by placement number.
+    working: HashMap<InstrumentKey, BTreeSet<u64>>,
+    /// Finished orders still retained, oldest first.
+    finished: VecDeque<u64>,
+    /// Sum of the working orders' margin (units).
+    order_margin: i128,
+    quotes: BTreeMap<InstrumentKey, Quote>,
     positions: BTreeMap<PositionKey, Book>,
+    /// Sum of the positions' margin (units).
+    position_margin: i128,
+    /// Sum of the positions' realized P&L (units).
+    realized: i128,
+    /// Sum of the positions' unrealized P&L (units).
+    unrealized: i128,
     faults: HashMap<SandboxOp, VecDeque<BrokerError>>,
 }
 
@@ -151,12 +199,17 @@ struct SimOrder {
     rejection: Option<String>,
 }
 
-/// A net position: signed quantity, signed open cost (units), realized P&L (units).
+/// A net position: signed quantity, signed open cost (units), realized P&L
+/// (units), and its share of the running sums as last counted.
 #[derive(Debug, Clone, Copy, Default)]
 struct Book {
     net: i64,
     open_cost: i128,
     realized: i128,
+    /// Margin blocked by the open cost (units), as counted in the sum.
+    margin: i128,
+    /// Unrealized P&L at the last quote (units), as counted in the sum.
+    unrealized: i128,
 }
 
 impl SandboxBroker {
@@ -180,6 +233,9 @@ impl SandboxBroker {
         if config.margin_bps == 0 || config.margin_bps > 10_000 {
             return Err(SandboxConfigError::MarginOutOfRange(config.margin_bps));
         }
+        if config.history_limit == 0 {
+            return Err(SandboxConfigError::NoHistory);
+        }
         Ok(Self {
             inner: Arc::new(Mutex::new(State::default())),
             clock,
@@ -196,19 +252,20 @@ impl SandboxBroker {
     /// against it, in placement order. Returns the ids of orders that filled.
     pub fn set_quote(&self, exchange: Exchange, symbol: &Symbol, quote: Quote) -> Vec<OrderId> {
         let mut state = self.lock();
-        state.quotes.insert((exchange, symbol.clone()), quote);
+        let key = (exchange, symbol.clone());
+        state.quotes.insert(key.clone(), quote);
+        state.revalue(&key);
+        let working: Vec<u64> = state
+            .working
+            .get(&key)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
         let mut filled = Vec::new();
-        for i in 0..state.orders.len() {
-            let Some(order) = state.orders.get(i) else {
-                break;
-            };
-            if !order.state.may_be_working()
-                || order.request.exchange() != exchange
-                || order.request.symbol() != symbol
-            {
+        for number in working {
+            let Some(order) = state.orders.get_mut(&number) else {
                 continue;
-            }
-            let request = order.request.clone();
+            };
+            let request = &order.request;
             let eval = evaluate(
                 request.side(),
                 request.price_type(),
@@ -218,17 +275,13 @@ impl SandboxBroker {
                 true,
                 &quote,
             );
-            if eval.triggered
-                && let Some(order) = state.orders.get_mut(i)
-            {
+            if eval.triggered {
                 order.triggered = true;
                 order.state = OrderState::Open;
             }
             if let Some(price) = eval.fill {
-                state.fill(i, price);
-                if let Some(order) = state.orders.get(i) {
-                    filled.push(order.id.clone());
-                }
+                filled.push(order.id.clone());
+                state.fill(number, price, self.config.margin_bps, self.config.history_limit);
             }
         }
         filled
@@ -272,10 +325,8 @@ impl SandboxBroker {
         state: &mut State,
         order: &OrderRequest,
     ) -> Result<OrderId, BrokerError> {
-        let quote = state
-            .quotes
-            .get(&(order.exchange(), order.symbol().clone()))
-            .copied();
+        let instrument = (order.exchange(), order.symbol().clone());
+        let quote = state.quotes.get(&instrument).copied();
         let reference = match (order.price_type(), order.price(), order.trigger_price()) {
             (PriceType::Limit | PriceType::StopLoss, Some(price), _) => price,
             (PriceType::StopLossMarket, _, Some(trigger)) => trigger,
@@ -305,26 +356,31 @@ impl SandboxBroker {
                 "insufficient funds: the order needs margin {margin}, available {available}"
             )));
         }
-        state.next_id += 1;
-        let id = OrderId::new(&format!("SBX-{:06}", state.next_id))
+        let number = state.next_id + 1;
+        let id = OrderId::new(&format!("SBX-{number:06}"))
             .map_err(|_| BrokerError::rejected("sandbox order ids are exhausted"))?;
+        state.next_id = number;
         let waiting = order.price_type().needs_trigger();
-        state.orders.push(SimOrder {
-            id: id.clone(),
-            request: order.clone(),
-            state: if waiting {
-                OrderState::TriggerPending
-            } else {
-                OrderState::Open
+        state.orders.insert(
+            number,
+            SimOrder {
+                id: id.clone(),
+                request: order.clone(),
+                state: if waiting {
+                    OrderState::TriggerPending
+                } else {
+                    OrderState::Open
+                },
+                triggered: false,
+                filled_at: None,
+                margin,
+                placed_at: self.clock.now(),
+                rejection: None,
             },
-            triggered: false,
-            filled_at: None,
-            margin,
-            placed_at: self.clock.now(),
-            rejection: None,
-        });
-        let index = state.orders.len() - 1;
-        state.index.insert(id.clone(), index);
+        );
+        state.ids.insert(id.clone(), number);
+        state.working.entry(instrument).or_default().insert(number);
+        state.order_margin += margin.units();
         if let Some(q) = quote {
             let eval = evaluate(
                 order.side(),
@@ -336,41 +392,32 @@ impl SandboxBroker {
                 &q,
             );
             if let Some(price) = eval.fill {
-                state.fill(index, price);
+                state.fill(number, price, self.config.margin_bps, self.config.history_limit);
             }
         }
         Ok(id)
     }
 
-    fn used_margin(&self, state: &State) -> Money {
-        let positions: i128 = state
-            .positions
-            .values()
-            .map(|b| b.open_cost.abs() * i128::from(self.config.margin_bps) / 10_000)
-            .sum();
-        let orders: i128 = state
-            .orders
-            .iter()
-            .filter(|o| o.state.may_be_working())
-            .map(|o| o.margin.units())
-            .sum();
-        Money::from_units(positions + orders)
-    }
-
-    fn unrealized(state: &State) -> i128 {
-        state
-            .positions
-            .iter()
-            .map(|(key, book)| unrealized_of(state, key, book))
-            .sum()
+    fn used_margin(state: &State) -> Money {
+        Money::from_units(state.position_margin + state.order_margin)
     }
 
     fn available_cash(&self, state: &State) -> Money {
-        let realized: i128 = state.positions.values().map(|b| b.realized).sum();
-        let losses = Self::unrealized(state).min(0);
+        let losses = state.unrealized.min(0);
         Money::from_units(
-            self.config.starting_cash.units() + realized + losses - self.used_margin(state).units(),
+            self.config.starting_cash.units() + state.realized + losses
+                - Self::used_margin(state).units(),
         )
+    }
+
+    /// The retained order `order_id` (working, or finished and still in the
+    /// history) and its placement number.
+    fn find<'s>(state: &'s State, order_id: &OrderId) -> Result<(u64, &'s SimOrder), BrokerError> {
+        state
+            .ids
+            .get(order_id)
+            .and_then(|number| state.orders.get(number).map(|order| (*number, order)))
+            .ok_or_else(|| not_found(order_id))
     }
 }
 
@@ -382,8 +429,8 @@ fn key_of(request: &OrderRequest) -> PositionKey {
     }
 }
 
-fn unrealized_of(state: &State, key: &PositionKey, book: &Book) -> i128 {
-    match state.quotes.get(&(key.exchange, key.symbol.clone())) {
+fn unrealized_of(quote: Option<&Quote>, book: &Book) -> i128 {
+    match quote {
         Some(q) if book.net != 0 => {
             i128::from(book.net) * i128::from(q.ltp().units()) - book.open_cost
         }
@@ -392,22 +439,90 @@ fn unrealized_of(state: &State, key: &PositionKey, book: &Book) -> i128 {
 }
 
 impl State {
-    /// Fills order `index` completely at `price` and books the trade.
-    fn fill(&mut self, index: usize, price: Price) {
-        let Some(order) = self.orders.get_mut(index) else {
+    /// Fills working order `number` completely at `price`, books the trade
+    /// and moves the order to the history.
+    fn fill(&mut self, number: u64, price: Price, margin_bps: u32, history_limit: usize) {
+        let Some(order) = self.orders.get_mut(&number) else {
             return;
         };
         order.state = OrderState::Complete;
         order.filled_at = Some(price);
-        order.margin = Money::ZERO;
         let key = key_of(&order.request);
         let qty = i64::try_from(order.request.quantity().get()).unwrap_or(i64::MAX);
         let signed = match order.request.side() {
             Side::Buy => qty,
             Side::Sell => -qty,
         };
+        self.finish(number, history_limit);
+        let quote = self.quotes.get(&(key.exchange, key.symbol.clone())).copied();
         let book = self.positions.entry(key).or_default();
+        let before = *book;
         book.apply(signed, price);
+        book.margin = book.open_cost.abs() * i128::from(margin_bps) / 10_000;
+        book.unrealized = unrealized_of(quote.as_ref(), book);
+        let after = *book;
+        self.position_margin += after.margin - before.margin;
+        self.realized += after.realized - before.realized;
+        self.unrealized += after.unrealized - before.unrealized;
+    }
+
+    /// Takes working order `number` off the working set (its state already
+    /// final), releases its margin and moves it to the bounded history,
+    /// forgetting the oldest finished order when the history is full.
+    fn finish(&mut self, number: u64, history_limit: usize) {
+        let Some(order) = self.orders.get_mut(&number) else {
+            return;
+        };
+        self.order_margin -= order.margin.units();
+        order.margin = Money::ZERO;
+        let instrument = (order.request.exchange(), order.request.symbol().clone());
+        if let Some(set) = self.working.get_mut(&instrument) {
+            set.remove(&number);
+            if set.is_empty() {
+                self.working.remove(&instrument);
+            }
+        }
+        self.finished.push_back(number);
+        while self.finished.len() > history_limit {
+            if let Some(oldest) = self.finished.pop_front()
+                && let Some(gone) = self.orders.remove(&oldest)
+            {
+                self.ids.remove(&gone.id);
+            }
+        }
+    }
+
+    /// Sets the margin of working order `number`, keeping the sum.
+    fn set_margin(&mut self, number: u64, margin: Money) {
+        if let Some(order) = self.orders.get_mut(&number) {
+            self.order_margin += margin.units() - order.margin.units();
+            order.margin = margin;
+        }
+    }
+
+    /// Marks the positions of `instrument` to its current quote.
+    fn revalue(&mut self, instrument: &InstrumentKey) {
+        let quote = self.quotes.get(instrument).copied();
+        for product in PRODUCTS {
+            debug_assert!(product_listed(product));
+            let key = PositionKey {
+                exchange: instrument.0,
+                symbol: instrument.1.clone(),
+                product,
+            };
+            if let Some(book) = self.positions.get_mut(&key) {
+                let value = unrealized_of(quote.as_ref(), book);
+                self.unrealized += value - book.unrealized;
+                book.unrealized = value;
+            }
+        }
+    }
+
+    /// Working orders of every instrument, in placement order.
+    fn working_numbers(&self) -> Vec<u64> {
+        let mut numbers: Vec<u64> = self.working.values().flatten().copied().collect();
+        numbers.sort_unstable();
+        numbers
     }
 }
 
@@ -488,15 +603,8 @@ impl Broker for SandboxBroker {
     async fn modify_order(&self, request: &ModifyRequest) -> Result<OrderId, BrokerError> {
         let mut state = self.lock();
         Self::fault(&mut state, SandboxOp::Modify)?;
-        let index = *state
-            .index
-            .get(request.order_id())
-            .ok_or_else(|| not_found(request.order_id()))?;
-        let order = state
-            .orders
-            .get(index)
-            .cloned()
-            .ok_or_else(|| not_found(request.order_id()))?;
+        let (number, order) = Self::find(&state, request.order_id())?;
+        let order = order.clone();
         if !order.state.may_be_working() {
             return Err(BrokerError::rejected(&format!(
                 "cannot modify order {} in {:?} state",
@@ -540,22 +648,18 @@ impl Broker for SandboxBroker {
                 )));
             }
         };
-        if let Some(o) = state.orders.get_mut(index) {
-            o.margin = Money::ZERO;
-        }
+        state.set_margin(number, Money::ZERO);
         let margin = self.margin_for(&state, new, reference);
         let available = self.available_cash(&state);
         if margin > available {
-            if let Some(o) = state.orders.get_mut(index) {
-                o.margin = order.margin;
-            }
+            state.set_margin(number, order.margin);
             return Err(BrokerError::rejected(&format!(
                 "insufficient funds: the order needs margin {margin}, available {available}"
             )));
         }
-        if let Some(o) = state.orders.get_mut(index) {
+        state.set_margin(number, margin);
+        if let Some(o) = state.orders.get_mut(&number) {
             o.request = new.clone();
-            o.margin = margin;
             o.triggered = false;
             o.state = if new.price_type().needs_trigger() {
                 OrderState::TriggerPending
@@ -574,7 +678,7 @@ impl Broker for SandboxBroker {
                 &q,
             );
             if let Some(price) = eval.fill {
-                state.fill(index, price);
+                state.fill(number, price, self.config.margin_bps, self.config.history_limit);
             }
         }
         Ok(order.id)
@@ -587,22 +691,17 @@ impl Broker for SandboxBroker {
     ) -> Result<(), BrokerError> {
         let mut state = self.lock();
         Self::fault(&mut state, SandboxOp::Cancel)?;
-        let index = *state
-            .index
-            .get(order_id)
-            .ok_or_else(|| not_found(order_id))?;
-        let order = state
-            .orders
-            .get_mut(index)
-            .ok_or_else(|| not_found(order_id))?;
+        let (number, order) = Self::find(&state, order_id)?;
         if !order.state.may_be_working() {
             return Err(BrokerError::rejected(&format!(
                 "cannot cancel order {} in {:?} state",
                 order.id, order.state
             )));
         }
-        order.state = OrderState::Cancelled;
-        order.margin = Money::ZERO;
+        if let Some(order) = state.orders.get_mut(&number) {
+            order.state = OrderState::Cancelled;
+        }
+        state.finish(number, self.config.history_limit);
         Ok(())
     }
 
@@ -613,10 +712,12 @@ impl Broker for SandboxBroker {
         let mut state = self.lock();
         Self::fault(&mut state, SandboxOp::CancelAll)?;
         let mut report = CancelAllReport::default();
-        for order in state.orders.iter_mut().filter(|o| o.state.may_be_working()) {
-            order.state = OrderState::Cancelled;
-            order.margin = Money::ZERO;
-            report.cancelled.push(order.id.clone());
+        for number in state.working_numbers() {
+            if let Some(order) = state.orders.get_mut(&number) {
+                order.state = OrderState::Cancelled;
+                report.cancelled.push(order.id.clone());
+            }
+            state.finish(number, self.config.history_limit);
         }
         Ok(report)
     }
@@ -678,21 +779,14 @@ impl Broker for SandboxBroker {
     ) -> Result<OrderStatus, BrokerError> {
         let mut state = self.lock();
         Self::fault(&mut state, SandboxOp::Status)?;
-        let index = *state
-            .index
-            .get(order_id)
-            .ok_or_else(|| not_found(order_id))?;
-        state
-            .orders
-            .get(index)
-            .map(status_of)
-            .ok_or_else(|| not_found(order_id))
+        Self::find(&state, order_id).map(|(_, order)| status_of(order))
     }
 
+    /// Working orders and the retained history, in placement order.
     async fn order_book(&self) -> Result<Vec<OrderBookEntry>, BrokerError> {
         let mut state = self.lock();
         Self::fault(&mut state, SandboxOp::OrderBook)?;
-        Ok(state.orders.iter().map(status_of).collect())
+        Ok(state.orders.values().map(status_of).collect())
     }
 
     async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
@@ -702,17 +796,14 @@ impl Broker for SandboxBroker {
             .positions
             .iter()
             .map(|(key, book)| {
-                let ltp = state
-                    .quotes
-                    .get(&(key.exchange, key.symbol.clone()))
-                    .map(Quote::ltp);
+                let quote = state.quotes.get(&(key.exchange, key.symbol.clone()));
                 Position::new(
                     key.clone(),
                     book.net,
                     book.average(),
-                    ltp,
+                    quote.map(Quote::ltp),
                     Money::from_units(book.realized),
-                    Money::from_units(unrealized_of(&state, key, book)),
+                    Money::from_units(unrealized_of(quote, book)),
                 )
             })
             .collect())
@@ -721,13 +812,12 @@ impl Broker for SandboxBroker {
     async fn funds(&self) -> Result<Funds, BrokerError> {
         let mut state = self.lock();
         Self::fault(&mut state, SandboxOp::Funds)?;
-        let realized: i128 = state.positions.values().map(|b| b.realized).sum();
         Ok(Funds::new(
             self.available_cash(&state),
-            self.used_margin(&state),
+            Self::used_margin(&state),
             Money::ZERO,
-            Money::from_units(realized),
-            Money::from_units(Self::unrealized(&state)),
+            Money::from_units(state.realized),
+            Money::from_units(state.unrealized),
         ))
     }
 

@@ -278,6 +278,7 @@ async fn margin_blocks_cash_and_refuses_what_cannot_be_paid() {
     let config = SandboxConfig {
         starting_cash: Money::from_rupees(10_000),
         margin_bps: 5_000,
+        ..SandboxConfig::default()
     };
     let broker = SandboxBroker::with_config(Arc::new(clock.clone()), config).unwrap();
     let sbin = Symbol::new("SBIN").unwrap();
@@ -308,7 +309,8 @@ async fn margin_blocks_cash_and_refuses_what_cannot_be_paid() {
             Arc::new(clock),
             SandboxConfig {
                 starting_cash: Money::ZERO,
-                margin_bps: 0
+                margin_bps: 0,
+                ..SandboxConfig::default()
             }
         ),
         Err(SandboxConfigError::MarginOutOfRange(0))
@@ -495,4 +497,106 @@ mod properties {
             })?;
         }
     }
+}
+
+#[tokio::test]
+async fn finished_orders_leave_a_bounded_history_and_working_orders_stay() {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap());
+    let config = SandboxConfig {
+        history_limit: 3,
+        ..SandboxConfig::default()
+    };
+    let broker = SandboxBroker::with_config(Arc::new(clock.clone()), config).unwrap();
+    let sbin = Symbol::new("SBIN").unwrap();
+    broker.set_quote(Exchange::Nse, &sbin, quote(&clock, "100", "100", "100"));
+    // One resting order placed first must outlive any amount of history.
+    let resting = broker
+        .place_order(&limit(Side::Buy, 1, "50"))
+        .await
+        .unwrap();
+    let mut filled = Vec::new();
+    for _ in 0..5 {
+        filled.push(broker.place_order(&market(Side::Buy, 1)).await.unwrap());
+    }
+    // The two oldest fills are forgotten; the three newest are still known.
+    for gone in &filled[..2] {
+        let err = broker.order_status(&tag(), gone).await.unwrap_err();
+        assert!(matches!(err, BrokerError::NotFound { .. }), "{err}");
+    }
+    for kept in &filled[2..] {
+        let status = broker.order_status(&tag(), kept).await.unwrap();
+        assert_eq!(status.state(), OrderState::Complete);
+    }
+    let book = broker.order_book().await.unwrap();
+    let ids: Vec<_> = book.iter().map(|s| s.order_id().clone()).collect();
+    assert_eq!(ids.len(), 4, "one working order and three finished: {ids:?}");
+    assert_eq!(ids[0], resting, "placement order is kept");
+    assert_eq!(
+        broker.order_status(&tag(), &resting).await.unwrap().state(),
+        OrderState::Open
+    );
+    // The resting order still fills from a later quote.
+    let hits = broker.set_quote(Exchange::Nse, &sbin, quote(&clock, "49", "49", "49"));
+    assert_eq!(hits, vec![resting.clone()]);
+    assert!(matches!(
+        SandboxBroker::with_config(
+            Arc::new(clock),
+            SandboxConfig {
+                history_limit: 0,
+                ..SandboxConfig::default()
+            }
+        ),
+        Err(SandboxConfigError::NoHistory)
+    ));
+}
+
+#[tokio::test]
+async fn running_sums_agree_with_the_positions_after_a_long_mixed_session() {
+    let (broker, clock, sbin) = setup();
+    let infy = Symbol::new("INFY").unwrap();
+    let mut price = 100i64;
+    for step in 0..400u64 {
+        price = 90 + (price * 7 + 13) % 21;
+        let text = price.to_string();
+        broker.set_quote(Exchange::Nse, &sbin, quote(&clock, &text, &text, &text));
+        broker.set_quote(Exchange::Nse, &infy, quote(&clock, &text, &text, &text));
+        let side = if step % 3 == 0 { Side::Sell } else { Side::Buy };
+        let order = match step % 4 {
+            0 => market(side, 1 + step % 5),
+            1 => limit(side, 2, &(price - 1).to_string()),
+            2 => base(side, 3)
+                .symbol(infy.clone())
+                .price_type(PriceType::Market)
+                .build()
+                .unwrap(),
+            _ => limit(side, 1, &(price + 2).to_string()),
+        };
+        let placed = broker.place_order(&order).await;
+        if step % 11 == 0
+            && let Ok(id) = placed
+        {
+            let _ = broker.cancel_order(&tag(), &id).await;
+        }
+        let funds = broker.funds().await.unwrap();
+        let positions = broker.positions().await.unwrap();
+        let realized: Money = positions
+            .iter()
+            .fold(Money::ZERO, |sum, p| sum.checked_add(p.realized_pnl()).unwrap());
+        let unrealized: Money = positions
+            .iter()
+            .fold(Money::ZERO, |sum, p| sum.checked_add(p.unrealized_pnl()).unwrap());
+        assert_eq!(funds.realized_pnl(), realized, "step {step}");
+        assert_eq!(funds.unrealized_pnl(), unrealized, "step {step}");
+    }
+    broker.cancel_all_orders(&tag()).await.unwrap();
+    broker.close_all_positions(&tag()).await.unwrap();
+    let funds = broker.funds().await.unwrap();
+    assert_eq!(funds.used_margin(), Money::ZERO);
+    assert_eq!(funds.unrealized_pnl(), Money::ZERO);
+    assert_eq!(
+        funds.available_cash(),
+        Money::from_rupees(1_000_000)
+            .checked_add(funds.realized_pnl())
+            .unwrap()
+    );
 }
