@@ -281,7 +281,12 @@ impl SandboxBroker {
             }
             if let Some(price) = eval.fill {
                 filled.push(order.id.clone());
-                state.fill(number, price, self.config.margin_bps, self.config.history_limit);
+                state.fill(
+                    number,
+                    price,
+                    self.config.margin_bps,
+                    self.config.history_limit,
+                );
             }
         }
         filled
@@ -392,7 +397,12 @@ impl SandboxBroker {
                 &q,
             );
             if let Some(price) = eval.fill {
-                state.fill(number, price, self.config.margin_bps, self.config.history_limit);
+                state.fill(
+                    number,
+                    price,
+                    self.config.margin_bps,
+                    self.config.history_limit,
+                );
             }
         }
         Ok(id)
@@ -454,7 +464,10 @@ impl State {
             Side::Sell => -qty,
         };
         self.finish(number, history_limit);
-        let quote = self.quotes.get(&(key.exchange, key.symbol.clone())).copied();
+        let quote = self
+            .quotes
+            .get(&(key.exchange, key.symbol.clone()))
+            .copied();
         let book = self.positions.entry(key).or_default();
         let before = *book;
         book.apply(signed, price);
@@ -678,7 +691,12 @@ impl Broker for SandboxBroker {
                 &q,
             );
             if let Some(price) = eval.fill {
-                state.fill(number, price, self.config.margin_bps, self.config.history_limit);
+                state.fill(
+                    number,
+                    price,
+                    self.config.margin_bps,
+                    self.config.history_limit,
+                );
             }
         }
         Ok(order.id)

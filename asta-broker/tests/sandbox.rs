@@ -529,7 +529,11 @@ async fn finished_orders_leave_a_bounded_history_and_working_orders_stay() {
     }
     let book = broker.order_book().await.unwrap();
     let ids: Vec<_> = book.iter().map(|s| s.order_id().clone()).collect();
-    assert_eq!(ids.len(), 4, "one working order and three finished: {ids:?}");
+    assert_eq!(
+        ids.len(),
+        4,
+        "one working order and three finished: {ids:?}"
+    );
     assert_eq!(ids[0], resting, "placement order is kept");
     assert_eq!(
         broker.order_status(&tag(), &resting).await.unwrap().state(),
@@ -579,12 +583,12 @@ async fn running_sums_agree_with_the_positions_after_a_long_mixed_session() {
         }
         let funds = broker.funds().await.unwrap();
         let positions = broker.positions().await.unwrap();
-        let realized: Money = positions
-            .iter()
-            .fold(Money::ZERO, |sum, p| sum.checked_add(p.realized_pnl()).unwrap());
-        let unrealized: Money = positions
-            .iter()
-            .fold(Money::ZERO, |sum, p| sum.checked_add(p.unrealized_pnl()).unwrap());
+        let realized: Money = positions.iter().fold(Money::ZERO, |sum, p| {
+            sum.checked_add(p.realized_pnl()).unwrap()
+        });
+        let unrealized: Money = positions.iter().fold(Money::ZERO, |sum, p| {
+            sum.checked_add(p.unrealized_pnl()).unwrap()
+        });
         assert_eq!(funds.realized_pnl(), realized, "step {step}");
         assert_eq!(funds.unrealized_pnl(), unrealized, "step {step}");
     }

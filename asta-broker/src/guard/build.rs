@@ -1,0 +1,295 @@
+//! Building a [`Guard`]: the mode gate at start and the live confirmation.
+
+use super::*;
+
+/// Why a [`Guard`] refused to be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuardBuildErrorKind {
+    /// The broker's venue is not allowed in the configured mode (sandbox
+    /// accepts only simulated brokers; paper also simulated brokers reading
+    /// live quotes).
+    #[error("{mode} mode refuses a broker whose venue is {venue}")]
+    ModeMismatch {
+        /// The configured mode.
+        mode: TradingMode,
+        /// The broker's venue.
+        venue: Venue,
+    },
+    /// Live mode without `allow_live_trading = true`.
+    #[error("live mode requires allow_live_trading = true in the configuration")]
+    LiveNotAllowed,
+    /// Live mode without a [`Confirm`] implementation.
+    #[error("live mode requires a per-session confirmation; none is configured")]
+    NoConfirm,
+    /// The operator did not confirm live trading.
+    #[error("{0}")]
+    LiveNotConfirmed(ConfirmRefusal),
+    /// A configuration value is unusable.
+    #[error("invalid guard configuration: {detail}")]
+    InvalidConfig {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The audit trail cannot be written, so nothing may trade.
+    #[error("the audit trail is unavailable: {detail}")]
+    AuditUnavailable {
+        /// The audit error (no secrets: paths and causes).
+        detail: String,
+    },
+}
+
+/// A refused [`GuardBuilder::build`]: what was wrong and the reference of the
+/// audit record that holds it (when the audit trail still works).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} (ref {reference})")]
+pub struct GuardBuildError {
+    kind: GuardBuildErrorKind,
+    reference: ErrorReference,
+}
+
+impl GuardBuildError {
+    /// What was wrong.
+    pub fn kind(&self) -> &GuardBuildErrorKind {
+        &self.kind
+    }
+
+    /// The audit reference.
+    pub fn reference(&self) -> &ErrorReference {
+        &self.reference
+    }
+
+    /// The safe face for a user: `PERMISSION_DENIED` for mode and live
+    /// refusals, `HALTED` when the audit trail is unavailable.
+    pub fn public_error(&self) -> PublicError {
+        PublicError::with_reference(self.public_code(), self.reference.clone())
+    }
+}
+
+impl PublicCode for GuardBuildError {
+    fn public_code(&self) -> ErrorCode {
+        match self.kind {
+            GuardBuildErrorKind::AuditUnavailable { .. } => ErrorCode::Halted,
+            GuardBuildErrorKind::InvalidConfig { .. } => ErrorCode::InvalidInput,
+            _ => ErrorCode::PermissionDenied,
+        }
+    }
+}
+
+/// Builds a [`Guard`]; [`build`](Self::build) checks the mode gate, asks
+/// for the live confirmation and records the start in the audit trail.
+#[must_use]
+pub struct GuardBuilder<B> {
+    inner: B,
+    catalog: Arc<InstrumentCatalog>,
+    risk: RiskEngine,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+    config: GuardConfig,
+    confirm: Option<Arc<dyn Confirm>>,
+    alerts: Arc<dyn AlertSink>,
+}
+
+impl<B> fmt::Debug for GuardBuilder<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardBuilder")
+            .field("config", &self.config)
+            .field("confirm", &self.confirm.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Broker> GuardBuilder<B> {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: GuardConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the trading mode.
+    pub fn mode(mut self, mode: TradingMode) -> Self {
+        self.config.mode = mode;
+        self
+    }
+
+    /// Sets `allow_live_trading`.
+    pub fn allow_live_trading(mut self, allow: bool) -> Self {
+        self.config.allow_live_trading = allow;
+        self
+    }
+
+    /// The per-session confirmation asked for in live mode.
+    pub fn confirm(mut self, confirm: Arc<dyn Confirm>) -> Self {
+        self.confirm = Some(confirm);
+        self
+    }
+
+    /// Where alerts go (default: [`TracingAlertSink`]).
+    pub fn alert_sink(mut self, alerts: Arc<dyn AlertSink>) -> Self {
+        self.alerts = alerts;
+        self
+    }
+
+    /// Checks everything and starts the guard.
+    ///
+    /// In order: the audit trail must accept appends; the broker's
+    /// [`venue`](Broker::venue) must suit the mode (sandbox: only
+    /// [`Venue::Simulated`]; paper: simulated, live quotes allowed); live
+    /// mode needs `allow_live_trading` **and** a [`Confirm`] that confirms
+    /// now. A refusal is recorded (SECURITY, with a fresh reference) and
+    /// returned with that reference; its public code is `PERMISSION_DENIED`.
+    /// On success a `guard_started` SYSTEM record is written durably.
+    ///
+    /// Sandbox mode refuses an external broker rather than silently routing
+    /// orders elsewhere: a configuration mistake should stop the program,
+    /// not change where orders go.
+    pub async fn build(self) -> Result<Guard<B>, GuardBuildError> {
+        let venue = self.inner.venue();
+        let mode = self.config.mode;
+        let control = match &self.config.control_strategy {
+            Some(tag) => Ok(tag.clone()),
+            None => StrategyTag::new(DEFAULT_CONTROL_STRATEGY),
+        };
+        let guard = Guard {
+            inner: self.inner,
+            catalog: self.catalog,
+            risk: Mutex::new(self.risk),
+            audit: self.audit,
+            clock: self.clock,
+            alerts: self.alerts,
+            config: self.config,
+            live_confirmed: AtomicBool::new(false),
+            audit_failed: AtomicBool::new(false),
+            tracked: Mutex::new(HashMap::new()),
+            unresolved: Mutex::new(Vec::new()),
+            control: control.clone().ok(),
+            in_flight: AtomicUsize::new(0),
+        };
+        if let Err(error) = control {
+            let kind = GuardBuildErrorKind::InvalidConfig {
+                detail: error.to_string(),
+            };
+            return Err(guard.build_refused(kind).await);
+        }
+        if let Some(detail) = guard.audit.poison_reason() {
+            return Err(guard
+                .build_refused(GuardBuildErrorKind::AuditUnavailable { detail })
+                .await);
+        }
+        if let Err(kind) = mode_allows(mode, venue) {
+            return Err(guard.build_refused(kind).await);
+        }
+        if mode == TradingMode::Live {
+            if !guard.config.allow_live_trading {
+                return Err(guard
+                    .build_refused(GuardBuildErrorKind::LiveNotAllowed)
+                    .await);
+            }
+            let Some(confirm) = self.confirm else {
+                return Err(guard.build_refused(GuardBuildErrorKind::NoConfirm).await);
+            };
+            let request = ConfirmRequest {
+                mode,
+                venue,
+                message: format!(
+                    "Enable LIVE trading with real money through a {venue} broker for this session?"
+                ),
+            };
+            if let Err(refusal) = confirm.confirm(&request).await {
+                return Err(guard
+                    .build_refused(GuardBuildErrorKind::LiveNotConfirmed(refusal))
+                    .await);
+            }
+            guard.live_confirmed.store(true, Ordering::Release);
+        }
+        let state = guard.trading_state();
+        let started = AuditEvent::system(
+            "guard_started",
+            json!({
+                "mode": mode.to_string(),
+                "venue": venue.as_str(),
+                "live_confirmed": mode == TradingMode::Live,
+                "trading_state": state.to_string(),
+            }),
+        );
+        if let Err(error) = guard.audit.append_async(started).await {
+            let kind = GuardBuildErrorKind::AuditUnavailable {
+                detail: error.to_string(),
+            };
+            return Err(guard.build_refused(kind).await);
+        }
+        Ok(guard)
+    }
+}
+
+pub(super) fn mode_allows(mode: TradingMode, venue: Venue) -> Result<(), GuardBuildErrorKind> {
+    let allowed = match mode {
+        TradingMode::Sandbox => venue == Venue::Simulated,
+        TradingMode::Paper => venue.is_simulated(),
+        TradingMode::Live => true,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(GuardBuildErrorKind::ModeMismatch { mode, venue })
+    }
+}
+
+impl<B: Broker> Guard<B> {
+    /// Starts building a guard around `inner`, checking orders against
+    /// `catalog` and `risk`, recording to `audit`, with time from `clock`.
+    pub fn builder(
+        inner: B,
+        catalog: Arc<InstrumentCatalog>,
+        risk: RiskEngine,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+    ) -> GuardBuilder<B> {
+        GuardBuilder {
+            inner,
+            catalog,
+            risk,
+            audit,
+            clock,
+            config: GuardConfig::default(),
+            confirm: None,
+            alerts: Arc::new(TracingAlertSink),
+        }
+    }
+
+    /// Records a refused build (SECURITY, fresh reference) and returns the error.
+    pub(super) async fn build_refused(&self, kind: GuardBuildErrorKind) -> GuardBuildError {
+        let reference = ErrorReference::generate();
+        let event = AuditEvent::security(
+            "guard_refused",
+            json!({
+                "reason": kind.to_string(),
+                "mode": self.config.mode.to_string(),
+                "venue": self.inner.venue().as_str(),
+                "allow_live_trading": self.config.allow_live_trading,
+            }),
+        )
+        .with_reference(reference.clone());
+        if let Err(error) = self.audit.append_async(event).await {
+            tracing::error!(target: "asta_broker::guard", %reference, %error, reason = %kind, "guard refusal could not be audited");
+        }
+        GuardBuildError { kind, reference }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mode_gate_fails_closed() {
+        assert!(mode_allows(TradingMode::Sandbox, Venue::Simulated).is_ok());
+        assert!(mode_allows(TradingMode::Sandbox, Venue::SimulatedWithLiveQuotes).is_err());
+        assert!(mode_allows(TradingMode::Sandbox, Venue::External).is_err());
+        assert!(mode_allows(TradingMode::Paper, Venue::SimulatedWithLiveQuotes).is_ok());
+        assert!(mode_allows(TradingMode::Paper, Venue::External).is_err());
+        assert!(mode_allows(TradingMode::Live, Venue::External).is_ok());
+        assert_eq!(GuardConfig::default().mode, TradingMode::Sandbox);
+        assert!(!GuardConfig::default().allow_live_trading);
+    }
+}

@@ -1,0 +1,120 @@
+//! Step 4 onwards for a new order: risk decision, durable intent, the
+//! inner call, the outcome and the risk update.
+
+use super::*;
+
+impl<B: Broker> Guard<B> {
+    /// [`Broker::place_order`] through every check (see [`Guard`]).
+    pub(super) async fn guarded_place(&self, order: &OrderRequest) -> Result<OrderId, BrokerError> {
+        let strategy = order.strategy();
+        // 1-3: instrument, mode gate, trading state.
+        if let Err((stage, code, reason)) = self.precheck(order) {
+            return Err(self
+                .refuse("place", stage, code, reason, strategy, summary(order))
+                .await);
+        }
+        // 4: risk decision; its events are audited whatever it decided.
+        let (decision, events) =
+            self.risk_call(|risk| risk.check_order(order, &OrderContext::new()));
+        self.audit_events(events).await;
+        let approval = match decision {
+            Ok(approval) => approval,
+            Err(rejection) => {
+                let code = rejection.public_code();
+                let reason = rejection.to_string();
+                let subject = json!({"order": summary(order), "rule": rejection.rule()});
+                return Err(self
+                    .refuse("place", Stage::Risk, code, reason, strategy, subject)
+                    .await);
+            }
+        };
+        // 5: the durable intent; nothing leaves unless it is on disk.
+        let intent = AuditEvent::order(
+            "place_intent",
+            strategy.as_str(),
+            json!({
+                "order": summary(order),
+                "ticket": approval.ticket.get(),
+                "notional": approval.notional.to_string(),
+                "mode": self.config.mode.to_string(),
+            }),
+        );
+        if let Err(error) = self.audit.append_async(intent).await {
+            let (_, events) = self.risk_call(|risk| risk.release_approval(approval.ticket));
+            log_unaudited(events);
+            self.on_audit_failure(&error).await;
+            let reference = ErrorReference::generate();
+            let reason = "the order intent could not be written to the audit trail; nothing was sent and trading is halted".to_owned();
+            tracing::error!(target: "asta_broker::guard", %reference, %error, stage = Stage::Audit.as_str(), "order refused: intent not durable");
+            return Err(BrokerError::Refused {
+                code: ErrorCode::Halted,
+                reason,
+                reference,
+            });
+        }
+        // 6: the inner call.
+        let attempted_at = self.clock.now();
+        let in_flight = InFlight::enter(&self.in_flight);
+        let placed = self.inner.place_order(order).await;
+        drop(in_flight);
+        match placed {
+            Ok(id) => {
+                // 7-8: outcome, then risk state.
+                self.record(AuditEvent::order(
+                    "place_accepted",
+                    strategy.as_str(),
+                    json!({"order_id": id.as_str(), "ticket": approval.ticket.get(), "order": summary(order)}),
+                ))
+                .await;
+                let (_, events) = self
+                    .risk_call(|risk| risk.order_opened(id.clone(), order, Some(approval.ticket)));
+                self.audit_events(events).await;
+                self.track(id.clone(), strategy.clone(), Some(order.clone()));
+                if self.config.check_fills_after_place {
+                    self.refresh_order(&id).await;
+                }
+                Ok(id)
+            }
+            Err(error) => {
+                let subject = json!({"order": summary(order), "ticket": approval.ticket.get()});
+                let root = error.root().clone();
+                let wrapped = self
+                    .broker_error("place", error, subject, Some(strategy))
+                    .await;
+                if root.definitely_not_placed() {
+                    let (_, events) = self.risk_call(|risk| {
+                        risk.release_approval(approval.ticket);
+                        if let BrokerError::AuthFailed { reason } = &root {
+                            risk.report_auth_failure(&format!(
+                                "broker refused authentication: {reason}"
+                            ));
+                        }
+                    });
+                    self.audit_events(events).await;
+                } else {
+                    self.unresolved
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(Unresolved {
+                            ticket: approval.ticket,
+                            order: order.clone(),
+                            attempted_at,
+                        });
+                    self.alert(
+                        Alert::new(
+                            Severity::Critical,
+                            "outcome_unknown",
+                            "an order may or may not be at the exchange; reconcile before trading on",
+                            self.clock.now(),
+                        )
+                        .field("symbol", order.symbol().as_str())
+                        .field("strategy", strategy.as_str())
+                        .field("reference", wrapped.reference().map_or("", ErrorReference::as_str)),
+                    )
+                    .await;
+                }
+                Err(wrapped)
+            }
+        }
+    }
+}

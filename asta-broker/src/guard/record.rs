@@ -1,0 +1,210 @@
+//! How the guard writes to the audit trail: records, risk events, refusals,
+//! broker errors and alerts; a failed trail halts trading.
+
+use super::*;
+
+impl<B: Broker> Guard<B> {
+    /// Appends `event`; on failure halts trading (once per failure episode)
+    /// and returns `false`.
+    pub(crate) async fn record(&self, event: AuditEvent) -> bool {
+        match self.audit.append_async(event).await {
+            Ok(_) => true,
+            Err(error) => {
+                self.on_audit_failure(&error).await;
+                false
+            }
+        }
+    }
+
+    /// The audit trail failed: halt (latched, persisted by the risk engine)
+    /// and alert. The events of the halt cannot be audited; they are logged.
+    pub(crate) async fn on_audit_failure(&self, error: &AuditError) {
+        let detail = format!("audit append failed: {error}");
+        tracing::error!(target: "asta_broker::guard", %detail, "audit trail failed; trading halted");
+        if self.audit_failed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (_, events) = self.risk_call(|risk| risk.report_audit_failure(&detail));
+        log_unaudited(events);
+        self.alert(
+            Alert::new(
+                Severity::Critical,
+                "audit_failure",
+                "the audit trail cannot be written; trading is halted",
+                self.clock.now(),
+            )
+            .field("detail", &detail),
+        )
+        .await;
+    }
+
+    /// Writes risk events to the audit trail (RISK or SECURITY as each says)
+    /// and alerts on breaker trips and unusual orders.
+    pub(crate) async fn audit_events(&self, events: Vec<RiskEvent>) {
+        for event in events {
+            let record = risk_event_record(&event);
+            let now = self.clock.now();
+            let alert = match &event.kind {
+                RiskEventKind::BreakerTripped {
+                    breaker, detail, ..
+                } => Some(
+                    Alert::new(
+                        Severity::Critical,
+                        "breaker_tripped",
+                        "a risk breaker tripped; trading is halted",
+                        now,
+                    )
+                    .field("breaker", &breaker.to_string())
+                    .field("detail", detail),
+                ),
+                RiskEventKind::UnusualOrder { alert, detail, .. } => Some(
+                    Alert::new(
+                        Severity::Warning,
+                        "unusual_order",
+                        "the security monitor flagged an order",
+                        now,
+                    )
+                    .field("alert", &format!("{alert:?}"))
+                    .field("detail", detail),
+                ),
+                RiskEventKind::LoginSourceBlocked { source, .. } => Some(
+                    Alert::new(
+                        Severity::Warning,
+                        "login_source_blocked",
+                        "a login source was blocked",
+                        now,
+                    )
+                    .field("source", source),
+                ),
+                _ => None,
+            };
+            if !self.record(record).await {
+                // The trail failed: the rest of the events are logged by the halt.
+                continue;
+            }
+            if let Some(alert) = alert {
+                self.alert(alert).await;
+            }
+        }
+    }
+
+    pub(crate) async fn alert(&self, alert: Alert) {
+        if let Err(error) = self.alerts.send(&alert).await {
+            tracing::warn!(target: "asta_broker::guard", kind = alert.kind(), %error, "alert not delivered");
+        }
+    }
+
+    pub(crate) async fn send_alert(&self, alert: Alert) -> bool {
+        match self.alerts.send(&alert).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(target: "asta_broker::guard", kind = alert.kind(), %error, "alert not delivered");
+                false
+            }
+        }
+    }
+
+    /// Records a refusal under a fresh reference and returns the error.
+    pub(super) async fn refuse_event(
+        &self,
+        event: AuditEvent,
+        code: ErrorCode,
+        reason: String,
+    ) -> BrokerError {
+        let reference = ErrorReference::generate();
+        let event = event
+            .with_reference(reference.clone())
+            .with_detail("code", code.as_str());
+        if !self.record(event).await {
+            tracing::error!(target: "asta_broker::guard", %reference, %reason, "refusal could not be audited");
+        }
+        BrokerError::Refused {
+            code,
+            reason: sanitize_text(&reason, crate::MAX_REASON_CHARS * 2),
+            reference,
+        }
+    }
+
+    /// Records a refused order request (`{action}_refused`).
+    pub(super) async fn refuse(
+        &self,
+        action: &str,
+        stage: Stage,
+        code: ErrorCode,
+        reason: String,
+        strategy: &StrategyTag,
+        subject: Value,
+    ) -> BrokerError {
+        let event = AuditEvent::order(
+            format!("{action}_refused"),
+            strategy.as_str(),
+            json!({"stage": stage.as_str(), "reason": reason, "request": subject}),
+        );
+        self.refuse_event(event, code, reason).await
+    }
+
+    /// Records an inner-broker error under a fresh reference (an `ERROR`
+    /// record with the detail) and wraps it.
+    pub(crate) async fn broker_error(
+        &self,
+        op: &str,
+        error: BrokerError,
+        subject: Value,
+        strategy: Option<&StrategyTag>,
+    ) -> BrokerError {
+        let reference = ErrorReference::generate();
+        let mut event = AuditEvent::error(
+            reference.clone(),
+            format!("{op}_failed"),
+            json!({
+                "detail": error.to_string(),
+                "code": error.public_code().as_str(),
+                "definitely_not_placed": error.definitely_not_placed(),
+                "request": subject,
+            }),
+        );
+        if let Some(strategy) = strategy {
+            event = event.with_strategy(strategy.as_str());
+        }
+        if !self.record(event).await {
+            tracing::error!(target: "asta_broker::guard", %reference, %error, "broker error could not be audited");
+        }
+        BrokerError::Referenced {
+            reference,
+            error: Box::new(error),
+        }
+    }
+}
+
+/// Risk events that cannot go to the failed audit trail go to the log.
+pub(super) fn log_unaudited(events: Vec<RiskEvent>) {
+    for event in events {
+        let text = serde_json::to_string(&event).unwrap_or_default();
+        tracing::error!(target: "asta_broker::guard", event = %text, "risk event not audited (audit trail failed)");
+    }
+}
+
+pub(crate) fn cancel_report_json(report: &CancelAllReport) -> Value {
+    json!({
+        "cancelled": report.cancelled.iter().map(OrderId::as_str).collect::<Vec<_>>(),
+        "failed": report.failed.iter().map(|f| json!({"order_id": f.order_id.as_str(), "reason": f.reason})).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn close_report_json(report: &CloseAllReport) -> Value {
+    json!({
+        "closed_count": report.closed_count,
+        "failed_count": report.failed_count,
+        "closed": report.closed.iter().map(|c| json!({
+            "exchange": c.key.exchange.to_string(),
+            "symbol": c.key.symbol.as_str(),
+            "product": c.key.product.to_string(),
+            "exit_order": c.exit_order.as_ref().map(OrderId::as_str),
+        })).collect::<Vec<_>>(),
+        "failed": report.failed.iter().map(|f| json!({
+            "exchange": f.key.exchange.to_string(),
+            "symbol": f.key.symbol.as_str(),
+            "reason": f.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
