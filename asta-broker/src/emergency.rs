@@ -180,13 +180,23 @@ impl<B: Broker> Guard<B> {
             );
         }
 
-        // 2. The critical record, before anything is sent.
-        report.audited = self
-            .record(AuditEvent::system(
-                "emergency_stop",
-                json!({"severity": "CRITICAL", "reason": reason, "was_halted": was_halted}),
-            ))
-            .await;
+        // 2. The critical record, before anything is sent, made durable
+        // with the halt's own risk journal entry (staged just before it).
+        let stop = AuditEvent::system(
+            "emergency_stop",
+            json!({"severity": "CRITICAL", "reason": reason, "was_halted": was_halted}),
+        );
+        report.audited = match self.audit.append_async(stop).await {
+            Ok(_) => true,
+            Err(error) => {
+                self.on_audit_failure(&error).await;
+                false
+            }
+        };
+        if self.is_journaled() {
+            // The trail is where a journaled guard keeps the halt.
+            report.halt_persisted &= report.audited;
+        }
         if !report.audited {
             report.fail(
                 EmergencyStep::Audit,

@@ -198,6 +198,7 @@ mod mock;
 mod openalgo;
 mod paper;
 mod risk_audit;
+mod risk_log;
 mod sandbox;
 mod types;
 mod url_policy;
@@ -221,6 +222,10 @@ pub use openalgo::{
 };
 pub use paper::{PaperBroker, QuoteSource};
 pub use risk_audit::risk_event_record;
+pub use risk_log::{
+    FileSnapshotStore, MAX_SNAPSHOT_BYTES, RestoreReport, RestoredRisk, RiskRestoreError,
+    SnapshotStore, SnapshotStoreError, SnapshotUse, TrailReadError, UnknownPlacement,
+};
 pub use sandbox::{SandboxBroker, SandboxConfig, SandboxConfigError, SandboxOp};
 pub use types::{
     CancelAllReport, CloseAllReport, ClosedPosition, Funds, ModifyError, ModifyRequest,

@@ -182,6 +182,16 @@ pub enum AuditCommand {
     },
     /// Print the current head as a checkpoint to keep somewhere else.
     Checkpoint,
+    /// Rebuild the risk state at a point of the trail from the trail alone,
+    /// and show the decision records around that point.
+    Replay {
+        /// The audit record to stop at (default: the newest).
+        #[arg(long, value_name = "SEQ")]
+        until: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `asta backup`.

@@ -1,6 +1,7 @@
 //! Building a [`Guard`]: the mode gate at start and the live confirmation.
 
 use super::*;
+use crate::risk_log::{RestoreReport, RestoredRisk, SnapshotUse, UnknownPlacement};
 
 /// Why a [`Guard`] refused to be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +89,14 @@ pub struct GuardBuilder<B> {
     config: GuardConfig,
     confirm: Option<Arc<dyn Confirm>>,
     alerts: Arc<dyn AlertSink>,
+    restored: Option<Restored>,
+}
+
+/// What [`Guard::restored`] brings to the build.
+struct Restored {
+    store: Arc<dyn SnapshotStore>,
+    unknown: Vec<UnknownPlacement>,
+    report: RestoreReport,
 }
 
 impl<B> fmt::Debug for GuardBuilder<B> {
@@ -146,6 +155,7 @@ impl<B: Broker> GuardBuilder<B> {
     pub async fn build(self) -> Result<Guard<B>, GuardBuildError> {
         let venue = self.inner.venue();
         let mode = self.config.mode;
+        let now = self.clock.now();
         let control = match &self.config.control_strategy {
             Some(tag) => Ok(tag.clone()),
             None => StrategyTag::new(DEFAULT_CONTROL_STRATEGY),
@@ -164,10 +174,26 @@ impl<B: Broker> GuardBuilder<B> {
             unresolved: Mutex::new(Vec::new()),
             control: control.clone().ok(),
             in_flight: AtomicUsize::new(0),
+            staging_failure: Mutex::new(None),
+            snapshots: self.restored.as_ref().map(|restored| {
+                Mutex::new(SnapshotPlan {
+                    store: Arc::clone(&restored.store),
+                    entries_since: 0,
+                    last: now,
+                    pending: None,
+                })
+            }),
+            snapshot_saving: tokio::sync::Mutex::new(()),
         };
         if let Err(error) = control {
             let kind = GuardBuildErrorKind::InvalidConfig {
                 detail: error.to_string(),
+            };
+            return Err(guard.build_refused(kind).await);
+        }
+        if guard.config.snapshot_every_entries == 0 {
+            let kind = GuardBuildErrorKind::InvalidConfig {
+                detail: "snapshot_every_entries must be at least 1".to_owned(),
             };
             return Err(guard.build_refused(kind).await);
         }
@@ -201,6 +227,9 @@ impl<B: Broker> GuardBuilder<B> {
                     .await);
             }
             guard.live_confirmed.store(true, Ordering::Release);
+        }
+        if let Some(restored) = self.restored {
+            guard.record_restore(restored).await;
         }
         let state = guard.trading_state();
         let started = AuditEvent::system(
@@ -254,6 +283,83 @@ impl<B: Broker> Guard<B> {
             config: GuardConfig::default(),
             confirm: None,
             alerts: Arc::new(TracingAlertSink),
+            restored: None,
+        }
+    }
+
+    /// Starts building a guard whose risk state lives in the audit trail:
+    /// the engine rebuilt by [`RestoredRisk::from_trail`] from the same
+    /// trail as `audit`. The guard then writes every risk input into the
+    /// trail with the step it belongs to (an order's approval in its
+    /// durable intent: one fdatasync per order), saves a snapshot to the
+    /// restore's store every [`GuardConfig::snapshot_every_entries`]
+    /// entries (and on [`close`](Guard::close)), and starts with the
+    /// placements the trail left without an outcome as unknown outcomes,
+    /// which [`sync`](Guard::sync) looks for at the broker.
+    pub fn restored(
+        inner: B,
+        catalog: Arc<InstrumentCatalog>,
+        restored: RestoredRisk,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+    ) -> GuardBuilder<B> {
+        let report = restored.report().clone();
+        let RestoredRisk {
+            engine,
+            store,
+            unknown,
+            ..
+        } = restored;
+        let mut builder = Self::builder(inner, catalog, engine, audit, clock);
+        builder.restored = Some(Restored {
+            store,
+            unknown,
+            report,
+        });
+        builder
+    }
+
+    /// Records how the risk state was restored, drains what the restore
+    /// journaled, and takes the trail's unknown outcomes on.
+    async fn record_restore(&self, restored: Restored) {
+        let unknown: Vec<Value> = restored
+            .unknown
+            .iter()
+            .map(|u| json!({"ticket": u.ticket, "intent_seq": u.intent_seq, "order": summary(&u.order)}))
+            .collect();
+        let report = &restored.report;
+        let snapshot = match &report.snapshot {
+            SnapshotUse::Confirmed { covers_seq, .. } => json!({"used": true, "covers_seq": covers_seq}),
+            SnapshotUse::None => json!({"used": false, "reason": "no snapshot stored"}),
+            SnapshotUse::Rejected { reason } => json!({"used": false, "reason": reason}),
+            _ => json!({"used": false}),
+        };
+        let (_, events) = self.risk_step(
+            |_| (),
+            |()| {
+                Some(AuditEvent::system(
+                    "risk_restored",
+                    json!({
+                        "snapshot": snapshot,
+                        "replayed": report.replayed,
+                        "records_read": report.records_read,
+                        "divergences": report.replay.divergences.len(),
+                        "unknown_outcomes": unknown,
+                    }),
+                ))
+            },
+        );
+        self.audit_events(events).await;
+        let mut unresolved = self
+            .unresolved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for item in restored.unknown {
+            unresolved.push(Unresolved {
+                ticket: ApprovalTicket::from_recorded(item.ticket),
+                order: item.order,
+                attempted_at: item.attempted_at,
+            });
         }
     }
 

@@ -9,14 +9,15 @@
 //! - [`amend`]: modify, cancel, cancel all and close all;
 //! - [`sync`]: fills, marks and reconciliation of unknown outcomes;
 //! - [`control`]: the operator's actions (reset) and error references;
-//! - [`record`]: how everything above is written to the audit trail.
+//! - [`record`]: how everything above is written to the audit trail;
+//! - [`journal`]: the risk engine's inputs in the trail, and snapshots.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use asta_audit::{AuditError, AuditEvent, AuditLog};
+use asta_audit::{AuditError, AuditEvent, AuditLog, Category, Durability, Wait};
 use asta_core::{
     Clock, ErrorCode, ErrorReference, Exchange, InstrumentCatalog, OrderId, OrderRequest, Price,
     PublicCode, PublicError, Quantity, StrategyTag, Symbol, TradingMode,
@@ -32,6 +33,7 @@ use serde_json::{Value, json};
 
 use crate::error::sanitize_text;
 use crate::risk_audit::risk_event_record;
+use crate::risk_log::{JOURNAL_FIELD, SNAPSHOT_ACTION, SnapshotStore};
 use crate::{
     Alert, AlertSink, Broker, BrokerError, CancelAllReport, CloseAllReport, Confirm,
     ConfirmRefusal, ConfirmRequest, Funds, ModifyRequest, OrderBookEntry, OrderStatus, Position,
@@ -42,6 +44,7 @@ mod amend;
 mod build;
 mod checks;
 mod control;
+mod journal;
 mod place;
 mod record;
 mod sync;
@@ -49,6 +52,7 @@ mod sync;
 use build::mode_allows;
 pub use build::{GuardBuildError, GuardBuildErrorKind, GuardBuilder};
 use checks::Stage;
+use journal::SnapshotPlan;
 use record::log_unaudited;
 pub(crate) use record::{cancel_report_json, close_report_json};
 pub use sync::SyncReport;
@@ -91,6 +95,24 @@ pub struct GuardConfig {
     /// [`DEFAULT_CONTROL_STRATEGY`].
     #[serde(default)]
     pub control_strategy: Option<StrategyTag>,
+    /// With the risk state kept in the trail ([`Guard::restored`]): save a
+    /// snapshot after this many risk journal entries (default 1,000; at
+    /// least 1). More means less snapshot I/O and a longer replay after a
+    /// crash.
+    #[serde(default = "default_snapshot_entries")]
+    pub snapshot_every_entries: u64,
+    /// ... and at least this often while entries arrive, in seconds
+    /// (default 300).
+    #[serde(default = "default_snapshot_secs")]
+    pub snapshot_every_secs: u64,
+}
+
+fn default_snapshot_entries() -> u64 {
+    1_000
+}
+
+fn default_snapshot_secs() -> u64 {
+    300
 }
 
 fn yes() -> bool {
@@ -108,6 +130,8 @@ impl Default for GuardConfig {
             feed_quotes_to_risk: true,
             check_fills_after_place: true,
             control_strategy: None,
+            snapshot_every_entries: default_snapshot_entries(),
+            snapshot_every_secs: default_snapshot_secs(),
         }
     }
 }
@@ -201,6 +225,13 @@ pub struct Guard<B> {
     unresolved: Mutex<Vec<Unresolved>>,
     control: Option<StrategyTag>,
     in_flight: AtomicUsize,
+    /// The error of a failed staging in `risk_call`, for the next
+    /// `audit_events` to act on.
+    staging_failure: Mutex<Option<AuditError>>,
+    /// When the risk state lives in the trail: where snapshots go.
+    snapshots: Option<Mutex<SnapshotPlan>>,
+    /// One snapshot save at a time.
+    snapshot_saving: tokio::sync::Mutex<()>,
 }
 
 /// Counts a placement or modification while the inner broker has it
@@ -264,6 +295,12 @@ impl<B: Broker> Guard<B> {
         &self.config
     }
 
+    /// Whether the risk state lives in the audit trail (built with
+    /// [`Guard::restored`]) rather than in the risk engine's own store.
+    pub fn is_journaled(&self) -> bool {
+        self.snapshots.is_some()
+    }
+
     /// The audit trail.
     pub fn audit_log(&self) -> &AuditLog {
         &self.audit
@@ -311,14 +348,6 @@ impl<B: Broker> Guard<B> {
 
     fn lock_tracked(&self) -> MutexGuard<'_, HashMap<OrderId, Tracked>> {
         self.tracked.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs `f` on the engine and drains its events, in one short section.
-    pub(crate) fn risk_call<R>(&self, f: impl FnOnce(&mut RiskEngine) -> R) -> (R, Vec<RiskEvent>) {
-        let mut risk = self.lock_risk();
-        let result = f(&mut risk);
-        let events = risk.drain_events();
-        (result, events)
     }
 }
 

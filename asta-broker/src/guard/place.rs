@@ -13,9 +13,34 @@ impl<B: Broker> Guard<B> {
                 .refuse("place", stage, code, reason, strategy, summary(order))
                 .await);
         }
-        // 4: risk decision; its events are audited whatever it decided.
-        let (decision, events) =
-            self.risk_call(|risk| risk.check_order(order, &OrderContext::new()));
+        // 4-5: the risk decision and, when approved, the order's intent,
+        // appended in order under the engine's lock (the intent carries the
+        // approval's journal entry), then made durable: the one fdatasync
+        // of the order. Nothing leaves unless it is on disk.
+        let mode = self.config.mode;
+        let (decision, events) = self.risk_step(
+            |risk| risk.check_order(order, &OrderContext::new()),
+            |decision| {
+                let approval = decision.as_ref().ok()?;
+                Some(
+                    AuditEvent::order(
+                        "place_intent",
+                        strategy.as_str(),
+                        json!({
+                            "order": summary(order),
+                            "ticket": approval.ticket.get(),
+                            "notional": approval.notional.to_string(),
+                            "mode": mode.to_string(),
+                        }),
+                    )
+                    .typed_unchecked(),
+                )
+            },
+        );
+        let staging = self.take_staging_failure();
+        if let Some(error) = &staging {
+            self.on_audit_failure(error).await;
+        }
         self.audit_events(events).await;
         let approval = match decision {
             Ok(approval) => approval,
@@ -28,18 +53,11 @@ impl<B: Broker> Guard<B> {
                     .await);
             }
         };
-        // 5: the durable intent; nothing leaves unless it is on disk.
-        let intent = AuditEvent::order(
-            "place_intent",
-            strategy.as_str(),
-            json!({
-                "order": summary(order),
-                "ticket": approval.ticket.get(),
-                "notional": approval.notional.to_string(),
-                "mode": self.config.mode.to_string(),
-            }),
-        );
-        if let Err(error) = self.audit.append_async(intent).await {
+        let durable = match staging {
+            Some(error) => Err(error),
+            None => self.make_durable().await,
+        };
+        if let Err(error) = durable {
             let (_, events) = self.risk_call(|risk| risk.release_approval(approval.ticket));
             log_unaudited(events);
             self.on_audit_failure(&error).await;
@@ -59,15 +77,22 @@ impl<B: Broker> Guard<B> {
         drop(in_flight);
         match placed {
             Ok(id) => {
-                // 7-8: outcome, then risk state.
-                self.record(AuditEvent::order(
-                    "place_accepted",
-                    strategy.as_str(),
-                    json!({"order_id": id.as_str(), "ticket": approval.ticket.get(), "order": summary(order)}),
-                ))
-                .await;
-                let (_, events) = self
-                    .risk_call(|risk| risk.order_opened(id.clone(), order, Some(approval.ticket)));
+                // 7-8: the risk update and the outcome, in one step; durable
+                // with the next group commit (a crash before it leaves an
+                // intent without outcome: an unknown outcome at restart).
+                let (_, events) = self.risk_step(
+                    |risk| risk.order_opened(id.clone(), order, Some(approval.ticket)),
+                    |()| {
+                        Some(
+                            AuditEvent::order(
+                                "place_accepted",
+                                strategy.as_str(),
+                                json!({"order_id": id.as_str(), "ticket": approval.ticket.get(), "order": summary(order)}),
+                            )
+                            .typed_unchecked(),
+                        )
+                    },
+                );
                 self.audit_events(events).await;
                 self.track(id.clone(), strategy.clone(), Some(order.clone()));
                 if self.config.check_fills_after_place {

@@ -4,16 +4,28 @@
 use super::*;
 
 impl<B: Broker> Guard<B> {
-    /// Appends `event`; on failure halts trading (once per failure episode)
+    /// Appends `event` without waiting for it to be durable (it becomes
+    /// durable with the next group commit: the next order's intent, a
+    /// [`sync`](AuditLog::sync), or the trail's background flush within
+    /// milliseconds). On failure halts trading (once per failure episode)
     /// and returns `false`.
     pub(crate) async fn record(&self, event: AuditEvent) -> bool {
-        match self.audit.append_async(event).await {
+        match self.audit.append_deferred_async(event).await {
             Ok(_) => true,
             Err(error) => {
                 self.on_audit_failure(&error).await;
                 false
             }
         }
+    }
+
+    /// Waits until everything appended so far is durable (one group
+    /// commit), unless the trail was configured to buffer ORDER records.
+    pub(crate) async fn make_durable(&self) -> Result<(), AuditError> {
+        if self.audit.config().durability(Category::Order) == Durability::Buffered {
+            return Ok(());
+        }
+        self.audit.sync_async().await.map(drop)
     }
 
     /// The audit trail failed: halt (latched, persisted by the risk engine)
@@ -38,53 +50,65 @@ impl<B: Broker> Guard<B> {
         .await;
     }
 
-    /// Writes risk events to the audit trail (RISK or SECURITY as each says)
-    /// and alerts on breaker trips and unusual orders.
+    /// After a [`risk_call`](Self::risk_call): halts if staging its
+    /// records failed, then alerts on breaker trips, unusual orders and
+    /// blocked login sources. (The events themselves were appended by
+    /// `risk_call`, in order, under the engine's lock.)
     pub(crate) async fn audit_events(&self, events: Vec<RiskEvent>) {
+        if let Some(error) = self.take_staging_failure() {
+            self.on_audit_failure(&error).await;
+        }
+        self.flush_snapshot().await;
         for event in events {
-            let record = risk_event_record(&event);
-            let now = self.clock.now();
-            let alert = match &event.kind {
-                RiskEventKind::BreakerTripped {
-                    breaker, detail, ..
-                } => Some(
-                    Alert::new(
-                        Severity::Critical,
-                        "breaker_tripped",
-                        "a risk breaker tripped; trading is halted",
-                        now,
-                    )
-                    .field("breaker", &breaker.to_string())
-                    .field("detail", detail),
-                ),
-                RiskEventKind::UnusualOrder { alert, detail, .. } => Some(
-                    Alert::new(
-                        Severity::Warning,
-                        "unusual_order",
-                        "the security monitor flagged an order",
-                        now,
-                    )
-                    .field("alert", &format!("{alert:?}"))
-                    .field("detail", detail),
-                ),
-                RiskEventKind::LoginSourceBlocked { source, .. } => Some(
-                    Alert::new(
-                        Severity::Warning,
-                        "login_source_blocked",
-                        "a login source was blocked",
-                        now,
-                    )
-                    .field("source", source),
-                ),
-                _ => None,
-            };
-            if !self.record(record).await {
-                // The trail failed: the rest of the events are logged by the halt.
-                continue;
-            }
-            if let Some(alert) = alert {
+            if let Some(alert) = self.alert_for(&event) {
                 self.alert(alert).await;
             }
+        }
+    }
+
+    /// The error of the last failed staging in [`risk_call`](Self::risk_call), once.
+    pub(crate) fn take_staging_failure(&self) -> Option<AuditError> {
+        self.staging_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn alert_for(&self, event: &RiskEvent) -> Option<Alert> {
+        let now = self.clock.now();
+        match &event.kind {
+            RiskEventKind::BreakerTripped {
+                breaker, detail, ..
+            } => Some(
+                Alert::new(
+                    Severity::Critical,
+                    "breaker_tripped",
+                    "a risk breaker tripped; trading is halted",
+                    now,
+                )
+                .field("breaker", &breaker.to_string())
+                .field("detail", detail),
+            ),
+            RiskEventKind::UnusualOrder { alert, detail, .. } => Some(
+                Alert::new(
+                    Severity::Warning,
+                    "unusual_order",
+                    "the security monitor flagged an order",
+                    now,
+                )
+                .field("alert", &format!("{alert:?}"))
+                .field("detail", detail),
+            ),
+            RiskEventKind::LoginSourceBlocked { source, .. } => Some(
+                Alert::new(
+                    Severity::Warning,
+                    "login_source_blocked",
+                    "a login source was blocked",
+                    now,
+                )
+                .field("source", source),
+            ),
+            _ => None,
         }
     }
 

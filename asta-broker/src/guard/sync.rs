@@ -207,8 +207,8 @@ impl<B: Broker> Guard<B> {
             (fill, closed, strategy)
         };
         let filled = fill.is_some();
-        if let Some(fill) = &fill {
-            let event = AuditEvent::trade(
+        let fill_record = fill.as_ref().map(|fill| {
+            AuditEvent::trade(
                 "fill",
                 strategy.as_str(),
                 json!({
@@ -220,17 +220,20 @@ impl<B: Broker> Guard<B> {
                     "quantity": fill.quantity.get(),
                     "price": fill.price.to_string(),
                 }),
-            );
-            self.record(event).await;
-        }
-        let (_, events) = self.risk_call(|risk| {
-            if let Some(fill) = &fill {
-                risk.record_fill(fill);
-            }
-            if closed {
-                risk.order_closed(id);
-            }
+            )
+            .typed_unchecked()
         });
+        let (_, events) = self.risk_step(
+            |risk| {
+                if let Some(fill) = &fill {
+                    risk.record_fill(fill);
+                }
+                if closed {
+                    risk.order_closed(id);
+                }
+            },
+            |()| fill_record,
+        );
         self.audit_events(events).await;
         (filled, closed)
     }

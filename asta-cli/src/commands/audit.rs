@@ -72,6 +72,9 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
             eprintln!("exported {} records", verified.records);
             Ok(EXIT_OK)
         }
+        AuditCommand::Replay { until, json } => {
+            super::audit_replay::run(config, &dir, &key, *until, *json)
+        }
         AuditCommand::Checkpoint => {
             match asta_audit::verify(&dir, &key, None).map_err(audit_io)? {
                 Verification::Intact(v) => match v.head {
@@ -160,7 +163,7 @@ fn parse_checkpoint(text: &str) -> Result<Checkpoint, Failure> {
     })
 }
 
-fn records(dir: &Path, key: &ChainKey) -> Result<asta_audit::Records, Failure> {
+pub(crate) fn records(dir: &Path, key: &ChainKey) -> Result<asta_audit::Records, Failure> {
     read_records(dir, key).map_err(audit_io)
 }
 
@@ -171,11 +174,11 @@ fn audit_io(error: asta_audit::AuditError) -> Failure {
     )
 }
 
-fn tampered(error: asta_audit::AuditError) -> Failure {
+pub(crate) fn tampered(error: asta_audit::AuditError) -> Failure {
     Failure::check_failed("run `asta audit verify` to locate the damage", error)
 }
 
-fn summary(record: &AuditRecord) -> String {
+pub(crate) fn summary(record: &AuditRecord) -> String {
     let details = serde_json::to_string(&record.details).unwrap_or_default();
     format!(
         "{:>6} {} {:<8} {:<24} {:<12} {}{}",
@@ -193,7 +196,7 @@ fn summary(record: &AuditRecord) -> String {
     )
 }
 
-fn record_json(record: &AuditRecord) -> serde_json::Value {
+pub(crate) fn record_json(record: &AuditRecord) -> serde_json::Value {
     serde_json::json!({
         "seq": record.seq,
         "ts": record.ts.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),

@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod audit;
+pub mod audit_replay;
 pub mod backup;
 pub mod demo;
 pub mod doctor;

@@ -18,45 +18,7 @@ pub fn run(args: &RiskArgs, config: &Config) -> CommandResult {
     match &args.command {
         RiskCommand::Status { json } => {
             let risk = open_risk(config)?;
-            let status = risk.status();
-            if *json {
-                let text = serde_json::to_string_pretty(&status)
-                    .map_err(|e| Failure::internal("report a bug", e))?;
-                crate::say!("{text}");
-                return Ok(EXIT_OK);
-            }
-            crate::say!(
-                "trading state: {} (IST day {})",
-                risk.trading_state(),
-                status.day
-            );
-            for breaker in &status.breakers {
-                crate::say!(
-                    "  latched breaker: {}",
-                    serde_json::to_string(breaker).unwrap_or_default()
-                );
-            }
-            crate::say!(
-                "daily loss {} of limit {}; realized {}, unrealized {}",
-                status.daily_loss,
-                status.daily_loss_limit,
-                status.realized_pnl,
-                status.unrealized_pnl
-            );
-            crate::say!(
-                "gross exposure {} of limit {}; open orders {} of {}",
-                status.gross_exposure,
-                status.gross_exposure_limit,
-                status.open_orders,
-                status.max_open_orders
-            );
-            for position in &status.positions {
-                crate::say!(
-                    "  position {}",
-                    serde_json::to_string(position).unwrap_or_default()
-                );
-            }
-            Ok(EXIT_OK)
+            print_status(&risk.status(), *json)
         }
         RiskCommand::Reset { operator } => reset(config, operator),
         RiskCommand::Init => init(config),
@@ -144,4 +106,56 @@ fn reset(config: &Config, operator: &str) -> CommandResult {
             error,
         )),
     }
+}
+
+/// Prints a risk status: JSON, or the lines an operator reads first.
+pub(crate) fn print_status(status: &asta_risk::RiskStatus, json: bool) -> CommandResult {
+    if json {
+        let text = serde_json::to_string_pretty(status)
+            .map_err(|e| Failure::internal("report a bug", e))?;
+        crate::say!("{text}");
+        return Ok(EXIT_OK);
+    }
+    crate::say!(
+        "trading state: {} (IST day {})",
+        status.account.state,
+        status.day
+    );
+    for strategy in &status.strategies {
+        crate::say!(
+            "  strategy {}",
+            serde_json::to_string(strategy).unwrap_or_default()
+        );
+    }
+    for breaker in &status.breakers {
+        crate::say!(
+            "  latched breaker: {}",
+            serde_json::to_string(breaker).unwrap_or_default()
+        );
+    }
+    crate::say!(
+        "daily loss {} of limit {}; realized {}, unrealized {}",
+        status.daily_loss,
+        status.daily_loss_limit,
+        status.realized_pnl,
+        status.unrealized_pnl
+    );
+    crate::say!(
+        "gross exposure {} of limit {}; open orders {} of {} ({} approvals pending)",
+        status.gross_exposure,
+        status.gross_exposure_limit,
+        status.open_orders,
+        status.max_open_orders,
+        status.pending_approvals
+    );
+    for position in &status.positions {
+        crate::say!(
+            "  position {}",
+            serde_json::to_string(position).unwrap_or_default()
+        );
+    }
+    for rate in &status.rates {
+        crate::say!("  rate {}", serde_json::to_string(rate).unwrap_or_default());
+    }
+    Ok(EXIT_OK)
 }

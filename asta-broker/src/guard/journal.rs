@@ -1,0 +1,202 @@
+//! The risk engine's inputs and events into the trail, in the engine's own
+//! order, and the snapshots that shorten a restore (see
+//! [`crate::risk_log`]).
+
+use super::*;
+
+/// Input kinds whose recorded fields are all typed values (orders, prices,
+/// ids, tickets): their records skip the audit trail's pattern scan. Every
+/// other kind may carry free text (a halt reason, a broker message) and is
+/// scanned.
+const TYPED_INPUTS: [&str; 9] = [
+    "START",
+    "CHECK_ORDER",
+    "CHECK_BATCH",
+    "CHECK_MODIFY",
+    "CHECK_CANCEL",
+    "UPDATE_QUOTE",
+    "RECORD_FILL",
+    "ORDER_OPENED",
+    "RELEASE_APPROVAL",
+];
+
+/// Risk event kinds that hold only typed values.
+fn typed_event(event: &RiskEvent) -> bool {
+    matches!(
+        event.kind,
+        RiskEventKind::OrderApproved { .. }
+            | RiskEventKind::BatchApproved { .. }
+            | RiskEventKind::ModifyApproved { .. }
+            | RiskEventKind::CancelAllowed { .. }
+            | RiskEventKind::FillRecorded { .. }
+    )
+}
+
+/// When the guard saves a snapshot, and what it has not saved yet.
+#[derive(Debug)]
+pub(crate) struct SnapshotPlan {
+    pub(crate) store: Arc<dyn SnapshotStore>,
+    pub(crate) entries_since: u64,
+    pub(crate) last: DateTime<Utc>,
+    /// Bytes taken under the engine's lock, not saved yet.
+    pub(crate) pending: Option<Vec<u8>>,
+}
+
+impl<B: Broker> Guard<B> {
+    /// Runs `f` on the engine; then, under the same lock, appends what it
+    /// produced to the trail without waiting: a record per risk event and
+    /// the journal entries in their own `risk_journal` record. Callers pass
+    /// the events to [`audit_events`](Self::audit_events) next (alerts, and
+    /// a halt if staging failed).
+    pub(crate) fn risk_call<R>(&self, f: impl FnOnce(&mut RiskEngine) -> R) -> (R, Vec<RiskEvent>) {
+        self.risk_step(f, |_| None)
+    }
+
+    /// [`risk_call`](Self::risk_call) whose journal entries ride in the
+    /// record `carrier` builds from the result (the order's intent), which
+    /// is appended last.
+    pub(crate) fn risk_step<R>(
+        &self,
+        f: impl FnOnce(&mut RiskEngine) -> R,
+        carrier: impl FnOnce(&R) -> Option<AuditEvent>,
+    ) -> (R, Vec<RiskEvent>) {
+        let mut risk = self.lock_risk();
+        let result = f(&mut risk);
+        let events = risk.drain_events();
+        let entries = risk.drain_journal();
+        let mut records: Vec<AuditEvent> = events
+            .iter()
+            .map(|event| {
+                let record = risk_event_record(event);
+                if typed_event(event) {
+                    record.typed_unchecked()
+                } else {
+                    record
+                }
+            })
+            .collect();
+        let carried = carrier(&result);
+        if !entries.is_empty() || carried.is_some() {
+            let typed = entries
+                .iter()
+                .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
+            let mut record = carried.unwrap_or_else(|| {
+                AuditEvent::new(Category::Risk, "risk_journal", Value::Null)
+            });
+            if !entries.is_empty() {
+                let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
+                record = record.with_detail(JOURNAL_FIELD, list);
+            }
+            records.push(if typed { record.typed_unchecked() } else { record });
+        }
+        let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
+        if let Some(snapshot) = self.snapshot_due(&mut risk, count, false) {
+            records.push(snapshot);
+        }
+        let staged = if records.is_empty() {
+            Ok(())
+        } else {
+            self.audit.append_batch(records, Wait::Deferred).map(drop)
+        };
+        drop(risk);
+        if let Err(error) = staged {
+            *self
+                .staging_failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(error);
+        }
+        (result, events)
+    }
+
+    /// Under the engine's lock: when `count` more entries make a snapshot
+    /// due (or `force`), takes it, keeps its bytes to save, and returns the
+    /// `risk_snapshot` record that confirms it.
+    fn snapshot_due(&self, risk: &mut RiskEngine, count: u64, force: bool) -> Option<AuditEvent> {
+        let mut plan = self.snapshots.as_ref()?.lock().unwrap_or_else(PoisonError::into_inner);
+        plan.entries_since = plan.entries_since.saturating_add(count);
+        let now = self.clock.now();
+        let every = i64::try_from(self.config.snapshot_every_secs).unwrap_or(i64::MAX);
+        let due = force
+            || plan.entries_since >= self.config.snapshot_every_entries
+            || (plan.entries_since > 0 && (now - plan.last).num_seconds() >= every);
+        if !due {
+            return None;
+        }
+        let snapshot = risk.snapshot();
+        let (bytes, digest) = match (snapshot.to_bytes(), snapshot.digest()) {
+            (Ok(bytes), Ok(digest)) => (bytes, digest),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(target: "asta_broker::guard", %error, "risk snapshot could not be encoded; the trail still holds every entry");
+                return None;
+            }
+        };
+        plan.entries_since = 0;
+        plan.last = now;
+        let size = bytes.len();
+        plan.pending = Some(bytes);
+        Some(
+            AuditEvent::system(
+                SNAPSHOT_ACTION,
+                json!({"covers_seq": snapshot.covers_seq(), "digest": digest, "bytes": size}),
+            )
+            .typed_unchecked(),
+        )
+    }
+
+    /// Saves a snapshot taken by [`risk_step`](Self::risk_step), off the
+    /// runtime's workers. A failed save is logged: the trail still holds
+    /// every entry, so it costs only a longer replay at the next start.
+    pub(crate) async fn flush_snapshot(&self) {
+        let Some(plan) = &self.snapshots else {
+            return;
+        };
+        let (bytes, store) = {
+            let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
+            match plan.pending.take() {
+                Some(bytes) => (bytes, Arc::clone(&plan.store)),
+                None => return,
+            }
+        };
+        let _one_at_a_time = self.snapshot_saving.lock().await;
+        let saved = tokio::task::spawn_blocking(move || store.save(&bytes)).await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot not saved; the next start replays more of the trail");
+            }
+            Err(error) => {
+                tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot task failed");
+            }
+        }
+    }
+
+    /// Ends the session cleanly: takes and saves a final snapshot (when the
+    /// guard keeps its risk state in the trail), records `guard_stopped`,
+    /// and makes the trail durable. The guard still works afterwards; call
+    /// it once, when the process stops.
+    pub async fn close(&self) -> Result<(), AuditError> {
+        {
+            let mut risk = self.lock_risk();
+            let entries = risk.drain_journal();
+            let mut records = Vec::new();
+            if !entries.is_empty() {
+                let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
+                records.push(
+                    AuditEvent::new(Category::Risk, "risk_journal", Value::Null)
+                        .with_detail(JOURNAL_FIELD, list),
+                );
+            }
+            if let Some(snapshot) = self.snapshot_due(&mut risk, 0, true) {
+                records.push(snapshot);
+            }
+            records.push(AuditEvent::system(
+                "guard_stopped",
+                json!({"trading_state": risk.trading_state().to_string()}),
+            ));
+            self.audit.append_batch(records, Wait::Deferred)?;
+        }
+        self.audit.sync_async().await?;
+        self.flush_snapshot().await;
+        Ok(())
+    }
+}
