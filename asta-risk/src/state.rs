@@ -253,6 +253,14 @@ pub(crate) struct RiskState {
     /// that day, the breach is known and does not trip again while reducing.
     /// A reset of the account to ACTIVE ends the acknowledgement.
     pub(crate) loss_acknowledged: Option<NaiveDate>,
+    /// The seq of the last journal entry applied (0 before any). Absent from
+    /// state files of engines that never journal, so their format is unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) journal_seq: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl RiskState {
@@ -272,6 +280,7 @@ impl RiskState {
             monitor: MonitorState::default(),
             next_event_seq: 1,
             loss_acknowledged: None,
+            journal_seq: 0,
         }
     }
 
