@@ -633,9 +633,7 @@ pub enum JournalError {
         supported: u32,
     },
     /// The entry's input kind is not one this build knows.
-    #[error(
-        "journal entry has unknown input kind {kind:?}: written by a newer build, or damaged"
-    )]
+    #[error("journal entry has unknown input kind {kind:?}: written by a newer build, or damaged")]
     UnknownInput {
         /// The kind found (at most 64 characters of it).
         kind: String,

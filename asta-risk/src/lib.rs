@@ -146,8 +146,8 @@ pub use config::{
 };
 pub use engine::{
     ApplyOutcome, Approval, ApprovalTicket, CancelApproval, DEFAULT_JOURNAL_LIMIT, Decision,
-    Divergence, FillReport, ModifyApproval, OrderContext, PositionStatus, RateStatus,
-    ReplayReport, RiskEngine, RiskStatus, ScopeStatus,
+    Divergence, FillReport, ModifyApproval, OrderContext, PositionStatus, RateStatus, ReplayReport,
+    RiskEngine, RiskStatus, ScopeStatus,
 };
 pub use error::{
     AlertKind, JournalError, Rejection, ResetError, RestoreError, SnapshotError, StateError,
@@ -158,9 +158,9 @@ pub use journal::{
     BatchApproval, BatchOutcome, CancelOutcome, JOURNAL_VERSION, JournalEntry, ModifyOutcome,
     OrderOutcome, RecordedRejection, ResetOutcome, RiskInput,
 };
-pub use snapshot::{RiskSnapshot, SNAPSHOT_FORMAT};
 pub use monitor::LoginVerdict;
 pub use rate_limit::{RateDenial, RateLimiter, RateScope, RateUsage, RateWindow};
+pub use snapshot::{RiskSnapshot, SNAPSHOT_FORMAT};
 pub use state_store::{STATE_FORMAT, StateStore};
 pub use trading_state::{StateScope, TradingState};
 

@@ -101,8 +101,13 @@ impl RiskEngine {
         verifier: &dyn TotpVerifier,
     ) -> Result<(), ResetError> {
         let now = self.live_now();
-        let result =
-            self.reset_scope_at(now, scope.clone(), target, operator, Some((totp_code, verifier)));
+        let result = self.reset_scope_at(
+            now,
+            scope.clone(),
+            target,
+            operator,
+            Some((totp_code, verifier)),
+        );
         self.journal(now, || RiskInput::Reset {
             operator: shown_operator(operator),
             scope,

@@ -1,8 +1,6 @@
 //! Pre-trade decisions on new orders and batches.
 
-use asta_core::{
-    Exchange, Money, OrderRequest, Price, PriceType, Side, StrategyTag, Symbol,
-};
+use asta_core::{Exchange, Money, OrderRequest, Price, PriceType, Side, StrategyTag, Symbol};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::breaker::BreakerKind;

@@ -10,8 +10,7 @@ use serde::Serialize;
 use crate::config::RiskConfig;
 use crate::error::RestoreError;
 use crate::journal::{
-    BatchOutcome, CancelOutcome, JournalEntry, ModifyOutcome, OrderOutcome, ResetOutcome,
-    RiskInput,
+    BatchOutcome, CancelOutcome, JournalEntry, ModifyOutcome, OrderOutcome, ResetOutcome, RiskInput,
 };
 use crate::rate_limit::ist_date;
 use crate::snapshot::RiskSnapshot;
