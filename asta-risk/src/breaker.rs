@@ -30,6 +30,9 @@ pub enum BreakerKind {
     StateSaveFailure,
     /// The engine started from a recovered (previously corrupt) state.
     StateRecovered,
+    /// A restore replayed a decision that came out differently from the
+    /// recorded one (the configuration, catalog or calendar changed).
+    ReplayDivergence,
 }
 
 impl fmt::Display for BreakerKind {
@@ -42,6 +45,7 @@ impl fmt::Display for BreakerKind {
             BreakerKind::ManualHalt => "manual halt",
             BreakerKind::StateSaveFailure => "risk state save failure",
             BreakerKind::StateRecovered => "recovered from a corrupt state file",
+            BreakerKind::ReplayDivergence => "replay diverged from the recorded decisions",
         })
     }
 }

@@ -306,6 +306,18 @@ pub enum Rejection {
     /// An empty batch.
     #[error("a batch must hold at least one order")]
     EmptyBatch,
+    /// The journal holds as many undrained entries as its limit allows, so
+    /// nothing new is approved until the caller drains it (and makes the
+    /// entries durable).
+    #[error(
+        "the risk journal holds {pending} undrained entries (limit {limit}); nothing is approved until it is drained"
+    )]
+    JournalFull {
+        /// Entries waiting to be drained.
+        pending: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl Rejection {
@@ -341,6 +353,7 @@ impl Rejection {
             Rejection::StateUnavailable { .. } => "STATE_UNAVAILABLE",
             Rejection::Batch { .. } => "BATCH",
             Rejection::EmptyBatch => "EMPTY_BATCH",
+            Rejection::JournalFull { .. } => "JOURNAL_FULL",
         }
     }
 
@@ -350,7 +363,9 @@ impl Rejection {
     pub(crate) fn counts_for_breaker(&self) -> bool {
         !matches!(
             self,
-            Rejection::Halted { .. } | Rejection::StateUnavailable { .. }
+            Rejection::Halted { .. }
+                | Rejection::StateUnavailable { .. }
+                | Rejection::JournalFull { .. }
         )
     }
 
@@ -449,7 +464,9 @@ impl PublicCode for Rejection {
             Rejection::RateLimited { .. } | Rejection::ModificationLimit { .. } => {
                 ErrorCode::RateLimited
             }
-            Rejection::Halted { .. } | Rejection::StateUnavailable { .. } => ErrorCode::Halted,
+            Rejection::Halted { .. }
+            | Rejection::StateUnavailable { .. }
+            | Rejection::JournalFull { .. } => ErrorCode::Halted,
             Rejection::Batch { reason, .. } => reason.public_code(),
             _ => ErrorCode::RiskRejected,
         }
@@ -600,5 +617,120 @@ impl PublicCode for StateError {
             StateError::AlreadyExists { .. } => ErrorCode::InvalidInput,
             _ => ErrorCode::Halted,
         }
+    }
+}
+
+/// Why a journal entry could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The entry is of a newer (or unknown) version.
+    #[error("journal entry has version {found}; this build reads version {supported}")]
+    UnsupportedVersion {
+        /// Version found.
+        found: u64,
+        /// Version supported.
+        supported: u32,
+    },
+    /// The entry's input kind is not one this build knows.
+    #[error("journal entry has unknown input kind {kind:?}: written by a newer build, or damaged")]
+    UnknownInput {
+        /// The kind found (at most 64 characters of it).
+        kind: String,
+    },
+    /// The entry does not parse (damaged, a field missing or unknown, a value
+    /// out of range).
+    #[error("journal entry is malformed: {detail}")]
+    Malformed {
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl PublicCode for JournalError {
+    fn public_code(&self) -> ErrorCode {
+        ErrorCode::Halted
+    }
+}
+
+/// Why a snapshot could not be encoded, decoded or confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The snapshot is of a newer (or unknown) format.
+    #[error("risk snapshot has format {found}; this build reads format {supported}")]
+    UnsupportedFormat {
+        /// Format found.
+        found: u64,
+        /// Format supported.
+        supported: u32,
+    },
+    /// The bytes do not parse as a snapshot, or the snapshot is inconsistent.
+    #[error("risk snapshot is malformed: {detail}")]
+    Malformed {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The bytes parse but are not the canonical encoding (so their digest
+    /// would not identify the state).
+    #[error("risk snapshot is not in canonical form (edited or written by another encoder)")]
+    NotCanonical,
+    /// The bytes' digest is not the one recorded.
+    #[error("risk snapshot digest is {actual}; the trail recorded {expected}")]
+    DigestMismatch {
+        /// The recorded digest (as given, at most 64 characters).
+        expected: String,
+        /// The digest of the bytes.
+        actual: String,
+    },
+    /// The snapshot could not be serialized (a bug).
+    #[error("risk snapshot could not be serialized: {detail}")]
+    Encode {
+        /// The serializer's error.
+        detail: String,
+    },
+}
+
+impl PublicCode for SnapshotError {
+    fn public_code(&self) -> ErrorCode {
+        ErrorCode::Halted
+    }
+}
+
+/// Why a restore (snapshot plus journal replay) failed. Nothing was
+/// restored: the caller has no engine, so nothing trades.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// An entry's seq is not the next one: the journal has a gap, a repeat
+    /// or is out of order.
+    #[error(
+        "journal entry {found} came where entry {expected} was expected: the journal has a gap or is out of order; nothing was restored"
+    )]
+    Sequence {
+        /// The seq that was due.
+        expected: u64,
+        /// The seq found.
+        found: u64,
+    },
+    /// Without a snapshot, the journal must begin with a START entry (seq 1).
+    #[error(
+        "without a snapshot the journal must begin with a START entry at seq 1, found {found}; restore from a snapshot instead"
+    )]
+    MissingStart {
+        /// The kind of the first entry.
+        found: String,
+    },
+    /// A START entry where the state already exists.
+    #[error("journal entry {seq} is a START entry in the middle of a journal")]
+    UnexpectedStart {
+        /// Its seq.
+        seq: u64,
+    },
+}
+
+impl PublicCode for RestoreError {
+    fn public_code(&self) -> ErrorCode {
+        ErrorCode::Halted
     }
 }

@@ -130,9 +130,11 @@ mod config;
 mod engine;
 mod error;
 mod events;
+mod journal;
 mod map_as_vec;
 mod monitor;
 mod rate_limit;
+mod snapshot;
 mod state;
 mod state_store;
 mod trading_state;
@@ -143,13 +145,22 @@ pub use config::{
     RiskConfigBuilder, RiskLimits, SEBI_ORDERS_PER_SECOND, WindowLimits,
 };
 pub use engine::{
-    Approval, ApprovalTicket, CancelApproval, Decision, FillReport, ModifyApproval, OrderContext,
-    PositionStatus, RateStatus, RiskEngine, RiskStatus, ScopeStatus,
+    ApplyOutcome, Approval, ApprovalTicket, CancelApproval, DEFAULT_JOURNAL_LIMIT, Decision,
+    Divergence, FillReport, ModifyApproval, OrderContext, PositionStatus, RateStatus, ReplayReport,
+    RiskEngine, RiskStatus, ScopeStatus,
 };
-pub use error::{AlertKind, Rejection, ResetError, StateError, TotpRejection};
+pub use error::{
+    AlertKind, JournalError, Rejection, ResetError, RestoreError, SnapshotError, StateError,
+    TotpRejection,
+};
 pub use events::{EventCategory, OrderSummary, RiskEvent, RiskEventKind};
+pub use journal::{
+    BatchApproval, BatchOutcome, CancelOutcome, JOURNAL_VERSION, JournalEntry, ModifyOutcome,
+    OrderOutcome, RecordedRejection, ResetOutcome, RiskInput,
+};
 pub use monitor::LoginVerdict;
 pub use rate_limit::{RateDenial, RateLimiter, RateScope, RateUsage, RateWindow};
+pub use snapshot::{RiskSnapshot, SNAPSHOT_FORMAT};
 pub use state_store::{STATE_FORMAT, StateStore};
 pub use trading_state::{StateScope, TradingState};
 

@@ -1,6 +1,6 @@
 //! The security monitor: failed-login bursts and unusual orders.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use asta_core::{Exchange, Money, StrategyTag, Symbol};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -49,12 +49,12 @@ type SymbolKey = (Exchange, Symbol);
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MonitorState {
-    pub(crate) logins: HashMap<String, LoginTrack>,
+    pub(crate) logins: BTreeMap<String, LoginTrack>,
     /// Recent approved (quantity, notional) per symbol, oldest first.
     #[serde(with = "crate::map_as_vec")]
-    pub(crate) norms: HashMap<SymbolKey, VecDeque<(u64, Money)>>,
+    pub(crate) norms: BTreeMap<SymbolKey, VecDeque<(u64, Money)>>,
     /// (strategy, exchange, symbol) triples that have traded.
-    pub(crate) seen: HashSet<(StrategyTag, Exchange, Symbol)>,
+    pub(crate) seen: BTreeSet<(StrategyTag, Exchange, Symbol)>,
 }
 
 /// The median of a list of values (the lower middle for an even count).
@@ -122,7 +122,8 @@ impl MonitorState {
         if self.logins.len() < max {
             return;
         }
-        // Expired blocks first, then the oldest unblocked source. Blocked
+        // Expired blocks first, then the oldest unblocked source (ties go to
+        // the first in key order, so a replay evicts the same one). Blocked
         // sources are never evicted (that would lift their block).
         let victim = self
             .logins

@@ -1,6 +1,6 @@
 //! The risk state that persists: positions, P&L, open orders, windows, states.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use asta_core::{Exchange, Money, OrderId, OrderRequest, Price, Product, Side, Symbol};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -227,6 +227,10 @@ pub(crate) struct OpenOrder {
 }
 
 /// The persisted risk state.
+///
+/// Every collection here is ordered (no `HashMap`/`HashSet`): the encoding
+/// is canonical, so a snapshot has one digest, and every iteration (sums,
+/// eviction ties) runs in the same order live and in a replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RiskState {
@@ -235,12 +239,12 @@ pub(crate) struct RiskState {
     pub(crate) states: StateBook,
     pub(crate) breakers: Vec<LatchedBreaker>,
     #[serde(with = "crate::map_as_vec")]
-    pub(crate) book: HashMap<SymbolKey, SymbolBook>,
+    pub(crate) book: BTreeMap<SymbolKey, SymbolBook>,
     pub(crate) open_orders: BTreeMap<OrderId, OpenOrder>,
     pub(crate) pending: BTreeMap<u64, OrderRequest>,
     pub(crate) next_ticket: u64,
     #[serde(with = "crate::map_as_vec")]
-    pub(crate) rates: HashMap<RateScope, RateLimiter>,
+    pub(crate) rates: BTreeMap<RateScope, RateLimiter>,
     pub(crate) duplicates: VecDeque<(OrderRequest, DateTime<Utc>)>,
     pub(crate) rejections: RejectionTracker,
     pub(crate) monitor: MonitorState,
@@ -249,6 +253,14 @@ pub(crate) struct RiskState {
     /// that day, the breach is known and does not trip again while reducing.
     /// A reset of the account to ACTIVE ends the acknowledgement.
     pub(crate) loss_acknowledged: Option<NaiveDate>,
+    /// The seq of the last journal entry applied (0 before any). Absent from
+    /// state files of engines that never journal, so their format is unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) journal_seq: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl RiskState {
@@ -258,16 +270,17 @@ impl RiskState {
             day,
             states: StateBook::default(),
             breakers: Vec::new(),
-            book: HashMap::new(),
+            book: BTreeMap::new(),
             open_orders: BTreeMap::new(),
             pending: BTreeMap::new(),
             next_ticket: 1,
-            rates: HashMap::new(),
+            rates: BTreeMap::new(),
             duplicates: VecDeque::new(),
             rejections: RejectionTracker::default(),
             monitor: MonitorState::default(),
             next_event_seq: 1,
             loss_acknowledged: None,
+            journal_seq: 0,
         }
     }
 

@@ -1,11 +1,12 @@
 //! Trading states, latched breakers, operator resets and the IST day.
 
-use asta_core::{Clock, Money, StrategyTag};
+use asta_core::{Money, StrategyTag};
 use chrono::{DateTime, Utc};
 
 use crate::breaker::{BreakerKind, LatchedBreaker, TotpVerifier, valid_operator};
 use crate::error::ResetError;
 use crate::events::RiskEventKind;
+use crate::journal::{ResetOutcome, RiskInput};
 use crate::rate_limit::ist_date;
 use crate::trading_state::{StateScope, TradingState};
 
@@ -14,24 +15,36 @@ use super::*;
 impl RiskEngine {
     /// Halts the account (the emergency stop). Latched and persisted.
     pub fn halt(&mut self, reason: &str) {
-        let now = self.clock.now();
-        self.trip(
-            now,
-            BreakerKind::ManualHalt,
-            StateScope::Account,
-            reason.to_owned(),
-        );
-        let _ = self.persist(now);
+        self.halt_scope(StateScope::Account, reason);
     }
 
     /// Halts one strategy. Latched and persisted.
     pub fn halt_strategy(&mut self, strategy: &StrategyTag, reason: &str) {
-        let now = self.clock.now();
+        self.halt_scope(StateScope::Strategy(strategy.clone()), reason);
+    }
+
+    fn halt_scope(&mut self, scope: StateScope, reason: &str) {
+        let now = self.live_now();
+        self.halt_at(now, scope.clone(), reason);
+        self.journal(now, || RiskInput::Halt {
+            scope,
+            reason: reason.to_owned(),
+        });
+    }
+
+    pub(super) fn halt_at(&mut self, now: DateTime<Utc>, scope: StateScope, reason: &str) {
+        self.trip(now, BreakerKind::ManualHalt, scope, reason.to_owned());
+        let _ = self.persist(now);
+    }
+
+    /// Halts the account because a replay diverged (latched).
+    pub(super) fn divergence_halt_at(&mut self, now: DateTime<Utc>, detail: &str) {
+        tracing::error!(%detail, "risk replay diverged; trading halted");
         self.trip(
             now,
-            BreakerKind::ManualHalt,
-            StateScope::Strategy(strategy.clone()),
-            reason.to_owned(),
+            BreakerKind::ReplayDivergence,
+            StateScope::Account,
+            detail.to_owned(),
         );
         let _ = self.persist(now);
     }
@@ -39,9 +52,17 @@ impl RiskEngine {
     /// Restricts `scope` to reducing orders. Only tightens: a HALTED scope
     /// stays HALTED. Loosening (back to ACTIVE) needs [`reset_scope`](Self::reset_scope).
     pub fn set_reducing(&mut self, scope: StateScope, reason: &str) {
-        let now = self.clock.now();
-        if self.state.states.get(&scope) == TradingState::Active {
-            self.change_state(now, &scope, TradingState::Reducing, reason);
+        let now = self.live_now();
+        self.set_reducing_at(now, &scope, reason);
+        self.journal(now, || RiskInput::SetReducing {
+            scope,
+            reason: reason.to_owned(),
+        });
+    }
+
+    pub(super) fn set_reducing_at(&mut self, now: DateTime<Utc>, scope: &StateScope, reason: &str) {
+        if self.state.states.get(scope) == TradingState::Active {
+            self.change_state(now, scope, TradingState::Reducing, reason);
             let _ = self.persist(now);
         }
     }
@@ -68,7 +89,9 @@ impl RiskEngine {
     ///
     /// A reset of the account to ACTIVE is refused while the day's loss is
     /// still above its limit; reset to REDUCING to close positions instead.
-    /// Every attempt is a SECURITY event; the code is never recorded.
+    /// Every attempt is a SECURITY event; the code is never recorded. A
+    /// journaled engine records the attempt as applied or refused (never the
+    /// code): a replay applies an applied reset without asking a verifier.
     pub fn reset_scope(
         &mut self,
         scope: StateScope,
@@ -77,14 +100,37 @@ impl RiskEngine {
         totp_code: &str,
         verifier: &dyn TotpVerifier,
     ) -> Result<(), ResetError> {
-        let now = self.clock.now();
+        let now = self.live_now();
+        let result = self.reset_scope_at(
+            now,
+            scope.clone(),
+            target,
+            operator,
+            Some((totp_code, verifier)),
+        );
+        self.journal(now, || RiskInput::Reset {
+            operator: shown_operator(operator),
+            scope,
+            target,
+            outcome: ResetOutcome::of(&result),
+        });
+        result
+    }
+
+    /// [`reset_scope`](Self::reset_scope) at `now`. With `totp` absent (a
+    /// replay of a reset that was authorized), every check but the TOTP
+    /// code runs.
+    pub(super) fn reset_scope_at(
+        &mut self,
+        now: DateTime<Utc>,
+        scope: StateScope,
+        target: TradingState,
+        operator: &str,
+        totp: Option<(&str, &dyn TotpVerifier)>,
+    ) -> Result<(), ResetError> {
         self.roll_day_if_needed(now);
-        let result = self.authorize_reset(&scope, target, operator, totp_code, verifier);
-        let shown_operator = if valid_operator(operator) {
-            operator.to_owned()
-        } else {
-            "<invalid>".to_owned()
-        };
+        let result = self.authorize_reset(&scope, target, operator, totp);
+        let shown_operator = shown_operator(operator);
         if let Err(error) = result {
             tracing::warn!(operator = %shown_operator, %scope, %error, "reset refused");
             self.emit(
@@ -136,13 +182,34 @@ impl RiskEngine {
         }
     }
 
+    /// Replays a reset that was refused: the day roll and the refusal event,
+    /// nothing else (the refusal may have been the TOTP code's, which a
+    /// replay cannot check).
+    pub(super) fn replay_refused_reset_at(
+        &mut self,
+        now: DateTime<Utc>,
+        operator: &str,
+        scope: StateScope,
+        reason: &str,
+    ) {
+        self.roll_day_if_needed(now);
+        self.emit(
+            now,
+            RiskEventKind::ResetRefused {
+                operator: shown_operator(operator),
+                scope,
+                reason: reason.to_owned(),
+            },
+        );
+        let _ = self.persist(now);
+    }
+
     pub(super) fn authorize_reset(
         &self,
         scope: &StateScope,
         target: TradingState,
         operator: &str,
-        totp_code: &str,
-        verifier: &dyn TotpVerifier,
+        totp: Option<(&str, &dyn TotpVerifier)>,
     ) -> Result<(), ResetError> {
         if !valid_operator(operator) {
             return Err(ResetError::BadOperator {
@@ -172,7 +239,9 @@ impl RiskEngine {
                 });
             }
         }
-        verifier.verify(operator, totp_code)?;
+        if let Some((code, verifier)) = totp {
+            verifier.verify(operator, code)?;
+        }
         Ok(())
     }
 
@@ -273,5 +342,14 @@ impl RiskEngine {
             },
         );
         let _ = self.persist(now);
+    }
+}
+
+/// The operator as events and the journal show it.
+fn shown_operator(operator: &str) -> String {
+    if valid_operator(operator) {
+        operator.to_owned()
+    } else {
+        "<invalid>".to_owned()
     }
 }

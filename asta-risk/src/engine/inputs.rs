@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::breaker::BreakerKind;
 use crate::events::RiskEventKind;
+use crate::journal::RiskInput;
 use crate::monitor::LoginVerdict;
 use crate::state::{OpenOrder, Quote, SymbolKey};
 use crate::trading_state::StateScope;
@@ -16,7 +17,22 @@ impl RiskEngine {
     /// Prices for instruments outside the catalog and zero prices are ignored.
     /// May trip the daily-loss breaker (marks move the day's P&L).
     pub fn update_quote(&mut self, exchange: Exchange, symbol: &Symbol, price: Price) {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.update_quote_at(now, exchange, symbol, price);
+        self.journal(now, || RiskInput::UpdateQuote {
+            exchange,
+            symbol: symbol.clone(),
+            price,
+        });
+    }
+
+    pub(super) fn update_quote_at(
+        &mut self,
+        now: DateTime<Utc>,
+        exchange: Exchange,
+        symbol: &Symbol,
+        price: Price,
+    ) {
         self.roll_day_if_needed(now);
         if price == Price::ZERO || self.catalog.get(exchange, symbol).is_err() {
             tracing::debug!(%exchange, %symbol, "quote ignored: zero price or unknown instrument");
@@ -38,7 +54,12 @@ impl RiskEngine {
     /// and the mark (the fill price is the latest traded price known until
     /// the next quote). May trip the daily-loss breaker.
     pub fn record_fill(&mut self, fill: &FillReport) {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.record_fill_at(now, fill);
+        self.journal(now, || RiskInput::RecordFill { fill: fill.clone() });
+    }
+
+    pub(super) fn record_fill_at(&mut self, now: DateTime<Utc>, fill: &FillReport) {
         self.roll_day_if_needed(now);
         let key: SymbolKey = (fill.exchange, fill.symbol.clone());
         let quantity = fill.quantity.get();
@@ -95,7 +116,22 @@ impl RiskEngine {
         order: &OrderRequest,
         ticket: Option<ApprovalTicket>,
     ) {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.order_opened_at(now, order_id.clone(), order, ticket);
+        self.journal(now, || RiskInput::OrderOpened {
+            order_id,
+            order: order.clone(),
+            ticket: ticket.map(ApprovalTicket::get),
+        });
+    }
+
+    pub(super) fn order_opened_at(
+        &mut self,
+        now: DateTime<Utc>,
+        order_id: OrderId,
+        order: &OrderRequest,
+        ticket: Option<ApprovalTicket>,
+    ) {
         self.roll_day_if_needed(now);
         if let Some(ApprovalTicket(ticket)) = ticket
             && let Some(pending) = self.state.pending.remove(&ticket)
@@ -134,7 +170,14 @@ impl RiskEngine {
     /// broker rejected it). Do not release an order whose outcome is
     /// unknown: reconcile it and call [`order_opened`](Self::order_opened).
     pub fn release_approval(&mut self, ticket: ApprovalTicket) {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.release_approval_at(now, ticket);
+        self.journal(now, || RiskInput::ReleaseApproval {
+            ticket: ticket.get(),
+        });
+    }
+
+    pub(super) fn release_approval_at(&mut self, now: DateTime<Utc>, ticket: ApprovalTicket) {
         if let Some(pending) = self.state.pending.remove(&ticket.0) {
             self.state
                 .book
@@ -148,7 +191,14 @@ impl RiskEngine {
     /// Records that an order is no longer open (filled, cancelled, rejected
     /// or expired). Record its fills first.
     pub fn order_closed(&mut self, order_id: &OrderId) {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.order_closed_at(now, order_id);
+        self.journal(now, || RiskInput::OrderClosed {
+            order_id: order_id.clone(),
+        });
+    }
+
+    pub(super) fn order_closed_at(&mut self, now: DateTime<Utc>, order_id: &OrderId) {
         if let Some(open) = self.state.open_orders.remove(order_id) {
             self.state
                 .book
@@ -161,7 +211,14 @@ impl RiskEngine {
 
     /// The caller could not write its audit trail: halts the account (latched).
     pub fn report_audit_failure(&mut self, detail: &str) {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.report_audit_failure_at(now, detail);
+        self.journal(now, || RiskInput::AuditFailure {
+            detail: detail.to_owned(),
+        });
+    }
+
+    pub(super) fn report_audit_failure_at(&mut self, now: DateTime<Utc>, detail: &str) {
         self.emit(
             now,
             RiskEventKind::AuditFailureReported {
@@ -179,7 +236,14 @@ impl RiskEngine {
 
     /// The broker refused authentication: halts the account (latched).
     pub fn report_auth_failure(&mut self, detail: &str) {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.report_auth_failure_at(now, detail);
+        self.journal(now, || RiskInput::AuthFailure {
+            detail: detail.to_owned(),
+        });
+    }
+
+    pub(super) fn report_auth_failure_at(&mut self, now: DateTime<Utc>, detail: &str) {
         self.emit(
             now,
             RiskEventKind::AuthFailureReported {
@@ -199,7 +263,19 @@ impl RiskEngine {
     /// than the configured number within the window blocks the source and
     /// raises a SECURITY event.
     pub fn record_failed_login(&mut self, source: &str) -> LoginVerdict {
-        let now = self.clock.now();
+        let now = self.live_now();
+        let verdict = self.record_failed_login_at(now, source);
+        self.journal(now, || RiskInput::FailedLogin {
+            source: crate::monitor::normalize_source(source).to_owned(),
+        });
+        verdict
+    }
+
+    pub(super) fn record_failed_login_at(
+        &mut self,
+        now: DateTime<Utc>,
+        source: &str,
+    ) -> LoginVerdict {
         let monitor = self.config.limits().monitor;
         self.state.monitor.prune_logins(now, &monitor);
         let verdict = self

@@ -9,8 +9,11 @@ mod control;
 mod inputs;
 mod modify;
 mod new_order;
+mod replay;
 mod status;
 mod types;
+
+pub use replay::{ApplyOutcome, DEFAULT_JOURNAL_LIMIT, Divergence, ReplayReport};
 
 pub use status::{PositionStatus, RateStatus, RiskStatus, ScopeStatus};
 pub use types::{
@@ -26,6 +29,7 @@ use crate::breaker::{BreakerKind, TotpVerifier, valid_operator};
 use crate::config::RiskConfig;
 use crate::error::{AlertKind, Rejection, ResetError, StateError};
 use crate::events::{RiskEvent, RiskEventKind};
+use crate::journal::{JournalEntry, RiskInput};
 use crate::rate_limit::{RateScope, RateWindow, ist_date};
 use crate::state::RiskState;
 use crate::state_store::StateStore;
@@ -62,6 +66,13 @@ use crate::trading_state::{StateScope, TradingState};
 /// saved at once. If a save fails, the engine halts and rejects every order
 /// until an operator reset succeeds in saving.
 ///
+/// An engine built by [`restore`](Self::restore) is *journaled* instead: it
+/// writes no file at all. Each call appends a [`JournalEntry`] to an
+/// in-memory journal that the caller drains ([`drain_journal`](Self::drain_journal))
+/// and makes durable in its audit trail, and a restart rebuilds the state
+/// from a [`snapshot`](Self::snapshot) plus the entries after it. See
+/// [`restore`](Self::restore) for that mode's contract.
+///
 /// The engine is synchronous and `Send`; share it behind a mutex. It is
 /// deliberately not `Clone`: two engines saving to one state file would
 /// overwrite each other (see [`dangerous_clone_in_memory`](Self::dangerous_clone_in_memory)).
@@ -71,10 +82,28 @@ pub struct RiskEngine {
     catalog: Arc<InstrumentCatalog>,
     calendar: Arc<MarketCalendar>,
     clock: Arc<dyn Clock>,
-    store: StateStore,
+    persistence: Persistence,
     state: RiskState,
     events: Vec<RiskEvent>,
     save_error: Option<String>,
+    /// Replayed decisions that diverged: the next live call halts first.
+    pending_divergences: Vec<Divergence>,
+}
+
+/// How the state survives a restart.
+#[derive(Debug)]
+enum Persistence {
+    /// Saved whole to the store after each change.
+    Store(StateStore),
+    /// Journaled: every call appends an entry for the caller to make durable.
+    Journal(Journal),
+}
+
+/// The undrained journal entries and their limit.
+#[derive(Debug)]
+struct Journal {
+    entries: Vec<JournalEntry>,
+    limit: usize,
 }
 
 fn secs(value: u64) -> TimeDelta {
@@ -120,10 +149,11 @@ impl RiskEngine {
             catalog,
             calendar,
             clock,
-            store,
+            persistence: Persistence::Store(store),
             state,
             events: Vec::new(),
             save_error: None,
+            pending_divergences: Vec::new(),
         };
         engine.apply_rate_limits();
         if !fresh {
@@ -137,7 +167,7 @@ impl RiskEngine {
         }
         engine.roll_day_if_needed(now);
         engine.evaluate_daily_loss(now);
-        engine.store.save(&engine.state)?;
+        engine.save()?;
         Ok(engine)
     }
 
@@ -184,10 +214,11 @@ impl RiskEngine {
             catalog,
             calendar,
             clock,
-            store,
+            persistence: Persistence::Store(store),
             state: RiskState::new(ist_date(now)),
             events: Vec::new(),
             save_error: None,
+            pending_divergences: Vec::new(),
         };
         engine.apply_rate_limits();
         let detail = format!(
@@ -200,23 +231,24 @@ impl RiskEngine {
             StateScope::Account,
             detail,
         );
-        engine.store.save(&engine.state)?;
+        engine.save()?;
         Ok(engine)
     }
 
     /// A copy of this engine whose state is kept in memory only (it never
-    /// writes the state file). For benchmarks and what-if tests; never
-    /// decide real orders on a copy.
+    /// writes the state file and keeps no journal). For benchmarks and
+    /// what-if tests; never decide real orders on a copy.
     pub fn dangerous_clone_in_memory(&self) -> RiskEngine {
         RiskEngine {
             config: self.config.clone(),
             catalog: Arc::clone(&self.catalog),
             calendar: Arc::clone(&self.calendar),
             clock: Arc::clone(&self.clock),
-            store: StateStore::dangerous_in_memory(),
+            persistence: Persistence::Store(StateStore::dangerous_in_memory()),
             state: self.state.clone(),
             events: self.events.clone(),
             save_error: self.save_error.clone(),
+            pending_divergences: self.pending_divergences.clone(),
         }
     }
 
@@ -254,9 +286,75 @@ impl RiskEngine {
         });
     }
 
+    /// Saves the whole state to the store (journaled engines have nothing to save).
+    fn save(&self) -> Result<(), StateError> {
+        match &self.persistence {
+            Persistence::Store(store) => store.save(&self.state),
+            Persistence::Journal(_) => Ok(()),
+        }
+    }
+
+    /// The state file, if the engine saves to one.
+    pub(super) fn state_file(&self) -> Option<&std::path::Path> {
+        match &self.persistence {
+            Persistence::Store(store) => store.path(),
+            Persistence::Journal(_) => None,
+        }
+    }
+
+    /// The time for a live call: the clock's. A replay that diverged halts
+    /// the account first (journaled), so no call runs on a diverged state
+    /// that was not halted.
+    pub(super) fn live_now(&mut self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        if let Some(first) = self.pending_divergences.first() {
+            let detail = format!(
+                "{} replayed decision(s) differ from the recorded ones (configuration, catalog or calendar changed?); first at journal seq {} ({}): recorded {}, replayed {}",
+                self.pending_divergences.len(),
+                first.seq,
+                first.input,
+                first.recorded,
+                first.replayed
+            );
+            self.pending_divergences.clear();
+            self.divergence_halt_at(now, &detail);
+            self.journal(now, || RiskInput::DivergenceHalt { detail });
+        }
+        now
+    }
+
+    /// Appends the entry for a live call at `now` (journaled engines only).
+    pub(super) fn journal(&mut self, now: DateTime<Utc>, input: impl FnOnce() -> RiskInput) {
+        if let Persistence::Journal(journal) = &mut self.persistence {
+            let seq = self.state.journal_seq.saturating_add(1);
+            self.state.journal_seq = seq;
+            journal.entries.push(JournalEntry::new(seq, now, input()));
+        }
+    }
+
+    /// Refuses new risk while the journal is at its limit (see
+    /// [`Rejection::JournalFull`]). Calls that cut risk or report facts are
+    /// never refused for it: they are journaled beyond the limit.
+    pub(super) fn journal_room(&self) -> Result<(), Rejection> {
+        match &self.persistence {
+            Persistence::Journal(journal) if journal.entries.len() >= journal.limit => {
+                tracing::error!(
+                    pending = journal.entries.len(),
+                    limit = journal.limit,
+                    "risk journal not drained; new orders are refused"
+                );
+                Err(Rejection::JournalFull {
+                    pending: journal.entries.len(),
+                    limit: journal.limit,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Saves the state; on failure halts (in memory) and returns the error text.
     pub(super) fn persist(&mut self, now: DateTime<Utc>) -> Result<(), String> {
-        match self.store.save(&self.state) {
+        match self.save() {
             Ok(()) => {
                 if self.save_error.is_some()
                     && self.state.states.account.state != TradingState::Halted

@@ -1,12 +1,13 @@
 //! Modifications and cancels.
 
-use asta_core::{Clock, OrderId, OrderRequest};
+use asta_core::{OrderId, OrderRequest};
 use chrono::{DateTime, Utc};
 
 use crate::checks;
 use crate::config::AlertAction;
 use crate::error::{AlertKind, Rejection};
 use crate::events::{OrderSummary, RiskEventKind};
+use crate::journal::{CancelOutcome, ModifyOutcome, RiskInput};
 use crate::rate_limit::{RateLimiter, RateScope};
 use crate::state::{SymbolBook, SymbolKey};
 use crate::trading_state::TradingState;
@@ -22,7 +23,26 @@ impl RiskEngine {
         new: &OrderRequest,
         context: &OrderContext,
     ) -> Result<ModifyApproval, Rejection> {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.journal_room()?;
+        let result = self.check_modify_at(now, order_id, new, context);
+        self.journal(now, || RiskInput::CheckModify {
+            order_id: order_id.clone(),
+            order: new.clone(),
+            context: *context,
+            outcome: ModifyOutcome::of(&result),
+        });
+        result
+    }
+
+    /// [`check_modify`](Self::check_modify) at `now` (live or replayed).
+    pub(super) fn check_modify_at(
+        &mut self,
+        now: DateTime<Utc>,
+        order_id: &OrderId,
+        new: &OrderRequest,
+        context: &OrderContext,
+    ) -> Result<ModifyApproval, Rejection> {
         self.roll_day_if_needed(now);
         let mut alerts = Vec::new();
         let result = self.decide_modify(order_id, new, context, now, &mut alerts);
@@ -224,8 +244,25 @@ impl RiskEngine {
     /// Decides a cancel. Cancels pass in every trading state, HALTED
     /// included. When the configuration counts cancels, they use rate
     /// capacity and a cancel over the limit is denied.
+    ///
+    /// A journaled engine records a cancel even when its journal is full:
+    /// cutting risk is never refused for a backlog.
     pub fn check_cancel(&mut self, order_id: &OrderId) -> Result<CancelApproval, Rejection> {
-        let now = self.clock.now();
+        let now = self.live_now();
+        let result = self.check_cancel_at(now, order_id);
+        self.journal(now, || RiskInput::CheckCancel {
+            order_id: order_id.clone(),
+            outcome: CancelOutcome::of(&result),
+        });
+        result
+    }
+
+    /// [`check_cancel`](Self::check_cancel) at `now` (live or replayed).
+    pub(super) fn check_cancel_at(
+        &mut self,
+        now: DateTime<Utc>,
+        order_id: &OrderId,
+    ) -> Result<CancelApproval, Rejection> {
         self.roll_day_if_needed(now);
         let counted = self.config.limits().rate_limits.count_cancels;
         if counted {

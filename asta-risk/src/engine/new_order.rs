@@ -1,8 +1,6 @@
 //! Pre-trade decisions on new orders and batches.
 
-use asta_core::{
-    Clock, Exchange, Money, OrderRequest, Price, PriceType, Side, StrategyTag, Symbol,
-};
+use asta_core::{Exchange, Money, OrderRequest, Price, PriceType, Side, StrategyTag, Symbol};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::breaker::BreakerKind;
@@ -10,6 +8,7 @@ use crate::checks;
 use crate::config::{AlertAction, WindowLimits};
 use crate::error::{AlertKind, Rejection};
 use crate::events::{OrderSummary, RiskEventKind};
+use crate::journal::{BatchOutcome, OrderOutcome, RiskInput};
 use crate::rate_limit::{RateLimiter, RateScope};
 use crate::state::{Quote, SymbolBook, SymbolKey};
 use crate::trading_state::{StateScope, TradingState};
@@ -20,7 +19,24 @@ impl RiskEngine {
     /// Decides whether a new order may go out. An approval uses rate-limit
     /// capacity and counts as a pending open order (see [`Approval`]).
     pub fn check_order(&mut self, order: &OrderRequest, context: &OrderContext) -> Decision {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.journal_room()?;
+        let result = self.check_order_at(now, order, context);
+        self.journal(now, || RiskInput::CheckOrder {
+            order: order.clone(),
+            context: *context,
+            outcome: OrderOutcome::of(&result),
+        });
+        result
+    }
+
+    /// [`check_order`](Self::check_order) at `now` (live or replayed).
+    pub(super) fn check_order_at(
+        &mut self,
+        now: DateTime<Utc>,
+        order: &OrderRequest,
+        context: &OrderContext,
+    ) -> Decision {
         self.roll_day_if_needed(now);
         let mut alerts = Vec::new();
         let result = self
@@ -69,7 +85,24 @@ impl RiskEngine {
         orders: &[OrderRequest],
         context: &OrderContext,
     ) -> Result<Vec<Approval>, Rejection> {
-        let now = self.clock.now();
+        let now = self.live_now();
+        self.journal_room()?;
+        let result = self.check_batch_at(now, orders, context);
+        self.journal(now, || RiskInput::CheckBatch {
+            orders: orders.to_vec(),
+            context: *context,
+            outcome: BatchOutcome::of(&result),
+        });
+        result
+    }
+
+    /// [`check_batch`](Self::check_batch) at `now` (live or replayed).
+    pub(super) fn check_batch_at(
+        &mut self,
+        now: DateTime<Utc>,
+        orders: &[OrderRequest],
+        context: &OrderContext,
+    ) -> Result<Vec<Approval>, Rejection> {
         self.roll_day_if_needed(now);
         if orders.is_empty() {
             return Err(Rejection::EmptyBatch);

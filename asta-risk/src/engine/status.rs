@@ -173,7 +173,7 @@ impl RiskEngine {
             positions,
             rates,
             blocked_sources,
-            state_file: self.store.path().map(PathBuf::from),
+            state_file: self.state_file().map(PathBuf::from),
             state_save_error: self.save_error.clone(),
         }
     }

@@ -3,12 +3,13 @@
 use std::fmt;
 
 use asta_core::{Exchange, Money, OrderId, Price, Product, Quantity, Side, StrategyTag, Symbol};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{AlertKind, Rejection};
 
 /// What the caller knows about an order beyond its content.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OrderContext {
     /// The caller means to send the same content again (e.g. a deliberate
@@ -88,7 +89,8 @@ pub struct CancelApproval {
 }
 
 /// A fill as the broker reported it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FillReport {
     /// Exchange.
     pub exchange: Exchange,

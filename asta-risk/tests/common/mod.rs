@@ -124,3 +124,32 @@ impl TotpVerifier for FakeTotp {
         }
     }
 }
+
+pub(crate) fn calendar() -> Arc<MarketCalendar> {
+    Arc::new(MarketCalendar::bundled().unwrap())
+}
+
+/// A fresh journaled engine (its first journal entry is START).
+pub(crate) fn journaled(config: RiskConfig, clock: &ManualClock) -> RiskEngine {
+    let (engine, report) = RiskEngine::restore(
+        config,
+        catalog(),
+        calendar(),
+        Arc::new(clock.clone()),
+        None,
+        Vec::new(),
+    )
+    .unwrap();
+    assert!(report.divergences.is_empty());
+    engine
+}
+
+/// Accepts every code (replay tests: resets must be applied).
+#[derive(Debug)]
+pub(crate) struct AcceptAll;
+
+impl TotpVerifier for AcceptAll {
+    fn verify(&self, _operator: &str, _code: &str) -> Result<(), TotpRejection> {
+        Ok(())
+    }
+}
