@@ -1378,6 +1378,120 @@ mod tests {
     }
 
     #[test]
+    fn poison_reaches_every_follower_and_every_later_append() {
+        let (_tmp, dir, key, clock) = setup();
+        let config = AuditConfig::builder()
+            .deferred_flush_delay(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let log = AuditLog::open(&dir, key, config, Arc::new(clock)).unwrap();
+        log.append(AuditEvent::system("before", json!({}))).unwrap();
+        let deferred = log
+            .append_deferred(AuditEvent::system("lost", json!({})))
+            .unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(9));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let log = log.clone();
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    // Keep appending until the poison shows: nobody hangs.
+                    for i in 0.. {
+                        match log.append(AuditEvent::system("x", json!({"t": t, "i": i}))) {
+                            Ok(r) => assert!(r.durable),
+                            Err(e) => return e,
+                        }
+                    }
+                    unreachable!()
+                })
+            })
+            .collect();
+        log.inject_sync_failure();
+        barrier.wait();
+        for t in threads {
+            let err = t.join().unwrap();
+            assert!(err.is_poisoned(), "{err}");
+        }
+        assert!(log.is_poisoned());
+        assert!(log.poison_reason().unwrap().contains("injected failure"));
+        let durable = log.checkpoint().unwrap().seq();
+        assert!(
+            durable < deferred.seq,
+            "the failed sync covered the deferred record"
+        );
+        // Every kind of later append fails the same way.
+        let event = || AuditEvent::system("late", json!({}));
+        assert!(log.append(event()).unwrap_err().is_poisoned());
+        assert!(log.append_deferred(event()).unwrap_err().is_poisoned());
+        assert!(
+            log.append_batch([event()], Wait::Deferred)
+                .unwrap_err()
+                .is_poisoned()
+        );
+        assert!(log.sync().unwrap_err().is_poisoned());
+        assert!(log.prune().unwrap_err().is_poisoned());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(
+            runtime
+                .block_on(log.append_async(event()))
+                .unwrap_err()
+                .is_poisoned()
+        );
+        assert!(
+            runtime
+                .block_on(log.sync_async())
+                .unwrap_err()
+                .is_poisoned()
+        );
+        assert_eq!(log.stats().fsyncs, 1, "a failed sync is never retried");
+        assert!(log.close().is_err());
+        drop(log);
+        // What was acknowledged durable is on disk and verifies.
+        let key = ChainKey::from_bytes(&[5u8; 32]).unwrap();
+        let v = verify(&dir, &key, None).unwrap().into_result().unwrap();
+        assert!(v.head.unwrap().seq >= durable);
+    }
+
+    #[test]
+    fn poison_fails_async_followers() {
+        let (_tmp, dir, key, clock) = setup();
+        let log = AuditLog::open(&dir, key, AuditConfig::default(), Arc::new(clock)).unwrap();
+        log.append(AuditEvent::system("before", json!({}))).unwrap();
+        log.inject_sync_failure();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let results = runtime.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let log = log.clone();
+                    tokio::spawn(async move {
+                        log.append_async(AuditEvent::system("x", json!({"i": i})))
+                            .await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        // The first commit's sync fails: every task waiting on it, and every
+        // later one, gets the poison error; none is acknowledged.
+        assert!(
+            results
+                .iter()
+                .all(|r| r.as_ref().is_err_and(AuditError::is_poisoned))
+        );
+        assert!(log.is_poisoned());
+    }
+
+    #[test]
     fn handle_is_clone_send_sync() {
         fn assert_traits<T: Clone + Send + Sync + 'static>() {}
         assert_traits::<AuditLog>();
