@@ -77,6 +77,7 @@ impl EncodedEvent {
 }
 
 /// Builds the full line (with newline) of a record and returns it with its MAC.
+#[cfg(test)]
 pub(crate) fn seal(
     key: &ChainKey,
     seq: u64,
@@ -85,21 +86,52 @@ pub(crate) fn seal(
     prev: &Mac,
 ) -> (String, Mac) {
     let mut line = String::with_capacity(event.line_len());
-    line.push_str("{\"seq\":");
-    line.push_str(&seq.to_string());
-    line.push_str(",\"ts\":\"");
-    line.push_str(&format_ts(ts));
-    line.push_str("\",");
-    line.push_str(&event.middle);
-    line.push_str(",\"prev\":\"");
-    prev.write_hex(&mut line);
-    line.push('"');
-    let mac = body_mac(key, line.as_bytes());
-    line.push_str(MAC_PREFIX);
-    mac.write_hex(&mut line);
-    line.push_str(MAC_SUFFIX);
-    line.push('\n');
+    let mac = seal_into(&mut line, key, seq, ts, event, prev);
     (line, mac)
+}
+
+/// Appends the full line (with newline) of a record to `out` and returns
+/// its MAC. Only the appended bytes are MACed.
+pub(crate) fn seal_into(
+    out: &mut String,
+    key: &ChainKey,
+    seq: u64,
+    ts: DateTime<Utc>,
+    event: &EncodedEvent,
+    prev: &Mac,
+) -> Mac {
+    let start = out.len();
+    out.push_str("{\"seq\":");
+    out.push_str(itoa_u64(seq, &mut [0u8; 20]));
+    out.push_str(",\"ts\":\"");
+    out.push_str(&format_ts(ts));
+    out.push_str("\",");
+    out.push_str(&event.middle);
+    out.push_str(",\"prev\":\"");
+    prev.write_hex(out);
+    out.push('"');
+    let mac = body_mac(key, out.as_bytes().get(start..).unwrap_or_default());
+    out.push_str(MAC_PREFIX);
+    mac.write_hex(out);
+    out.push_str(MAC_SUFFIX);
+    out.push('\n');
+    mac
+}
+
+/// Decimal digits of `n` without allocating.
+fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or("0")
 }
 
 /// The MAC of a record body.

@@ -11,6 +11,9 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 100 * 1024 * 1024;
 /// Default retention: 1825 days (five years, SEBI record keeping).
 pub const DEFAULT_RETENTION_DAYS: u32 = 1825;
 
+/// Default longest time a deferred record waits for its fdatasync: 50 ms.
+pub const DEFAULT_DEFERRED_FLUSH_DELAY: Duration = Duration::from_millis(50);
+
 /// How durable an append is before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -40,6 +43,7 @@ pub struct AuditConfig {
     pub(crate) max_record_bytes: usize,
     pub(crate) durability: [Durability; 6],
     pub(crate) buffered_flush_interval: Duration,
+    pub(crate) deferred_flush_delay: Duration,
 }
 
 impl Default for AuditConfig {
@@ -52,6 +56,7 @@ impl Default for AuditConfig {
             max_record_bytes: 256 * 1024,
             durability: [Durability::Durable; 6],
             buffered_flush_interval: Duration::from_millis(200),
+            deferred_flush_delay: DEFAULT_DEFERRED_FLUSH_DELAY,
         }
     }
 }
@@ -82,7 +87,14 @@ impl AuditConfig {
         self.retention_days
     }
 
-    /// Maximum number of appends waiting for the writer (backpressure beyond).
+    /// Longest time a deferred record waits for its fdatasync when nothing
+    /// else commits it first.
+    pub fn deferred_flush_delay(&self) -> Duration {
+        self.deferred_flush_delay
+    }
+
+    /// Maximum number of records appended but not yet written (backpressure
+    /// beyond).
     pub fn queue_capacity(&self) -> usize {
         self.queue_capacity
     }
@@ -123,6 +135,11 @@ impl AuditConfig {
         {
             return bad("buffered_flush_interval must be between 1 ns and 60 s".to_owned());
         }
+        if self.deferred_flush_delay.is_zero()
+            || self.deferred_flush_delay > Duration::from_secs(60)
+        {
+            return bad("deferred_flush_delay must be between 1 ns and 60 s".to_owned());
+        }
         Ok(())
     }
 }
@@ -162,8 +179,9 @@ impl AuditConfigBuilder {
         self
     }
 
-    /// How many appends may wait for the writer before appenders block
-    /// (default 1024). The queue's worst-case memory is this times
+    /// How many records may be appended but not yet written before
+    /// appenders wait (default 1024; a larger batch is admitted alone). The
+    /// pending buffer's worst-case memory is about this times
     /// [`max_record_bytes`](AuditConfigBuilder::max_record_bytes).
     #[must_use]
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
@@ -171,7 +189,9 @@ impl AuditConfigBuilder {
         self
     }
 
-    /// The most records written under one fdatasync (default 1024).
+    /// Kept for compatibility (default 1024, validated): a group commit now
+    /// writes everything pending, which
+    /// [`queue_capacity`](AuditConfigBuilder::queue_capacity) bounds.
     #[must_use]
     pub fn max_batch(mut self, records: usize) -> Self {
         self.config.max_batch = records;
@@ -200,6 +220,17 @@ impl AuditConfigBuilder {
     #[must_use]
     pub fn buffered_flush_interval(mut self, interval: Duration) -> Self {
         self.config.buffered_flush_interval = interval;
+        self
+    }
+
+    /// Longest time a record appended with
+    /// [`AuditLog::append_deferred`](crate::AuditLog::append_deferred) (or
+    /// a batch with [`Wait::Deferred`](crate::Wait::Deferred)) waits for
+    /// its fdatasync when no durable append or `sync` commits it first
+    /// (default 50 ms, at most 60 s). This bounds what a crash can lose.
+    #[must_use]
+    pub fn deferred_flush_delay(mut self, delay: Duration) -> Self {
+        self.config.deferred_flush_delay = delay;
         self
     }
 

@@ -17,9 +17,16 @@
 //! - **Durability**: [`AuditLog::append`] (blocking) and
 //!   [`AuditLog::append_async`] return only after `fdatasync`, unless a
 //!   category was explicitly configured [`Durability::Buffered`].
-//!   Concurrent appenders share fsyncs (group commit) in one total order; a
-//!   full queue makes appenders wait, nothing is dropped. A failed write or
-//!   fsync poisons the log for good ([`AuditLog::is_poisoned`]): stop trading.
+//!   [`AuditLog::append_deferred`] returns as soon as the record has its
+//!   seq and MAC; it becomes durable with the next group commit (a later
+//!   durable append, [`AuditLog::sync`], or a background flush within
+//!   [`AuditConfigBuilder::deferred_flush_delay`], default 50 ms).
+//!   [`AuditLog::append_batch`] appends several records with one hand-off
+//!   and at most one fdatasync wait. Concurrent appenders share fsyncs
+//!   (group commit) in one total order; durability is always a prefix of
+//!   that order. A full pending buffer makes appenders wait, nothing is
+//!   dropped. A failed write or fsync poisons the log for good
+//!   ([`AuditLog::is_poisoned`]): stop trading.
 //! - **Crash recovery**: a torn final line is cut on open and a `SYSTEM`
 //!   record says what was cut; any other damage refuses to open.
 //! - **Segments** rotate by size (default 100 MiB), files are 0600 in a 0700
@@ -28,16 +35,24 @@
 //! - **Checkpoints** ([`Checkpoint`]) export the head as a short text;
 //!   [`verify`] against one detects truncation and rollback.
 //! - **Redaction** ([`redact_value`], [`redact_text`]) runs on every event
-//!   before anything is written.
+//!   before anything is written, behind a cheap literal prefilter; details
+//!   built from typed values ([`AuditEvent::typed_unchecked`]) skip the
+//!   pattern scan but not field-name redaction.
 //! - **Verification** ([`verify`]) streams through all segments and names
 //!   the first bad record and what is wrong with it.
 //! - An optional [`AuditLayer`] turns `tracing` events with target `audit`
 //!   into records; the rest of the API does not depend on it.
 //!
-//! The key design decision is a **single writer thread** fed by a bounded
-//! queue: it alone assigns seqs and links, so the chain has one total order
-//! without locks on the file, and it batches whatever is queued under one
-//! `fdatasync`, so durability costs one sync per batch rather than per record.
+//! The key design decision is **leader/follower group commit in the
+//! callers' threads**: an appender takes one short lock in which the record
+//! gets the next seq and the previous MAC (one total order) and its line is
+//! added to a pending buffer; an appender that needs durability and finds
+//! no commit in progress becomes the leader, writes everything pending with
+//! one `write` and one `fdatasync` outside the lock, and wakes the others
+//! whose records that covered. Durability costs one sync per group, not per
+//! record, and no record needs a wake-up of another thread. (An earlier
+//! design used a writer thread fed by a queue; its round trip per record
+//! cost more than the work.)
 //!
 //! # Example
 //!
@@ -111,7 +126,8 @@ mod writer;
 
 pub use checkpoint::Checkpoint;
 pub use config::{
-    AuditConfig, AuditConfigBuilder, DEFAULT_RETENTION_DAYS, DEFAULT_SEGMENT_BYTES, Durability,
+    AuditConfig, AuditConfigBuilder, DEFAULT_DEFERRED_FLUSH_DELAY, DEFAULT_RETENTION_DAYS,
+    DEFAULT_SEGMENT_BYTES, Durability,
 };
 pub use error::AuditError;
 pub use key::{ChainKey, MIN_KEY_BYTES};
@@ -127,4 +143,4 @@ pub use segment::MAX_LINE_BYTES;
 pub use verify::{
     Finding, FindingKind, Verification, Verified, VerifyProgress, verify, verify_with_progress,
 };
-pub use writer::{AuditLog, AuditStats};
+pub use writer::{AuditLog, AuditStats, Wait};

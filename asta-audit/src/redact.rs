@@ -19,6 +19,17 @@
 //!    URLs (`scheme://user:pass@host`) and runs of 64 or more hex digits
 //!    (API keys).
 //!
+//! **Cost.** Every string first goes through a cheap literal prefilter: a
+//! single pass that looks for the literals each pattern needs (`-----BEGIN`,
+//! `eyJ`, 64 hex digits in a row, `bearer`, `basic`, `://`, or one of the
+//! sensitive name words together with a `:` or `=`; ASCII text only, any
+//! non-ASCII text is always fully scanned). Text with none of them cannot
+//! match any pattern and is returned as is; the rest gets the full scan.
+//! Events whose details were built from typed values
+//! ([`AuditEvent::typed_unchecked`]) skip the pattern scan of `details`
+//! altogether; field-name redaction still applies to them, and their
+//! action, actor and strategy are still scanned.
+//!
 //! Redaction is idempotent: it repeats the rules until nothing changes, and
 //! if that does not happen within a few rounds the whole string is replaced
 //! (fail closed). Ordinary text such as symbols (`SBIN`, `M&M`), prices and
@@ -59,8 +70,76 @@ const SENSITIVE_WORDS: [&str; 10] = [
 /// assert!(!is_sensitive_name("symbol"));
 /// ```
 pub fn is_sensitive_name(name: &str) -> bool {
+    if name.is_ascii() {
+        // Same answer as the Unicode path for ASCII text, without allocating.
+        let bytes = name.as_bytes();
+        return SENSITIVE_WORDS
+            .iter()
+            .any(|w| contains_ignore_ascii_case(bytes, w.as_bytes()));
+    }
     let lower = name.to_lowercase();
     SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// Whether `hay` contains `needle` (lower-case ASCII) in any ASCII case.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Words one of which every `name=value` pair, header and cookie pattern
+/// needs in its name (compared ignoring ASCII case).
+const PAIR_WORDS: [&[u8]; 8] = [
+    b"key",
+    b"secret",
+    b"passw",
+    b"token",
+    b"pin",
+    b"otp",
+    b"authorization",
+    b"cookie",
+];
+
+/// The cheap literal prefilter: `false` only if no pattern can match.
+///
+/// Each pattern needs a literal that is checked here: PEM blocks
+/// `-----BEGIN`, JWTs `eyJ`, hex keys a run of 64 hex digits, credentials
+/// `bearer`/`basic`, pairs and headers one of [`PAIR_WORDS`] and a `:` or
+/// `=`, URLs `://`. Matching is ignoring ASCII case only, so any non-ASCII
+/// text (where Unicode case folding could make e.g. `K` (Kelvin) match `k`)
+/// always goes to the full scan.
+fn may_match(text: &str) -> bool {
+    if !text.is_ascii() {
+        return true;
+    }
+    let bytes = text.as_bytes();
+    let mut hex_run = 0usize;
+    let mut separator = false;
+    for &b in bytes {
+        if b.is_ascii_hexdigit() {
+            hex_run += 1;
+            if hex_run >= 64 {
+                return true;
+            }
+        } else {
+            hex_run = 0;
+        }
+        separator |= b == b':' || b == b'=';
+    }
+    if contains_ignore_ascii_case(bytes, b"-----begin")
+        || bytes.windows(3).any(|w| w == b"eyJ")
+        || contains_ignore_ascii_case(bytes, b"bearer")
+        || contains_ignore_ascii_case(bytes, b"basic")
+    {
+        return true;
+    }
+    separator
+        && (bytes.windows(3).any(|w| w == b"://")
+            || PAIR_WORDS
+                .iter()
+                .any(|w| contains_ignore_ascii_case(bytes, w)))
 }
 
 struct Rules {
@@ -178,10 +257,18 @@ fn one_round<'a>(rules: &Rules, text: &'a str) -> Cow<'a, str> {
 /// assert_eq!(redact_text("BUY 10 SBIN @ 801.05"), "BUY 10 SBIN @ 801.05");
 /// ```
 pub fn redact_text(text: &str) -> Cow<'_, str> {
-    const MAX_ROUNDS: usize = 4;
     let Some(rules) = RULES.as_ref() else {
         return Cow::Owned(REDACTED.to_owned());
     };
+    if !may_match(text) {
+        return Cow::Borrowed(text);
+    }
+    redact_with(rules, text)
+}
+
+/// The full scan, without the prefilter.
+fn redact_with<'a>(rules: &Rules, text: &'a str) -> Cow<'a, str> {
+    const MAX_ROUNDS: usize = 4;
     let first = one_round(rules, text);
     let mut current = match first {
         Cow::Borrowed(_) => return Cow::Borrowed(text),
@@ -200,28 +287,57 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
 /// Redacts a JSON value in place: sensitive field names at any depth, then
 /// patterns in every remaining string (object keys included).
 pub fn redact_value(value: &mut Value) {
+    redact_value_with(value, Scan::Patterns);
+}
+
+/// Whether strings are scanned for patterns or only field names apply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    Patterns,
+    NamesOnly,
+}
+
+fn redact_value_with(value: &mut Value, scan: Scan) {
     match value {
         Value::String(s) => {
-            if let Cow::Owned(redacted) = redact_text(s) {
+            if scan == Scan::Patterns
+                && let Cow::Owned(redacted) = redact_text(s)
+            {
                 *s = redacted;
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(redact_value),
-        Value::Object(map) => redact_map(map),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value_with(v, scan)),
+        Value::Object(map) => redact_map(map, scan),
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
-fn redact_map(map: &mut Map<String, Value>) {
+fn redact_entry(name: &str, value: &mut Value, scan: Scan) {
+    if is_sensitive_name(name) {
+        if !matches!(value, Value::Null | Value::Bool(_)) {
+            *value = Value::String(REDACTED.to_owned());
+        }
+    } else {
+        redact_value_with(value, scan);
+    }
+}
+
+fn redact_map(map: &mut Map<String, Value>, scan: Scan) {
+    // The common case: no key needs redacting, so the map is kept and only
+    // its values are visited.
+    let keys_change = scan == Scan::Patterns
+        && map
+            .keys()
+            .any(|name| matches!(redact_text(name), Cow::Owned(_)));
+    if !keys_change {
+        for (name, value) in map.iter_mut() {
+            redact_entry(name, value, scan);
+        }
+        return;
+    }
     let old = std::mem::take(map);
     for (name, mut value) in old {
-        if is_sensitive_name(&name) {
-            if !matches!(value, Value::Null | Value::Bool(_)) {
-                value = Value::String(REDACTED.to_owned());
-            }
-        } else {
-            redact_value(&mut value);
-        }
+        redact_entry(&name, &mut value, scan);
         let mut key = redact_text(&name).into_owned();
         // Two keys may redact to the same text: keep both values.
         let mut n = 2u32;
@@ -244,7 +360,12 @@ impl AuditEvent {
                 *field = s;
             }
         }
-        redact_map(&mut self.details);
+        let scan = if self.typed {
+            Scan::NamesOnly
+        } else {
+            Scan::Patterns
+        };
+        redact_map(&mut self.details, scan);
         self
     }
 }
@@ -252,7 +373,170 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// The scan without the prefilter, to compare against.
+    fn unfiltered(text: &str) -> Cow<'_, str> {
+        match RULES.as_ref() {
+            Some(rules) => redact_with(rules, text),
+            None => Cow::Owned(REDACTED.to_owned()),
+        }
+    }
+
+    /// Pieces of every secret shape (and near misses) to build text from.
+    const PIECES: &[&str] = &[
+        "password",
+        "PassWd",
+        "api_key",
+        "apikey",
+        "x-api-KEY",
+        "secret",
+        "token",
+        "Token",
+        "pin",
+        "PIN",
+        "otp",
+        "Authorization",
+        "authorization",
+        "cookie",
+        "Set-Cookie",
+        "Bearer",
+        "bearer",
+        "BASIC",
+        "basic",
+        "Digest",
+        "=",
+        ":",
+        ": ",
+        " = ",
+        "\"",
+        "'",
+        "\\\"",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ";",
+        "&",
+        " ",
+        "\t",
+        "\n",
+        "://",
+        "https://",
+        "user",
+        "@",
+        "host",
+        "eyJ",
+        "eyJhbGciOiJIUzI1NiJ9",
+        ".",
+        "-----BEGIN",
+        "-----begin rsa PRIVATE KEY-----",
+        "-----END PRIVATE KEY-----",
+        "PRIVATE KEY-----",
+        "0123456789abcdef",
+        "0123456789ABCDEF",
+        "deadbeef",
+        "SBIN",
+        "801.05",
+        "qty",
+        "M&M",
+        "CANARY",
+        "abc.def-ghi",
+        "x=1",
+        "Q0FOQVJZMTp4",
+        "dXNlcjpwYXNzd29yZA==",
+        "s3cr3t-Value_1",
+        "\u{212A}ey",
+        "\u{17F}ecret",
+        "é",
+        "Ｋ",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => prop::sample::select(PIECES).prop_map(str::to_owned),
+                1 => "[ -~]{0,12}",
+                1 => "[0-9a-fA-F]{1,70}",
+            ],
+            0..14,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn prefilter_never_changes_the_result(text in text()) {
+            let with = redact_text(&text);
+            let without = unfiltered(&text);
+            prop_assert_eq!(&*with, &*without, "text {:?}", text);
+            if !may_match(&text) {
+                prop_assert!(matches!(without, Cow::Borrowed(_)), "skipped a match: {:?}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn prefilter_skips_plain_text_and_catches_every_canary() {
+        for plain in [
+            "BUY 75 NIFTY28NOV2424000CE @ 120.05",
+            "M&M",
+            "SBIN",
+            "801.05",
+            "A1B2",
+        ] {
+            assert!(!may_match(plain), "{plain}");
+        }
+        for case in [
+            "password=x",
+            "a: b token",
+            "Bearer abc",
+            "eyJ",
+            "https://a:b@c",
+            "-----BEGIN",
+            &"a".repeat(64),
+            "\u{212A}ey=1",
+        ] {
+            assert!(may_match(case), "{case}");
+        }
+    }
+
+    #[test]
+    fn typed_details_skip_patterns_but_not_field_names() {
+        let event = AuditEvent::order(
+            "place password=CANARY-ACTION",
+            "s",
+            json!({"symbol": "SBIN", "note": "password=VISIBLE", "api_key": "CANARY-NAME"}),
+        )
+        .typed_unchecked()
+        .redacted();
+        assert_eq!(event.details()["note"], "password=VISIBLE");
+        assert_eq!(event.details()["api_key"], REDACTED);
+        assert!(!event.action().contains("CANARY"));
+        let scanned = AuditEvent::order("a", "s", json!({"note": "password=HIDDEN"})).redacted();
+        assert_eq!(scanned.details()["note"], "password=[REDACTED]");
+    }
+
+    #[test]
+    fn sensitive_names_ascii_fast_path_agrees() {
+        for name in [
+            "X-Api-Key",
+            "SYMBOL",
+            "pinned",
+            "Otp",
+            "qty",
+            "\u{212A}EY",
+            "kéy",
+        ] {
+            let lower = name.to_lowercase();
+            let slow = SENSITIVE_WORDS.iter().any(|w| lower.contains(w));
+            assert_eq!(is_sensitive_name(name), slow, "{name}");
+        }
+    }
 
     #[test]
     fn rules_compile() {

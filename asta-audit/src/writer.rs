@@ -1,17 +1,45 @@
-//! The audit log handle and its writer thread (group commit).
+//! The audit log handle and its commit path: leader/follower group commit
+//! in the callers' own threads.
 //!
-//! Appenders (threads or async tasks) redact and encode their event, then
-//! put it on a bounded queue; when the queue is full they wait (blocking
-//! threads on a condition variable, async tasks on a `Notify`): nothing is
-//! ever dropped. One dedicated writer thread takes everything queued (up to
-//! `max_batch`), gives each record the next seq and the previous MAC (one
-//! total order), writes the batch with one `write` and makes it durable with
-//! one `fdatasync` (group commit), then answers every appender. A failed
-//! write or fdatasync poisons the log: it is never retried (after a failed
-//! fsync the kernel may have dropped the dirty pages), every waiting and
-//! later append fails with [`AuditError::Poisoned`].
+//! An appender redacts and encodes its event in its own thread, then takes
+//! one short lock (the *state* lock) in which it gives the record the next
+//! seq, the previous MAC and its timestamp (one total order), seals the line
+//! (HMAC) and appends it to the pending buffer. What happens next depends on
+//! what the caller needs:
+//!
+//! - **Deferred** ([`AuditLog::append_deferred`]): nothing. The record is
+//!   in the total order and in memory; it becomes durable with the next
+//!   group commit.
+//! - **Durable** ([`AuditLog::append`]): if no commit is in progress, the
+//!   appender becomes the *leader*: it takes the whole pending buffer (its
+//!   own record and everybody else's), and outside the lock writes it with
+//!   one `write` per segment touched and makes it durable with one
+//!   `fdatasync`, then publishes the durable head and wakes the waiting
+//!   *followers*. A follower whose seq is covered returns; the others
+//!   repeat (one of them leads the next commit). Async callers run the
+//!   leader's I/O on tokio's blocking pool and wait on a notification, so
+//!   no runtime worker is blocked by an fsync.
+//! - A small **flusher thread** sleeps until the oldest record that is not
+//!   yet durable reaches its deadline
+//!   ([`AuditConfigBuilder::deferred_flush_delay`](crate::AuditConfigBuilder::deferred_flush_delay),
+//!   or the buffered flush interval) and then commits as a leader, so
+//!   deferred records never stay volatile indefinitely. It is woken at most
+//!   once per quiet period, never per record.
+//!
+//! The pending buffer holds at most `queue_capacity` records (plus one
+//! batch): an appender that finds it full writes it out itself or waits for
+//! the leader (backpressure; nothing is dropped). Segment rotation is
+//! decided when a record is staged and carried out by the leader, in order.
+//! A failed write or fdatasync poisons the log: it is never retried (after a
+//! failed fsync the kernel may have dropped the dirty pages), every waiting
+//! and later append fails with [`AuditError::Poisoned`], and records that
+//! were staged but not yet written are discarded.
+//!
+//! Writes are sequential (one leader at a time) and every fdatasync covers
+//! everything written to the segment before it (older segments are synced
+//! when they are rotated out), so durability is a prefix: if record N is
+//! durable, so is every record before it.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
@@ -19,13 +47,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use asta_core::Clock;
 use chrono::TimeDelta;
 use serde_json::json;
 
-use crate::canonical::{EncodedEvent, seal};
+use crate::canonical::{EncodedEvent, seal_into};
 use crate::checkpoint::Checkpoint;
 use crate::config::{AuditConfig, Durability};
 use crate::error::AuditError;
@@ -42,7 +70,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Counters of the writer, for monitoring and benchmarks.
+/// Counters of the commit path, for monitoring and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct AuditStats {
@@ -50,62 +78,114 @@ pub struct AuditStats {
     pub records: u64,
     /// fdatasync calls since open.
     pub fsyncs: u64,
-    /// Batches written (each one `write`).
+    /// `write` calls since open (one per commit and segment touched).
     pub batches: u64,
 }
 
-type ReplyResult = Result<Response, AuditError>;
-
-enum Response {
-    Appended(AppendReceipt),
-    Synced(Option<Head>),
-    Pruned(PruneReport),
+/// How long [`AuditLog::append_batch`] (and its async form) waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Wait {
+    /// Like [`AuditLog::append`]: return once every record of the batch is
+    /// durable (fdatasync'd) — or, if every event's category is configured
+    /// [`Durability::Buffered`], once they are written to the operating
+    /// system. One fdatasync covers the whole batch.
+    Durable,
+    /// Like [`AuditLog::append_deferred`]: return as soon as the records
+    /// have their seqs and MACs; they become durable with the next group
+    /// commit.
+    Deferred,
 }
 
-enum Reply {
-    Blocking(std::sync::mpsc::SyncSender<ReplyResult>),
-    Async(tokio::sync::oneshot::Sender<ReplyResult>),
-    /// Nobody waits (the tracing layer).
-    Detached,
+/// What the caller waits for after staging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Written to the operating system (buffered categories).
+    Written,
+    /// fdatasync'd.
+    Durable,
 }
 
-impl Reply {
-    fn send(self, result: ReplyResult) {
-        // A dropped receiver (a cancelled async append) is not an error: the
-        // record is written either way.
-        match self {
-            Reply::Blocking(tx) => {
-                let _ = tx.send(result);
-            }
-            Reply::Async(tx) => {
-                let _ = tx.send(result);
-            }
-            Reply::Detached => {}
-        }
+/// Lines for one segment, in order. `rotate_to` starts a new segment (whose
+/// first record has that seq) before the bytes are written.
+struct Chunk {
+    rotate_to: Option<u64>,
+    bytes: String,
+    records: u64,
+}
+
+/// The open segment; owned by the state while no commit runs, by the leader
+/// while one does.
+struct Io {
+    file: File,
+    path: PathBuf,
+    /// Written since the last fdatasync.
+    dirty: bool,
+    /// Monotonic time of the last fdatasync (schedules syncs only).
+    last_sync: Instant,
+}
+
+struct State {
+    next_seq: u64,
+    prev: Mac,
+    /// The newest record in the total order (staged, maybe not written).
+    staged: Option<Head>,
+    chunks: Vec<Chunk>,
+    pending_records: usize,
+    /// Bytes assigned to the newest segment (written and pending).
+    segment_bytes: u64,
+    /// A reusable buffer for sealing one line.
+    scratch: String,
+    /// `None` while a leader commits (it holds the segment) and after close.
+    io: Option<Io>,
+    leader: bool,
+    closed: bool,
+    /// The newest record written to the operating system.
+    written: Option<Head>,
+    /// The newest record known to be durable.
+    durable: Option<Head>,
+    /// When the oldest non-durable, non-awaited record must be synced.
+    deadline: Option<Instant>,
+    /// When the flusher will look next on its own (`None`: only when woken).
+    flusher_wakes_at: Option<Instant>,
+    /// Records were scheduled since the flusher last looked.
+    flusher_busy: bool,
+    /// Threads waiting on `changed` (followers, space waiters, flusher).
+    blocking_waiters: usize,
+    /// Appenders waiting for space in the pending buffer.
+    space_waiters: usize,
+}
+
+impl State {
+    fn covered(&self, seq: u64, need: Need) -> bool {
+        let head = match need {
+            Need::Written => self.written,
+            Need::Durable => self.durable,
+        };
+        head.is_some_and(|h| h.seq >= seq)
     }
 }
 
-enum Work {
-    Append { event: EncodedEvent, durable: bool },
-    Sync,
-    Prune,
+/// An event redacted and encoded by the caller's thread, ready to stage.
+struct Prepared {
+    event: EncodedEvent,
+    durable: bool,
 }
 
-struct Request {
-    work: Work,
-    reply: Reply,
-}
-
-struct QueueState {
-    items: VecDeque<Request>,
-    closed: bool,
-}
-
-struct Status {
-    poison: Mutex<Option<String>>,
+struct Shared {
+    state: Mutex<State>,
+    /// Blocking followers, space waiters and the flusher wait here.
+    changed: Condvar,
+    /// Async followers and space waiters wait here.
+    changed_async: tokio::sync::Notify,
+    /// Wakes the flusher early.
+    flusher_wake: Condvar,
+    key: ChainKey,
+    clock: Arc<dyn Clock>,
+    config: AuditConfig,
+    dir: PathBuf,
     poisoned: AtomicBool,
-    head: Mutex<Option<Head>>,
-    durable_head: Mutex<Option<Head>>,
+    poison: Mutex<Option<String>>,
     records: AtomicU64,
     fsyncs: AtomicU64,
     batches: AtomicU64,
@@ -113,7 +193,57 @@ struct Status {
     fail_next_sync: AtomicBool,
 }
 
-impl Status {
+/// Resets the leader flag and poisons the log if a commit unwinds (a bug,
+/// not an I/O error): nothing may wait forever for a leader that is gone.
+struct LeaderGuard<'a> {
+    shared: &'a Shared,
+    armed: bool,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = lock(&self.shared.state);
+            st.leader = false;
+            self.shared
+                .poison_locked(&mut st, "an audit commit panicked".to_owned());
+            self.shared.wake_all(&st);
+        }
+    }
+}
+
+/// Schedules a background flush if an async durable append is dropped after
+/// its record was staged, so the record still becomes durable soon.
+struct CancelGuard<'a> {
+    shared: &'a Shared,
+    armed: bool,
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = lock(&self.shared.state);
+            self.shared
+                .schedule_flush(&mut st, self.shared.config.deferred_flush_delay);
+        }
+    }
+}
+
+/// Counts an async appender waiting for space, also if its future is dropped.
+struct SpaceWaiter<'a>(&'a Shared);
+
+impl Drop for SpaceWaiter<'_> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0.state);
+        st.space_waiters = st.space_waiters.saturating_sub(1);
+    }
+}
+
+impl Shared {
+    fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
     fn poisoned_error(&self) -> AuditError {
         AuditError::Poisoned {
             reason: lock(&self.poison)
@@ -121,125 +251,437 @@ impl Status {
                 .unwrap_or_else(|| "unknown failure".to_owned()),
         }
     }
-}
 
-struct Core {
-    queue: Mutex<QueueState>,
-    not_empty: Condvar,
-    not_full: Condvar,
-    space: tokio::sync::Notify,
-    capacity: usize,
-    status: Status,
-}
-
-enum Push {
-    Done,
-    Full(Request),
-}
-
-impl Core {
-    fn try_push(&self, request: Request) -> Result<Push, AuditError> {
-        let mut q = lock(&self.queue);
-        if q.closed {
-            drop(q);
-            return Err(self.closed_error());
-        }
-        if q.items.len() >= self.capacity {
-            return Ok(Push::Full(request));
-        }
-        q.items.push_back(request);
-        drop(q);
-        self.not_empty.notify_one();
-        Ok(Push::Done)
-    }
-
-    fn push_blocking(&self, request: Request) -> Result<(), AuditError> {
-        let mut q = lock(&self.queue);
-        while q.items.len() >= self.capacity && !q.closed {
-            q = self
-                .not_full
-                .wait(q)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        if q.closed {
-            drop(q);
-            return Err(self.closed_error());
-        }
-        q.items.push_back(request);
-        drop(q);
-        self.not_empty.notify_one();
-        Ok(())
-    }
-
-    async fn push_async(&self, mut request: Request) -> Result<(), AuditError> {
-        loop {
-            let mut notified = std::pin::pin!(self.space.notified());
-            notified.as_mut().enable();
-            match self.try_push(request)? {
-                Push::Done => return Ok(()),
-                Push::Full(back) => request = back,
-            }
-            notified.await;
-        }
-    }
-
-    fn closed_error(&self) -> AuditError {
-        if self.status.poisoned.load(Ordering::Acquire) {
-            self.status.poisoned_error()
+    /// The error for a log that accepts nothing more.
+    fn refusal(&self) -> AuditError {
+        if self.is_poisoned() {
+            self.poisoned_error()
         } else {
             AuditError::Closed
         }
     }
 
-    fn set_poisoned(&self, reason: String) {
+    /// Marks the log failed for good and drops what was staged but not
+    /// written. No further I/O is attempted.
+    fn poison_locked(&self, st: &mut State, reason: String) {
         tracing::error!(target: "asta_audit", reason = %reason, "audit log poisoned; refusing all appends");
-        let mut poison = lock(&self.status.poison);
+        let mut poison = lock(&self.poison);
         if poison.is_none() {
             *poison = Some(reason);
         }
         drop(poison);
-        self.status.poisoned.store(true, Ordering::Release);
+        self.poisoned.store(true, Ordering::Release);
+        st.chunks.clear();
+        st.pending_records = 0;
+        st.deadline = None;
     }
 
-    /// Closes the queue and answers everything still queued with the poison error.
-    fn fail_queued(&self) {
-        let queued: Vec<Request> = {
-            let mut q = lock(&self.queue);
-            q.closed = true;
-            q.items.drain(..).collect()
-        };
-        for request in queued {
-            request.reply.send(Err(self.status.poisoned_error()));
+    fn wake_all(&self, st: &State) {
+        if st.blocking_waiters > 0 {
+            self.changed.notify_all();
         }
-        self.not_empty.notify_all();
-        self.not_full.notify_all();
-        self.space.notify_waiters();
+        self.changed_async.notify_waiters();
     }
 
-    fn close(&self) {
-        lock(&self.queue).closed = true;
-        self.not_empty.notify_all();
-        self.not_full.notify_all();
-        self.space.notify_waiters();
+    /// Waits on `changed` (the state lock is released meanwhile).
+    fn wait<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        st.blocking_waiters += 1;
+        let mut st = self
+            .changed
+            .wait(st)
+            .unwrap_or_else(PoisonError::into_inner);
+        st.blocking_waiters -= 1;
+        st
+    }
+
+    fn fits(&self, st: &State, n: usize) -> bool {
+        st.pending_records == 0
+            || st.pending_records.saturating_add(n) <= self.config.queue_capacity
+    }
+
+    /// Asks the flusher to commit within `delay` from now.
+    fn schedule_flush(&self, st: &mut State, delay: Duration) {
+        let now = Instant::now();
+        let at = now.checked_add(delay).unwrap_or(now);
+        if st.deadline.is_none_or(|d| at < d) {
+            st.deadline = Some(at);
+            if st.flusher_wakes_at.is_none_or(|w| at < w) {
+                // The flusher sleeps past the new deadline: wake it now.
+                st.flusher_wakes_at = Some(now);
+                self.flusher_wake.notify_one();
+            }
+        }
+        st.flusher_busy = true;
+    }
+
+    /// Gives each event its seq, link and timestamp and appends its line to
+    /// the pending buffer. `flush_within`: schedule a background commit
+    /// (for records nobody will wait for).
+    fn stage(
+        &self,
+        st: &mut State,
+        events: &[Prepared],
+        flush_within: Option<Duration>,
+    ) -> Vec<AppendReceipt> {
+        let mut receipts = Vec::with_capacity(events.len());
+        let mut line = std::mem::take(&mut st.scratch);
+        for prepared in events {
+            let seq = st.next_seq;
+            let ts = self.clock.now();
+            line.clear();
+            let mac = seal_into(&mut line, &self.key, seq, ts, &prepared.event, &st.prev);
+            let len = line.len() as u64;
+            if st.segment_bytes > 0
+                && st.segment_bytes.saturating_add(len) > self.config.max_segment_bytes
+            {
+                st.chunks.push(Chunk {
+                    rotate_to: Some(seq),
+                    bytes: String::new(),
+                    records: 0,
+                });
+                st.segment_bytes = 0;
+            } else if st.chunks.is_empty() {
+                st.chunks.push(Chunk {
+                    rotate_to: None,
+                    bytes: String::with_capacity(4096),
+                    records: 0,
+                });
+            }
+            if let Some(chunk) = st.chunks.last_mut() {
+                chunk.bytes.push_str(&line);
+                chunk.records += 1;
+            }
+            st.segment_bytes = st.segment_bytes.saturating_add(len);
+            st.pending_records += 1;
+            st.prev = mac;
+            st.next_seq = seq.saturating_add(1);
+            st.staged = Some(Head { seq, mac, ts });
+            receipts.push(AppendReceipt {
+                seq,
+                mac,
+                ts,
+                durable: false,
+            });
+        }
+        st.scratch = line;
+        if let Some(delay) = flush_within {
+            self.schedule_flush(st, delay);
+        }
+        receipts
+    }
+
+    /// Waits (blocking) until `n` more records fit in the pending buffer,
+    /// writing it out itself when no leader is at work.
+    fn reserve_blocking(&self, n: usize) -> Result<MutexGuard<'_, State>, AuditError> {
+        let mut st = lock(&self.state);
+        loop {
+            if st.closed || self.is_poisoned() {
+                return Err(self.refusal());
+            }
+            if self.fits(&st, n) {
+                return Ok(st);
+            }
+            if st.leader {
+                st.space_waiters += 1;
+                st = self.wait(st);
+                st.space_waiters -= 1;
+            } else {
+                st = self.lead(st, false);
+            }
+        }
+    }
+
+    /// Async form of [`reserve_blocking`](Shared::reserve_blocking) fused
+    /// with staging: never blocks the runtime on I/O.
+    async fn stage_async(
+        self: &Arc<Self>,
+        events: &[Prepared],
+        flush_within: Option<Duration>,
+    ) -> Result<Vec<AppendReceipt>, AuditError> {
+        loop {
+            let notified = self.changed_async.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            let idle = {
+                let mut st = lock(&self.state);
+                if st.closed || self.is_poisoned() {
+                    return Err(self.refusal());
+                }
+                if self.fits(&st, events.len()) {
+                    return Ok(self.stage(&mut st, events, flush_within));
+                }
+                st.space_waiters += 1;
+                !st.leader
+            };
+            let waiting = SpaceWaiter(self);
+            if idle {
+                self.spawn_leader(None);
+            }
+            notified.await;
+            drop(waiting);
+        }
+    }
+
+    /// Waits (blocking) until `seq` is written or durable, leading commits
+    /// as needed.
+    fn wait_for<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        seq: u64,
+        need: Need,
+    ) -> Result<(), AuditError> {
+        loop {
+            if st.covered(seq, need) {
+                return Ok(());
+            }
+            if self.is_poisoned() {
+                return Err(self.poisoned_error());
+            }
+            if st.leader {
+                st = self.wait(st);
+            } else if st.io.is_none() {
+                return Err(AuditError::Closed);
+            } else {
+                st = self.lead(st, need == Need::Durable);
+            }
+        }
+    }
+
+    /// Async form of [`wait_for`](Shared::wait_for): the leader's I/O runs
+    /// on the blocking pool; this task waits on a notification.
+    async fn wait_async(self: &Arc<Self>, seq: u64, need: Need) -> Result<(), AuditError> {
+        loop {
+            let notified = self.changed_async.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            let idle = {
+                let st = lock(&self.state);
+                if st.covered(seq, need) {
+                    return Ok(());
+                }
+                if self.is_poisoned() {
+                    return Err(self.poisoned_error());
+                }
+                if !st.leader && st.io.is_none() {
+                    return Err(AuditError::Closed);
+                }
+                !st.leader
+            };
+            if idle {
+                self.spawn_leader(Some((seq, need)));
+            }
+            notified.await;
+        }
+    }
+
+    /// Runs one commit on tokio's blocking pool (inline without a runtime),
+    /// unless by then `target` is covered or another leader is at work.
+    fn spawn_leader(self: &Arc<Self>, target: Option<(u64, Need)>) {
+        let shared = Arc::clone(self);
+        let run = move || {
+            let st = lock(&shared.state);
+            let done = target.is_some_and(|(seq, need)| st.covered(seq, need));
+            if !done && !st.leader && !shared.is_poisoned() {
+                let sync = target.is_some_and(|(_, need)| need == Need::Durable);
+                drop(shared.lead(st, sync));
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(run)),
+            Err(_) => run(),
+        }
+    }
+
+    /// Becomes the leader: commits everything pending (with an fdatasync if
+    /// `want_sync` or one is due), publishes and wakes everyone waiting.
+    fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>, want_sync: bool) -> MutexGuard<'a, State> {
+        let Some(mut io) = st.io.take() else {
+            return st;
+        };
+        st.leader = true;
+        let mut guard = LeaderGuard {
+            shared: self,
+            armed: true,
+        };
+        st = self.commit_held(st, &mut io, want_sync);
+        st.io = Some(io);
+        st.leader = false;
+        guard.armed = false;
+        self.wake_all(&st);
+        st
+    }
+
+    /// The leader's commit: takes the pending buffer, writes and syncs it
+    /// outside the lock, publishes the new heads (or poisons the log).
+    fn commit_held<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        io: &mut Io,
+        want_sync: bool,
+    ) -> MutexGuard<'a, State> {
+        let chunks = std::mem::take(&mut st.chunks);
+        let records = std::mem::replace(&mut st.pending_records, 0);
+        let head = st.staged;
+        let due = (records > 0 || io.dirty) && {
+            let now = Instant::now();
+            st.deadline.is_some_and(|d| now >= d)
+                || now.duration_since(io.last_sync) >= self.config.buffered_flush_interval
+        };
+        let sync = want_sync || due;
+        if sync {
+            st.deadline = None;
+        }
+        if records > 0 && st.space_waiters > 0 {
+            self.wake_all(&st);
+        }
+        drop(st);
+        let result = self.write_out(io, chunks, sync);
+        let mut st = lock(&self.state);
+        match result {
+            Ok(synced) => {
+                if records > 0 {
+                    st.written = head;
+                }
+                if synced {
+                    st.durable = st.written;
+                }
+            }
+            Err(reason) => self.poison_locked(&mut st, reason),
+        }
+        st
+    }
+
+    /// Writes the chunks in order (rotating where they say) and syncs if
+    /// asked. Returns whether everything written is now durable.
+    fn write_out(&self, io: &mut Io, chunks: Vec<Chunk>, sync: bool) -> Result<bool, String> {
+        for chunk in chunks {
+            if let Some(seq) = chunk.rotate_to {
+                if io.dirty {
+                    self.sync_file(io)?;
+                }
+                let (file, path) =
+                    create_segment(&self.dir, seq).map_err(|e| format!("rotation failed: {e}"))?;
+                io.file = file;
+                io.path = path;
+            }
+            if !chunk.bytes.is_empty() {
+                io.file
+                    .write_all(chunk.bytes.as_bytes())
+                    .map_err(|e| format!("write to {} failed: {e}", io.path.display()))?;
+                io.dirty = true;
+                self.records.fetch_add(chunk.records, Ordering::Relaxed);
+                self.batches.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if sync && io.dirty {
+            self.sync_file(io)?;
+        }
+        Ok(sync)
+    }
+
+    fn sync_file(&self, io: &mut Io) -> Result<(), String> {
+        #[cfg(test)]
+        if self.fail_next_sync.swap(false, Ordering::SeqCst) {
+            return Err(format!(
+                "fdatasync of {} failed: injected failure",
+                io.path.display()
+            ));
+        }
+        io.file
+            .sync_data()
+            .map_err(|e| format!("fdatasync of {} failed: {e}", io.path.display()))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        io.dirty = false;
+        io.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// The flusher thread: commits when the oldest record nobody waits for
+    /// reaches its deadline.
+    fn run_flusher(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if st.closed {
+                return;
+            }
+            let now = Instant::now();
+            st.flusher_wakes_at = Some(now);
+            match st.deadline {
+                Some(due) if now >= due => {
+                    if self.is_poisoned() {
+                        st.deadline = None;
+                    } else if st.leader {
+                        st = self.wait(st);
+                    } else {
+                        st = self.lead(st, true);
+                    }
+                }
+                Some(due) => st = self.flusher_sleep(st, Some(due)),
+                None => {
+                    // Stay on a timer while appends keep coming, so a busy
+                    // log never needs a wake-up call; go idle after a quiet
+                    // period.
+                    let next = std::mem::take(&mut st.flusher_busy)
+                        .then(|| now.checked_add(self.config.deferred_flush_delay))
+                        .flatten();
+                    st = self.flusher_sleep(st, next);
+                }
+            }
+        }
+    }
+
+    fn flusher_sleep<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        until: Option<Instant>,
+    ) -> MutexGuard<'a, State> {
+        st.flusher_wakes_at = until;
+        match until {
+            None => self
+                .flusher_wake
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner),
+            Some(at) => {
+                let timeout = at.saturating_duration_since(Instant::now());
+                self.flusher_wake
+                    .wait_timeout(st, timeout)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        }
     }
 }
 
 struct Handle {
-    core: Arc<Core>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    dir: PathBuf,
-    config: AuditConfig,
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    /// The directory lock, held until close.
+    dir_lock: Mutex<Option<File>>,
 }
 
 impl Handle {
     fn shutdown(&self) {
-        self.core.close();
-        let thread = lock(&self.thread).take();
-        if let Some(thread) = thread
-            && thread.join().is_err()
-        {
-            tracing::error!(target: "asta_audit", "audit writer thread panicked");
+        let shared = &self.shared;
+        let mut st = lock(&shared.state);
+        st.closed = true;
+        shared.flusher_wake.notify_all();
+        while st.leader {
+            st = shared.wait(st);
         }
+        if !shared.is_poisoned() {
+            st = shared.lead(st, true);
+        }
+        // Release the segment: nothing is written after close.
+        st.io = None;
+        shared.wake_all(&st);
+        drop(st);
+        let flusher = lock(&self.flusher).take();
+        if let Some(flusher) = flusher
+            && flusher.join().is_err()
+        {
+            tracing::error!(target: "asta_audit", "audit flusher thread panicked");
+        }
+        drop(lock(&self.dir_lock).take());
     }
 }
 
@@ -251,10 +693,36 @@ impl Drop for Handle {
 
 /// A durable, tamper-evident audit trail open for appending.
 ///
-/// Cheap to clone (`Arc` inside); all clones share one writer thread, which
-/// stops (after writing and syncing everything queued) when the last clone
-/// is dropped or [`close`](AuditLog::close) is called. Only one `AuditLog`
-/// may have a directory open at a time (an exclusive `flock` on `LOCK`).
+/// Cheap to clone (`Arc` inside); all clones share one trail. Appends
+/// commit in the callers' threads (leader/follower group commit, see the
+/// crate docs); a small background thread only makes sure that deferred
+/// records become durable within
+/// [`deferred_flush_delay`](crate::AuditConfigBuilder::deferred_flush_delay).
+/// When the last clone is dropped or [`close`](AuditLog::close) is called,
+/// everything appended is written and synced. Only one `AuditLog` may have a
+/// directory open at a time (an exclusive `flock` on `LOCK`).
+///
+/// # Which append to call
+///
+/// | call | returns when | a crash can lose it |
+/// |---|---|---|
+/// | [`append`](AuditLog::append) / [`append_async`](AuditLog::append_async) | the record is fdatasync'd | no |
+/// | [`append_deferred`](AuditLog::append_deferred) / [`append_deferred_async`](AuditLog::append_deferred_async) | the record has its seq and MAC | yes, until the next group commit |
+/// | [`append_batch`](AuditLog::append_batch) / [`append_batch_async`](AuditLog::append_batch_async) | per [`Wait`], once for the whole batch | per [`Wait`] |
+///
+/// A guarded order path appends its intent with `append` (the one sync per
+/// order, before the broker call) and everything after the broker call with
+/// `append_deferred`: those records become durable with the next order's
+/// intent, an explicit [`sync`](AuditLog::sync), or the flusher, whichever
+/// comes first.
+///
+/// **What a crash can lose.** Only a suffix: records appended deferred (or
+/// in a buffered category) after the last completed fdatasync. Durability is
+/// a prefix of the total order: if record N is durable, every record before
+/// N is durable too, and the trail always reopens to a chain that verifies.
+/// A process crash loses deferred records that were not yet written (at most
+/// `deferred_flush_delay` worth, or until the next durable append); a
+/// machine crash also loses what was written but not yet synced.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -273,10 +741,16 @@ impl Drop for Handle {
 /// ))?;
 /// assert_eq!(receipt.seq, 1);
 /// assert!(receipt.durable);
-/// let checkpoint = log.checkpoint().expect("one durable record");
+/// // After the broker call: no wait, durable with the next commit.
+/// let accepted = log.append_deferred(
+///     AuditEvent::order("accepted", "momentum", json!({"order_id": "A1"})).typed_unchecked(),
+/// )?;
+/// assert_eq!((accepted.seq, accepted.durable), (2, false));
+/// assert_eq!(log.sync()?.map(|h| h.seq), Some(2));
+/// let checkpoint = log.checkpoint().expect("two durable records");
 /// log.close()?;
 /// let verified = verify(&dir, &key, Some(&checkpoint))?.into_result()?;
-/// assert_eq!(verified.records, 1);
+/// assert_eq!(verified.records, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -287,7 +761,7 @@ pub struct AuditLog {
 impl fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditLog")
-            .field("dir", &self.handle.dir)
+            .field("dir", &self.handle.shared.dir)
             .field("poisoned", &self.is_poisoned())
             .field("head", &self.head())
             .finish_non_exhaustive()
@@ -314,48 +788,48 @@ impl AuditLog {
         ensure_private_dir(&dir)?;
         let lock_file = lock_dir(&dir)?;
         let opened = open_trail(&dir, &key)?;
-        let core = Arc::new(Core {
-            queue: Mutex::new(QueueState {
-                items: VecDeque::new(),
+        let now = Instant::now();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                next_seq: opened.next_seq,
+                prev: opened.prev,
+                staged: opened.head,
+                chunks: Vec::new(),
+                pending_records: 0,
+                segment_bytes: opened.size,
+                scratch: String::new(),
+                io: Some(Io {
+                    file: opened.file,
+                    path: opened.path,
+                    dirty: false,
+                    last_sync: now,
+                }),
+                leader: false,
                 closed: false,
+                written: opened.head,
+                durable: opened.head,
+                deadline: None,
+                flusher_wakes_at: Some(now),
+                flusher_busy: false,
+                blocking_waiters: 0,
+                space_waiters: 0,
             }),
-            not_empty: Condvar::new(),
-            not_full: Condvar::new(),
-            space: tokio::sync::Notify::new(),
-            capacity: config.queue_capacity,
-            status: Status {
-                poison: Mutex::new(None),
-                poisoned: AtomicBool::new(false),
-                head: Mutex::new(opened.head),
-                durable_head: Mutex::new(opened.head),
-                records: AtomicU64::new(0),
-                fsyncs: AtomicU64::new(0),
-                batches: AtomicU64::new(0),
-                #[cfg(test)]
-                fail_next_sync: AtomicBool::new(false),
-            },
-        });
-        let cut = opened.cut.clone();
-        let mut writer = Writer {
-            core: Arc::clone(&core),
+            changed: Condvar::new(),
+            changed_async: tokio::sync::Notify::new(),
+            flusher_wake: Condvar::new(),
             key,
             clock,
             config: config.clone(),
             dir: dir.clone(),
-            file: opened.file,
-            path: opened.path,
-            size: opened.size,
-            next_seq: opened.next_seq,
-            prev: opened.prev,
-            head: opened.head,
-            staged: String::new(),
-            staged_sync: false,
-            waiting: Vec::new(),
-            dirty: false,
-            last_sync: Instant::now(),
-            _lock: lock_file,
-        };
-        if let Some(cut) = cut {
+            poisoned: AtomicBool::new(false),
+            poison: Mutex::new(None),
+            records: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            #[cfg(test)]
+            fail_next_sync: AtomicBool::new(false),
+        });
+        if let Some(cut) = opened.cut {
             tracing::warn!(
                 target: "asta_audit",
                 segment = %cut.segment,
@@ -373,129 +847,254 @@ impl AuditLog {
                     "cut_sha256": cut.sha256,
                 }),
             );
-            writer.append_internal(&event)?;
-            if writer.core.status.poisoned.load(Ordering::Acquire) {
-                return Err(writer.core.status.poisoned_error());
+            let prepared = [Prepared {
+                event: EncodedEvent::new(&event.redacted()),
+                durable: true,
+            }];
+            let mut st = lock(&shared.state);
+            let seq = shared
+                .stage(&mut st, &prepared, None)
+                .first()
+                .map(|r| r.seq);
+            if let Some(seq) = seq {
+                shared.wait_for(st, seq, Need::Durable)?;
             }
         }
-        let thread = std::thread::Builder::new()
-            .name("asta-audit-writer".to_owned())
+        let flusher_shared = Arc::clone(&shared);
+        let flusher = std::thread::Builder::new()
+            .name("asta-audit-flush".to_owned())
             .spawn(move || {
-                let core = Arc::clone(&writer.core);
-                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.run()));
+                let shared = flusher_shared;
+                let run =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.run_flusher()));
                 if run.is_err() {
-                    // A bug, not an I/O error; still, nothing may wait forever.
-                    core.set_poisoned("the audit writer thread panicked".to_owned());
-                    core.fail_queued();
+                    // A bug, not an I/O error; still, deferred records must
+                    // not silently stay volatile.
+                    let mut st = lock(&shared.state);
+                    shared.poison_locked(&mut st, "the audit flusher thread panicked".to_owned());
+                    shared.wake_all(&st);
                 }
             })
-            .map_err(|e| AuditError::io("starting the writer thread for", &dir, e))?;
+            .map_err(|e| AuditError::io("starting the flusher thread for", &dir, e))?;
         Ok(AuditLog {
             handle: Arc::new(Handle {
-                core,
-                thread: Mutex::new(Some(thread)),
-                dir,
-                config,
+                shared,
+                flusher: Mutex::new(Some(flusher)),
+                dir_lock: Mutex::new(Some(lock_file)),
             }),
         })
     }
 
-    fn prepare(&self, event: AuditEvent) -> Result<Work, AuditError> {
-        let status = &self.handle.core.status;
-        if status.poisoned.load(Ordering::Acquire) {
-            return Err(status.poisoned_error());
+    /// Redacts and encodes in the caller's thread; refuses an oversized record.
+    fn prepare(&self, event: AuditEvent) -> Result<Prepared, AuditError> {
+        let shared = &self.handle.shared;
+        if shared.is_poisoned() {
+            return Err(shared.poisoned_error());
         }
         let event = event.redacted();
-        let durable = self.handle.config.durability(event.category) == Durability::Durable;
+        let durable = shared.config.durability(event.category) == Durability::Durable;
         let encoded = EncodedEvent::new(&event);
         let size = encoded.line_len();
-        let max = self.handle.config.max_record_bytes;
+        let max = shared.config.max_record_bytes;
         if size > max {
             return Err(AuditError::RecordTooLarge { size, max });
         }
-        Ok(Work::Append {
+        Ok(Prepared {
             event: encoded,
             durable,
         })
     }
 
-    fn request_blocking(&self, work: Work) -> ReplyResult {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.handle.core.push_blocking(Request {
-            work,
-            reply: Reply::Blocking(tx),
-        })?;
-        rx.recv()
-            .unwrap_or_else(|_| Err(self.handle.core.closed_error()))
+    fn prepare_all(
+        &self,
+        events: impl IntoIterator<Item = AuditEvent>,
+    ) -> Result<Vec<Prepared>, AuditError> {
+        events.into_iter().map(|e| self.prepare(e)).collect()
     }
 
-    async fn request_async(&self, work: Work) -> ReplyResult {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.handle
-            .core
-            .push_async(Request {
-                work,
-                reply: Reply::Async(tx),
-            })
-            .await?;
-        rx.await
-            .unwrap_or_else(|_| Err(self.handle.core.closed_error()))
+    /// What a caller who waits needs for these records, and the flush
+    /// deadline for records nobody waits to be synced.
+    fn plan(&self, prepared: &[Prepared], wait: Wait) -> (Option<Need>, Option<Duration>) {
+        let config = &self.handle.shared.config;
+        match wait {
+            Wait::Deferred => (None, Some(config.deferred_flush_delay)),
+            Wait::Durable if prepared.iter().any(|p| p.durable) => (Some(Need::Durable), None),
+            Wait::Durable => (Some(Need::Written), Some(config.buffered_flush_interval)),
+        }
+    }
+
+    fn batch_blocking(
+        &self,
+        prepared: &[Prepared],
+        wait: Wait,
+    ) -> Result<Vec<AppendReceipt>, AuditError> {
+        if prepared.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shared = &self.handle.shared;
+        let (need, flush_within) = self.plan(prepared, wait);
+        let mut st = shared.reserve_blocking(prepared.len())?;
+        let mut receipts = shared.stage(&mut st, prepared, flush_within);
+        if let (Some(need), Some(last)) = (need, receipts.last()) {
+            shared.wait_for(st, last.seq, need)?;
+            mark_durable(&mut receipts, need);
+        }
+        Ok(receipts)
+    }
+
+    async fn batch_async(
+        &self,
+        prepared: &[Prepared],
+        wait: Wait,
+    ) -> Result<Vec<AppendReceipt>, AuditError> {
+        if prepared.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shared = &self.handle.shared;
+        let (need, flush_within) = self.plan(prepared, wait);
+        let mut receipts = shared.stage_async(prepared, flush_within).await?;
+        if let (Some(need), Some(last)) = (need, receipts.last()) {
+            // From here the records are in the trail's order: if this future
+            // is dropped, the flusher still makes them durable.
+            let mut cancel = CancelGuard {
+                shared,
+                armed: true,
+            };
+            let result = shared.wait_async(last.seq, need).await;
+            cancel.armed = false;
+            result?;
+            mark_durable(&mut receipts, need);
+        }
+        Ok(receipts)
     }
 
     /// Appends `event` (after redaction) and returns once it is durable
     /// (fdatasync'd) — or, for a category configured
     /// [`Durability::Buffered`], once it is written to the operating system.
     ///
-    /// Blocks the calling thread, including while the queue is full. From
-    /// async code use [`append_async`](AuditLog::append_async).
+    /// Blocks the calling thread while it commits (it may lead a group
+    /// commit for other appenders too) and while the pending buffer is
+    /// full. From async code use [`append_async`](AuditLog::append_async).
     ///
     /// An error means the record may not be on disk; if the log is poisoned
     /// ([`AuditError::is_poisoned`]) stop trading.
     pub fn append(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError> {
-        let work = self.prepare(event)?;
-        match self.request_blocking(work)? {
-            Response::Appended(receipt) => Ok(receipt),
-            _ => Err(AuditError::Closed),
-        }
+        let prepared = [self.prepare(event)?];
+        first(self.batch_blocking(&prepared, Wait::Durable)?)
     }
 
     /// Like [`append`](AuditLog::append), without blocking an async
-    /// runtime's worker: waits for queue space and for the fdatasync
-    /// asynchronously. If the future is dropped after the event was queued,
-    /// the record is still written.
+    /// runtime's worker: the fdatasync runs on tokio's blocking pool (inline
+    /// if called outside a tokio runtime) and this task waits for a
+    /// notification. If the future is dropped after the event was staged,
+    /// the record is still written and synced (within
+    /// [`deferred_flush_delay`](crate::AuditConfigBuilder::deferred_flush_delay)).
     pub async fn append_async(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError> {
-        let work = self.prepare(event)?;
-        match self.request_async(work).await? {
-            Response::Appended(receipt) => Ok(receipt),
-            _ => Err(AuditError::Closed),
-        }
+        let prepared = [self.prepare(event)?];
+        first(self.batch_async(&prepared, Wait::Durable).await?)
+    }
+
+    /// Appends `event` (after redaction) **without waiting for it to be
+    /// written**: returns as soon as the record has its seq and MAC in the
+    /// trail's single total order, with `receipt.durable == false`.
+    ///
+    /// The record becomes durable with the next group commit: a later
+    /// durable append (from any thread), a [`sync`](AuditLog::sync), or the
+    /// background flush at most
+    /// [`deferred_flush_delay`](crate::AuditConfigBuilder::deferred_flush_delay)
+    /// (default 50 ms) later. Until then a crash loses it (and only records
+    /// after it: see [`AuditLog`]'s crash notes). Use it for records whose
+    /// loss is recoverable, such as an order's outcome (reconciliation
+    /// finds it), never for an order's intent.
+    ///
+    /// No thread hop and no I/O: it takes one short lock. It waits only
+    /// while the pending buffer is full
+    /// ([`queue_capacity`](crate::AuditConfigBuilder::queue_capacity)
+    /// records), then it writes the buffer out itself (a `write`, no sync)
+    /// or waits for the commit in progress; async code that may fill the
+    /// buffer can use [`append_deferred_async`](AuditLog::append_deferred_async).
+    pub fn append_deferred(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError> {
+        let prepared = [self.prepare(event)?];
+        first(self.batch_blocking(&prepared, Wait::Deferred)?)
+    }
+
+    /// [`append_deferred`](AuditLog::append_deferred) that waits for space
+    /// in the pending buffer asynchronously (only ever waits then).
+    pub async fn append_deferred_async(
+        &self,
+        event: AuditEvent,
+    ) -> Result<AppendReceipt, AuditError> {
+        let prepared = [self.prepare(event)?];
+        first(self.batch_async(&prepared, Wait::Deferred).await?)
+    }
+
+    /// Appends several events as one unit: contiguous seqs in the given
+    /// order, one hand-off, and at most one fdatasync wait for the whole
+    /// batch (see [`Wait`]). Returns one receipt per event.
+    ///
+    /// All or nothing: every event is redacted and checked first, so a
+    /// record that is too large
+    /// ([`AuditError::RecordTooLarge`]) or a closed or poisoned log refuses
+    /// the whole batch before any record is staged.
+    pub fn append_batch(
+        &self,
+        events: impl IntoIterator<Item = AuditEvent>,
+        wait: Wait,
+    ) -> Result<Vec<AppendReceipt>, AuditError> {
+        let prepared = self.prepare_all(events)?;
+        self.batch_blocking(&prepared, wait)
+    }
+
+    /// Async form of [`append_batch`](AuditLog::append_batch): never blocks
+    /// a runtime worker on I/O. If the future is dropped after the batch
+    /// was staged, the records are still written and synced.
+    pub async fn append_batch_async(
+        &self,
+        events: impl IntoIterator<Item = AuditEvent>,
+        wait: Wait,
+    ) -> Result<Vec<AppendReceipt>, AuditError> {
+        let prepared = self.prepare_all(events)?;
+        self.batch_async(&prepared, wait).await
     }
 
     /// Queues `event` without waiting for it to be written (blocks only
-    /// while the queue is full). Used by the tracing layer.
+    /// while the pending buffer is full). Used by the tracing layer.
     pub(crate) fn submit(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let work = self.prepare(event)?;
-        self.handle.core.push_blocking(Request {
-            work,
-            reply: Reply::Detached,
-        })
+        self.append_deferred(event).map(drop)
     }
 
-    /// Makes everything appended so far durable (useful with buffered
-    /// categories) and returns the durable head.
+    /// Makes everything appended so far durable (deferred records and
+    /// buffered categories included) and returns the durable head.
     pub fn sync(&self) -> Result<Option<Head>, AuditError> {
-        match self.request_blocking(Work::Sync)? {
-            Response::Synced(head) => Ok(head),
-            _ => Err(AuditError::Closed),
+        let shared = &self.handle.shared;
+        let st = lock(&shared.state);
+        if st.closed || shared.is_poisoned() {
+            return Err(shared.refusal());
         }
+        if let Some(target) = st.staged {
+            shared.wait_for(st, target.seq, Need::Durable)?;
+        } else {
+            return Ok(st.durable);
+        }
+        Ok(lock(&shared.state).durable)
     }
 
-    /// Async form of [`sync`](AuditLog::sync).
+    /// Async form of [`sync`](AuditLog::sync): never blocks a runtime
+    /// worker on the fdatasync.
     pub async fn sync_async(&self) -> Result<Option<Head>, AuditError> {
-        match self.request_async(Work::Sync).await? {
-            Response::Synced(head) => Ok(head),
-            _ => Err(AuditError::Closed),
-        }
+        let shared = &self.handle.shared;
+        let target = {
+            let st = lock(&shared.state);
+            if st.closed || shared.is_poisoned() {
+                return Err(shared.refusal());
+            }
+            match st.staged {
+                Some(target) => target.seq,
+                None => return Ok(st.durable),
+            }
+        };
+        shared.wait_async(target, Need::Durable).await?;
+        Ok(lock(&shared.state).durable)
     }
 
     /// Deletes whole segments in which every record is older than the
@@ -504,38 +1103,92 @@ impl AuditLog {
     /// and appends a `SYSTEM` record `retention_pruned`. The segments to be
     /// removed are verified first; a damaged one stops the prune with
     /// [`AuditError::Tampered`] and nothing is deleted.
+    ///
+    /// Makes everything appended before it durable first; appends wait
+    /// (they are staged, not refused) while it runs.
     pub fn prune(&self) -> Result<PruneReport, AuditError> {
-        match self.request_blocking(Work::Prune)? {
-            Response::Pruned(report) => Ok(report),
-            _ => Err(AuditError::Closed),
+        let shared = &self.handle.shared;
+        let mut st = lock(&shared.state);
+        loop {
+            if st.closed || shared.is_poisoned() {
+                return Err(shared.refusal());
+            }
+            if !st.leader {
+                break;
+            }
+            st = shared.wait(st);
         }
+        let Some(mut io) = st.io.take() else {
+            return Err(shared.refusal());
+        };
+        st.leader = true;
+        let mut guard = LeaderGuard {
+            shared,
+            armed: true,
+        };
+        st = shared.commit_held(st, &mut io, true);
+        shared.wake_all(&st);
+        let result = if shared.is_poisoned() {
+            Err(shared.poisoned_error())
+        } else {
+            let newest = st.staged;
+            drop(st);
+            let result = shared.prune_files(newest);
+            st = lock(&shared.state);
+            match result {
+                Ok((mut report, Some(event))) => {
+                    let prepared = [Prepared {
+                        event: EncodedEvent::new(&event),
+                        durable: true,
+                    }];
+                    let seq = shared
+                        .stage(&mut st, &prepared, None)
+                        .first()
+                        .map(|r| r.seq);
+                    st = shared.commit_held(st, &mut io, true);
+                    if shared.is_poisoned() {
+                        Err(shared.poisoned_error())
+                    } else {
+                        report.record_seq = seq;
+                        Ok(report)
+                    }
+                }
+                Ok((report, None)) => Ok(report),
+                Err(e) => Err(e),
+            }
+        };
+        st.io = Some(io);
+        st.leader = false;
+        guard.armed = false;
+        shared.wake_all(&st);
+        result
     }
 
-    /// The newest record written (possibly not yet durable for buffered
-    /// categories), or `None` for an empty trail.
+    /// The newest record appended (it has its seq and MAC; it may not be
+    /// written or durable yet), or `None` for an empty trail.
     pub fn head(&self) -> Option<Head> {
-        *lock(&self.handle.core.status.head)
+        lock(&self.handle.shared.state).staged
     }
 
     /// A checkpoint of the newest *durable* record, to keep elsewhere.
     pub fn checkpoint(&self) -> Option<Checkpoint> {
-        lock(&self.handle.core.status.durable_head).map(Checkpoint::new)
+        lock(&self.handle.shared.state).durable.map(Checkpoint::new)
     }
 
     /// Whether a write or fdatasync failed: the log refuses all appends and
     /// the caller must stop trading.
     pub fn is_poisoned(&self) -> bool {
-        self.handle.core.status.poisoned.load(Ordering::Acquire)
+        self.handle.shared.is_poisoned()
     }
 
     /// Why the log is poisoned, if it is.
     pub fn poison_reason(&self) -> Option<String> {
-        lock(&self.handle.core.status.poison).clone()
+        lock(&self.handle.shared.poison).clone()
     }
 
-    /// Writer counters (records, fdatasyncs, batches).
+    /// Commit counters (records written, fdatasyncs, writes).
     pub fn stats(&self) -> AuditStats {
-        let s = &self.handle.core.status;
+        let s = &self.handle.shared;
         AuditStats {
             records: s.records.load(Ordering::Relaxed),
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
@@ -545,22 +1198,23 @@ impl AuditLog {
 
     /// The trail's directory.
     pub fn dir(&self) -> &Path {
-        &self.handle.dir
+        &self.handle.shared.dir
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &AuditConfig {
-        &self.handle.config
+        &self.handle.shared.config
     }
 
-    /// Stops accepting appends, writes and syncs everything already queued,
-    /// stops the writer thread and releases the directory lock. Later
-    /// appends on any clone fail with [`AuditError::Closed`]. Returns the
-    /// poison error if the log had failed.
+    /// Stops accepting appends, writes and syncs everything already
+    /// appended (deferred records included), stops the flusher and releases
+    /// the directory lock. Later appends on any clone fail with
+    /// [`AuditError::Closed`]. Returns the poison error if the log had
+    /// failed.
     pub fn close(&self) -> Result<(), AuditError> {
         self.handle.shutdown();
         if self.is_poisoned() {
-            Err(self.handle.core.status.poisoned_error())
+            Err(self.handle.shared.poisoned_error())
         } else {
             Ok(())
         }
@@ -569,266 +1223,44 @@ impl AuditLog {
     #[cfg(test)]
     pub(crate) fn inject_sync_failure(&self) {
         self.handle
-            .core
-            .status
+            .shared
             .fail_next_sync
             .store(true, Ordering::SeqCst);
     }
 }
 
-struct Writer {
-    core: Arc<Core>,
-    key: ChainKey,
-    clock: Arc<dyn Clock>,
-    config: AuditConfig,
-    dir: PathBuf,
-    file: File,
-    path: PathBuf,
-    size: u64,
-    next_seq: u64,
-    prev: Mac,
-    head: Option<Head>,
-    staged: String,
-    staged_sync: bool,
-    waiting: Vec<(Reply, Response)>,
-    dirty: bool,
-    /// When the last fdatasync happened (monotonic; only schedules syncs of
-    /// buffered records, never stamps a record).
-    last_sync: Instant,
-    _lock: File,
+fn first(receipts: Vec<AppendReceipt>) -> Result<AppendReceipt, AuditError> {
+    receipts.into_iter().next().ok_or(AuditError::Closed)
 }
 
-/// An I/O failure on the write path: the log must be poisoned.
-struct Fatal(String);
-
-impl Writer {
-    fn run(mut self) {
-        loop {
-            let (batch, closed) = self.next_batch();
-            if batch.is_empty() {
-                if self.dirty
-                    && let Err(Fatal(reason)) = self.sync_now()
-                {
-                    self.poison(reason);
-                    return;
-                }
-                if closed {
-                    return;
-                }
-                continue;
-            }
-            let mut result = Ok(());
-            let mut requests = batch.into_iter();
-            for request in requests.by_ref() {
-                result = self.handle(request);
-                if result.is_err() {
-                    break;
-                }
-            }
-            if result.is_ok() {
-                result = self.commit();
-            }
-            if let Err(Fatal(reason)) = result {
-                self.poison(reason);
-                for request in requests {
-                    request.reply.send(Err(self.core.status.poisoned_error()));
-                }
-                return;
-            }
+/// After a durable wait every record of the batch is durable (prefix).
+fn mark_durable(receipts: &mut [AppendReceipt], need: Need) {
+    if need == Need::Durable {
+        for receipt in receipts.iter_mut() {
+            receipt.durable = true;
         }
     }
+}
 
-    fn next_batch(&self) -> (Vec<Request>, bool) {
-        let mut q = lock(&self.core.queue);
-        loop {
-            if !q.items.is_empty() {
-                let n = q.items.len().min(self.config.max_batch);
-                let batch: Vec<Request> = q.items.drain(..n).collect();
-                let closed = q.closed;
-                drop(q);
-                self.core.not_full.notify_all();
-                self.core.space.notify_waiters();
-                return (batch, closed);
-            }
-            if q.closed {
-                return (Vec::new(), true);
-            }
-            if self.dirty {
-                let (guard, timeout) = self
-                    .core
-                    .not_empty
-                    .wait_timeout(q, self.config.buffered_flush_interval)
-                    .unwrap_or_else(PoisonError::into_inner);
-                q = guard;
-                if timeout.timed_out() && q.items.is_empty() {
-                    return (Vec::new(), q.closed);
-                }
-            } else {
-                q = self
-                    .core
-                    .not_empty
-                    .wait(q)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        }
-    }
-
-    fn handle(&mut self, request: Request) -> Result<(), Fatal> {
-        match request.work {
-            Work::Append { event, durable } => {
-                let receipt = self.stage(&event, durable)?;
-                self.waiting
-                    .push((request.reply, Response::Appended(receipt)));
-            }
-            Work::Sync => {
-                self.staged_sync = true;
-                self.waiting.push((request.reply, Response::Synced(None)));
-            }
-            Work::Prune => {
-                self.staged_sync = true;
-                self.commit()?;
-                let result = self.prune();
-                match result {
-                    Ok(report) => request.reply.send(Ok(Response::Pruned(report))),
-                    Err(PruneError::Fatal(fatal)) => return Err(fatal),
-                    Err(PruneError::Refused(e)) => request.reply.send(Err(e)),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Gives the event its seq and link and stages its line.
-    fn stage(&mut self, event: &EncodedEvent, durable: bool) -> Result<AppendReceipt, Fatal> {
-        let seq = self.next_seq;
-        let ts = self.clock.now();
-        let (line, mac) = seal(&self.key, seq, ts, event, &self.prev);
-        let used = self.size + self.staged.len() as u64;
-        if used > 0 && used + line.len() as u64 > self.config.max_segment_bytes {
-            self.rotate(seq)?;
-        }
-        self.staged.push_str(&line);
-        self.prev = mac;
-        self.next_seq = seq.saturating_add(1);
-        self.head = Some(Head { seq, mac, ts });
-        if durable {
-            self.staged_sync = true;
-        }
-        Ok(AppendReceipt {
-            seq,
-            mac,
-            ts,
-            durable,
-        })
-    }
-
-    fn write_staged(&mut self) -> Result<(), Fatal> {
-        if self.staged.is_empty() {
-            return Ok(());
-        }
-        let bytes = std::mem::take(&mut self.staged);
-        self.file
-            .write_all(bytes.as_bytes())
-            .map_err(|e| Fatal(format!("write to {} failed: {e}", self.path.display())))?;
-        self.size += bytes.len() as u64;
-        self.dirty = true;
-        let records = bytes.bytes().filter(|&b| b == b'\n').count() as u64;
-        self.core
-            .status
-            .records
-            .fetch_add(records, Ordering::Relaxed);
-        self.core.status.batches.fetch_add(1, Ordering::Relaxed);
-        *lock(&self.core.status.head) = self.head;
-        Ok(())
-    }
-
-    fn sync_now(&mut self) -> Result<(), Fatal> {
-        #[cfg(test)]
-        if self
-            .core
-            .status
-            .fail_next_sync
-            .swap(false, Ordering::SeqCst)
-        {
-            return Err(Fatal(format!(
-                "fdatasync of {} failed: injected failure",
-                self.path.display()
-            )));
-        }
-        self.file
-            .sync_data()
-            .map_err(|e| Fatal(format!("fdatasync of {} failed: {e}", self.path.display())))?;
-        self.core.status.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.dirty = false;
-        self.last_sync = Instant::now();
-        *lock(&self.core.status.durable_head) = self.head;
-        Ok(())
-    }
-
-    /// Writes the staged lines, syncs if any staged append is durable (or a
-    /// sync was asked for), then answers everyone waiting.
-    fn commit(&mut self) -> Result<(), Fatal> {
-        self.write_staged()?;
-        // Buffered records under constant load are still synced at least
-        // once per flush interval.
-        let due = self.last_sync.elapsed() >= self.config.buffered_flush_interval;
-        if self.dirty && (self.staged_sync || due) {
-            self.sync_now()?;
-        }
-        self.staged_sync = false;
-        let durable_head = *lock(&self.core.status.durable_head);
-        for (reply, response) in self.waiting.drain(..) {
-            let response = match response {
-                Response::Synced(_) => Response::Synced(durable_head),
-                other => other,
-            };
-            reply.send(Ok(response));
-        }
-        Ok(())
-    }
-
-    /// Finishes the current segment durably and starts a new one at `seq`.
-    fn rotate(&mut self, seq: u64) -> Result<(), Fatal> {
-        self.write_staged()?;
-        if self.dirty {
-            self.sync_now()?;
-        }
-        let (file, path) =
-            create_segment(&self.dir, seq).map_err(|e| Fatal(format!("rotation failed: {e}")))?;
-        self.file = file;
-        self.path = path;
-        self.size = 0;
-        Ok(())
-    }
-
-    /// Appends one record durably from inside the writer.
-    fn append_internal(&mut self, event: &AuditEvent) -> Result<u64, AuditError> {
-        let encoded = EncodedEvent::new(&event.clone().redacted());
-        let result = self
-            .stage(&encoded, true)
-            .and_then(|receipt| self.commit().map(|()| receipt.seq));
-        match result {
-            Ok(seq) => Ok(seq),
-            Err(Fatal(reason)) => {
-                self.poison(reason);
-                Err(self.core.status.poisoned_error())
-            }
-        }
-    }
-
-    fn prune(&mut self) -> Result<PruneReport, PruneError> {
-        let refused = PruneError::Refused;
+impl Shared {
+    /// The file work of [`AuditLog::prune`], run by the leader holding the
+    /// segment: returns the report and the `retention_pruned` event to
+    /// append if anything was removed.
+    fn prune_files(
+        &self,
+        newest: Option<Head>,
+    ) -> Result<(PruneReport, Option<AuditEvent>), AuditError> {
         let now = self.clock.now();
-        let reference = self.head.map_or(now, |h| h.ts.min(now));
+        let reference = newest.map_or(now, |h| h.ts.min(now));
         let cutoff = reference - TimeDelta::days(i64::from(self.config.retention_days));
-        let segments = list_segments(&self.dir).map_err(refused)?;
+        let segments = list_segments(&self.dir)?;
         let anchor = read_anchor(&self.dir, &self.key).map_err(|kind| {
-            refused(AuditError::Tampered(Box::new(Finding {
+            AuditError::Tampered(Box::new(Finding {
                 segment: "anchor".to_owned(),
                 line: 0,
                 seq: None,
                 kind,
-            })))
+            }))
         })?;
         let (kept, stale) = skip_pruned(segments, anchor.as_ref());
         let candidates = kept.len().saturating_sub(1);
@@ -838,20 +1270,20 @@ impl Writer {
         let mut prunable = Vec::new();
         let mut last = None;
         for segment in kept.iter().take(candidates) {
-            let mut reader = LineReader::open(&segment.path).map_err(refused)?;
+            let mut reader = LineReader::open(&segment.path)?;
             let before = state.records;
             let mut newest = None;
             loop {
                 let line_no = reader.line_no;
                 let bad = |seq, kind| {
-                    refused(AuditError::Tampered(Box::new(Finding {
+                    AuditError::Tampered(Box::new(Finding {
                         segment: segment.name(),
                         line: line_no,
                         seq,
                         kind,
-                    })))
+                    }))
                 };
-                match reader.next_line(&segment.path).map_err(refused)? {
+                match reader.next_line(&segment.path)? {
                     None => break,
                     Some(Line::Complete(line)) => {
                         state.check(&self.key, &line).map_err(|(s, k)| bad(s, k))?;
@@ -887,18 +1319,17 @@ impl Writer {
                     mac: head.mac,
                     ts: head.ts,
                 },
-            )
-            .map_err(refused)?;
+            )?;
             report.anchor_seq = Some(head.seq);
         }
         for segment in stale.iter().chain(prunable.iter().map(|(s, _)| s)) {
             fs::remove_file(&segment.path)
-                .map_err(|e| refused(AuditError::io("deleting segment", &segment.path, e)))?;
+                .map_err(|e| AuditError::io("deleting segment", &segment.path, e))?;
         }
         if prunable.is_empty() && stale.is_empty() {
-            return Ok(report);
+            return Ok((report, None));
         }
-        sync_dir(&self.dir).map_err(refused)?;
+        sync_dir(&self.dir)?;
         report.segments_removed = prunable.len();
         report.records_removed = prunable.iter().map(|(_, n)| n).sum();
         let event = AuditEvent::system(
@@ -910,30 +1341,8 @@ impl Writer {
                 "retention_days": self.config.retention_days,
             }),
         );
-        let encoded = EncodedEvent::new(&event);
-        let receipt = self.stage(&encoded, true).map_err(PruneError::Fatal)?;
-        self.commit().map_err(PruneError::Fatal)?;
-        report.record_seq = Some(receipt.seq);
-        Ok(report)
+        Ok((report, Some(event)))
     }
-
-    /// Marks the log failed and answers every waiting and queued request
-    /// with the error. No further I/O is attempted.
-    fn poison(&mut self, reason: String) {
-        self.staged.clear();
-        self.core.set_poisoned(reason);
-        for (reply, _) in self.waiting.drain(..) {
-            reply.send(Err(self.core.status.poisoned_error()));
-        }
-        self.core.fail_queued();
-    }
-}
-
-enum PruneError {
-    /// The prune cannot go on but the log is fine.
-    Refused(AuditError),
-    /// The write path failed: poison.
-    Fatal(Fatal),
 }
 
 #[cfg(test)]
@@ -966,6 +1375,120 @@ mod tests {
         assert_eq!(log.stats().fsyncs, 1);
         assert!(log.close().is_err());
         assert_eq!(log.checkpoint().map(|c| c.seq()), Some(1));
+    }
+
+    #[test]
+    fn poison_reaches_every_follower_and_every_later_append() {
+        let (_tmp, dir, key, clock) = setup();
+        let config = AuditConfig::builder()
+            .deferred_flush_delay(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let log = AuditLog::open(&dir, key, config, Arc::new(clock)).unwrap();
+        log.append(AuditEvent::system("before", json!({}))).unwrap();
+        let deferred = log
+            .append_deferred(AuditEvent::system("lost", json!({})))
+            .unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(9));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let log = log.clone();
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    // Keep appending until the poison shows: nobody hangs.
+                    for i in 0.. {
+                        match log.append(AuditEvent::system("x", json!({"t": t, "i": i}))) {
+                            Ok(r) => assert!(r.durable),
+                            Err(e) => return e,
+                        }
+                    }
+                    unreachable!()
+                })
+            })
+            .collect();
+        log.inject_sync_failure();
+        barrier.wait();
+        for t in threads {
+            let err = t.join().unwrap();
+            assert!(err.is_poisoned(), "{err}");
+        }
+        assert!(log.is_poisoned());
+        assert!(log.poison_reason().unwrap().contains("injected failure"));
+        let durable = log.checkpoint().unwrap().seq();
+        assert!(
+            durable < deferred.seq,
+            "the failed sync covered the deferred record"
+        );
+        // Every kind of later append fails the same way.
+        let event = || AuditEvent::system("late", json!({}));
+        assert!(log.append(event()).unwrap_err().is_poisoned());
+        assert!(log.append_deferred(event()).unwrap_err().is_poisoned());
+        assert!(
+            log.append_batch([event()], Wait::Deferred)
+                .unwrap_err()
+                .is_poisoned()
+        );
+        assert!(log.sync().unwrap_err().is_poisoned());
+        assert!(log.prune().unwrap_err().is_poisoned());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(
+            runtime
+                .block_on(log.append_async(event()))
+                .unwrap_err()
+                .is_poisoned()
+        );
+        assert!(
+            runtime
+                .block_on(log.sync_async())
+                .unwrap_err()
+                .is_poisoned()
+        );
+        assert_eq!(log.stats().fsyncs, 1, "a failed sync is never retried");
+        assert!(log.close().is_err());
+        drop(log);
+        // What was acknowledged durable is on disk and verifies.
+        let key = ChainKey::from_bytes(&[5u8; 32]).unwrap();
+        let v = verify(&dir, &key, None).unwrap().into_result().unwrap();
+        assert!(v.head.unwrap().seq >= durable);
+    }
+
+    #[test]
+    fn poison_fails_async_followers() {
+        let (_tmp, dir, key, clock) = setup();
+        let log = AuditLog::open(&dir, key, AuditConfig::default(), Arc::new(clock)).unwrap();
+        log.append(AuditEvent::system("before", json!({}))).unwrap();
+        log.inject_sync_failure();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let results = runtime.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let log = log.clone();
+                    tokio::spawn(async move {
+                        log.append_async(AuditEvent::system("x", json!({"i": i})))
+                            .await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        // The first commit's sync fails: every task waiting on it, and every
+        // later one, gets the poison error; none is acknowledged.
+        assert!(
+            results
+                .iter()
+                .all(|r| r.as_ref().is_err_and(AuditError::is_poisoned))
+        );
+        assert!(log.is_poisoned());
     }
 
     #[test]
