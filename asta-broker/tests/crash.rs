@@ -125,11 +125,7 @@ fn start_time(audit: &AuditLog) -> DateTime<Utc> {
         .map_or(bell, |head| (head.ts + TimeDelta::seconds(1)).max(bell))
 }
 
-fn restore(
-    dir: &Path,
-    store: Arc<dyn SnapshotStore>,
-    clock: Arc<dyn Clock>,
-) -> RestoredRisk {
+fn restore(dir: &Path, store: Arc<dyn SnapshotStore>, clock: Arc<dyn Clock>) -> RestoredRisk {
     RestoredRisk::from_trail(
         &dir.join("audit"),
         &ChainKey::from_bytes(&KEY).unwrap(),
@@ -174,15 +170,19 @@ async fn crash_child_process() {
     let store = Arc::new(FileSnapshotStore::new(dir.join("risk.snapshot")));
     let restored = restore(&dir, store, Arc::clone(&clock));
     let sandbox = SandboxBroker::new(Arc::clone(&clock));
-    let config = asta_broker::GuardConfig {
-        snapshot_every_entries: 20,
-        ..asta_broker::GuardConfig::default()
-    };
-    let guard = Guard::restored(sandbox.clone(), catalog(), restored, audit, Arc::clone(&clock))
-        .config(config)
-        .build()
-        .await
-        .unwrap();
+    let mut config = asta_broker::GuardConfig::default();
+    config.snapshot_every_entries = 20;
+    let guard = Guard::restored(
+        sandbox.clone(),
+        catalog(),
+        restored,
+        audit,
+        Arc::clone(&clock),
+    )
+    .config(config)
+    .build()
+    .await
+    .unwrap();
     println!("READY");
     let halted = StrategyTag::new("halted").unwrap();
     for i in 0u64.. {
@@ -194,14 +194,18 @@ async fn crash_child_process() {
                 .on_quote(Exchange::Nse, &Symbol::new("SBIN").unwrap(), quote.ltp())
                 .await;
         }
-        if i == 9 && guard.risk_status().trading_state == TradingState::Active {
+        if i == 9 && guard.risk_status().account.state == TradingState::Active {
             guard
                 .with_risk(|risk| risk.halt_strategy(&halted, "crash test"))
                 .await;
             guard.audit_log().sync_async().await.unwrap();
             println!("HALTED");
         }
-        let strategy = if i.is_multiple_of(4) { "halted" } else { "trend" };
+        let strategy = if i.is_multiple_of(4) {
+            "halted"
+        } else {
+            "trend"
+        };
         if guard.place_order(&order(strategy, i)).await.is_ok() {
             println!("ACK");
         }
@@ -408,7 +412,13 @@ async fn a_broker_call_sent_then_a_crash_is_an_unknown_outcome_at_restart() {
         start: Utc.with_ymd_and_hms(2026, 11, 27, 3, 45, 0).unwrap(),
         ticks: AtomicI64::new(0),
     });
-    let audit = AuditLog::open(dir.join("audit"), key.clone(), AuditConfig::default(), Arc::clone(&clock)).unwrap();
+    let audit = AuditLog::open(
+        dir.join("audit"),
+        key.clone(),
+        AuditConfig::default(),
+        Arc::clone(&clock),
+    )
+    .unwrap();
     let store: Arc<dyn SnapshotStore> = Arc::new(FileSnapshotStore::new(dir.join("risk.snapshot")));
     let restored = restore(dir, Arc::clone(&store), Arc::clone(&clock));
     let sandbox = SandboxBroker::new(Arc::clone(&clock));
@@ -422,7 +432,11 @@ async fn a_broker_call_sent_then_a_crash_is_an_unknown_outcome_at_restart() {
         .await
         .unwrap();
     guard
-        .on_quote(Exchange::Nse, &Symbol::new("SBIN").unwrap(), "800".parse().unwrap())
+        .on_quote(
+            Exchange::Nse,
+            &Symbol::new("SBIN").unwrap(),
+            "800".parse().unwrap(),
+        )
         .await;
     guard.place_order(&order("trend", 1)).await.unwrap();
     guard.close().await.unwrap();

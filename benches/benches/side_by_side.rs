@@ -208,9 +208,12 @@ impl Session {
     }
 
     async fn refresh(&self) {
-        let quote = Quote::last("800".parse().expect("price"), self.risk_clock.now()).expect("quote");
+        let quote =
+            Quote::last("800".parse().expect("price"), self.risk_clock.now()).expect("quote");
         self.sandbox.set_quote(Exchange::Nse, &sbin(), quote);
-        self.guard.on_quote(Exchange::Nse, &sbin(), quote.ltp()).await;
+        self.guard
+            .on_quote(Exchange::Nse, &sbin(), quote.ltp())
+            .await;
     }
 
     fn fsyncs(&self) -> u64 {
@@ -319,7 +322,10 @@ fn load() -> String {
 }
 
 fn ratio(a: f64, b: Option<f64>) -> String {
-    b.map_or_else(|| "n/a (seed skipped)".to_owned(), |b| format!("{:.2}x", a / b))
+    b.map_or_else(
+        || "n/a (seed skipped)".to_owned(),
+        |b| format!("{:.2}x", a / b),
+    )
 }
 
 fn main() {
@@ -334,7 +340,9 @@ fn main() {
         .build()
         .expect("runtime");
     if seed_script().is_none() {
-        println!("seed side skipped: ../shared/bench/seed_pipeline.py not found (set ASTA_SEED_PIPELINE)");
+        println!(
+            "seed side skipped: ../shared/bench/seed_pipeline.py not found (set ASTA_SEED_PIPELINE)"
+        );
     } else if Command::new("python3").arg("--version").output().is_err() {
         println!("seed side skipped: python3 is missing");
     }

@@ -329,10 +329,11 @@ impl<B: Broker> Guard<B> {
             .collect();
         let report = &restored.report;
         let snapshot = match &report.snapshot {
-            SnapshotUse::Confirmed { covers_seq, .. } => json!({"used": true, "covers_seq": covers_seq}),
+            SnapshotUse::Confirmed { covers_seq, .. } => {
+                json!({"used": true, "covers_seq": covers_seq})
+            }
             SnapshotUse::None => json!({"used": false, "reason": "no snapshot stored"}),
             SnapshotUse::Rejected { reason } => json!({"used": false, "reason": reason}),
-            _ => json!({"used": false}),
         };
         let (_, events) = self.risk_step(
             |_| (),

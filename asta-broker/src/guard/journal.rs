@@ -80,14 +80,17 @@ impl<B: Broker> Guard<B> {
             let typed = entries
                 .iter()
                 .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
-            let mut record = carried.unwrap_or_else(|| {
-                AuditEvent::new(Category::Risk, "risk_journal", Value::Null)
-            });
+            let mut record = carried
+                .unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
             if !entries.is_empty() {
                 let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
                 record = record.with_detail(JOURNAL_FIELD, list);
             }
-            records.push(if typed { record.typed_unchecked() } else { record });
+            records.push(if typed {
+                record.typed_unchecked()
+            } else {
+                record
+            });
         }
         let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         if let Some(snapshot) = self.snapshot_due(&mut risk, count, false) {
@@ -112,7 +115,11 @@ impl<B: Broker> Guard<B> {
     /// due (or `force`), takes it, keeps its bytes to save, and returns the
     /// `risk_snapshot` record that confirms it.
     fn snapshot_due(&self, risk: &mut RiskEngine, count: u64, force: bool) -> Option<AuditEvent> {
-        let mut plan = self.snapshots.as_ref()?.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut plan = self
+            .snapshots
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         plan.entries_since = plan.entries_since.saturating_add(count);
         let now = self.clock.now();
         let every = i64::try_from(self.config.snapshot_every_secs).unwrap_or(i64::MAX);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use asta_audit::ChainKey;
 use asta_core::{Clock, InstrumentCatalog, ManualClock, MarketCalendar};
-use chrono::{DateTime, Utc};
 use asta_risk::{ReplayReport, RestoreError, RiskConfig, RiskEngine, RiskSnapshot};
+use chrono::{DateTime, Utc};
 
 use super::scan::{TrailReadError, UnknownPlacement, scan_trail};
 use super::store::{SnapshotStore, SnapshotStoreError};

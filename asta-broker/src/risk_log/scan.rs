@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use asta_audit::{AuditError, AuditRecord, Category, ChainKey, read_records};
-use asta_core::{Exchange, OrderRequest, Price, PriceType, Product, Quantity, Side, StrategyTag, Symbol};
+use asta_core::{
+    Exchange, OrderRequest, Price, PriceType, Product, Quantity, Side, StrategyTag, Symbol,
+};
 use asta_risk::{JournalEntry, JournalError};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -198,4 +200,3 @@ pub(crate) fn order_from(value: &Value) -> Option<OrderRequest> {
     }
     builder.build().ok()
 }
-

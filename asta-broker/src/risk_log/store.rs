@@ -71,7 +71,12 @@ impl FileSnapshotStore {
         &self.path
     }
 
-    fn io(&self, operation: &'static str, path: &Path, source: std::io::Error) -> SnapshotStoreError {
+    fn io(
+        &self,
+        operation: &'static str,
+        path: &Path,
+        source: std::io::Error,
+    ) -> SnapshotStoreError {
         let _ = self;
         SnapshotStoreError::Io {
             operation,

@@ -33,14 +33,20 @@ pub fn run(
         .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
     let calendar = asta_core::MarketCalendar::bundled()
         .map_err(|e| Failure::internal("the bundled market calendar is unreadable", e))?;
-    let (restored, last) =
-        RestoredRisk::replay_until(dir, key, until, limits, Arc::new(catalog), Arc::new(calendar))
-            .map_err(|e| {
-                Failure::check_failed(
-                    "run `asta audit verify`; the risk journal in the trail does not replay",
-                    e,
-                )
-            })?;
+    let (restored, last) = RestoredRisk::replay_until(
+        dir,
+        key,
+        until,
+        limits,
+        Arc::new(catalog),
+        Arc::new(calendar),
+    )
+    .map_err(|e| {
+        Failure::check_failed(
+            "run `asta audit verify`; the risk journal in the trail does not replay",
+            e,
+        )
+    })?;
     let Some((point, at)) = last else {
         return Err(Failure::invalid(
             "the trail is empty: nothing to replay yet",
@@ -86,7 +92,10 @@ pub fn run(
     print_status(&status, false)?;
     let unknown = restored.unknown_outcomes();
     if !unknown.is_empty() {
-        crate::say!("placements with no outcome in the trail at this point: {}", unknown.len());
+        crate::say!(
+            "placements with no outcome in the trail at this point: {}",
+            unknown.len()
+        );
     }
     crate::say!("decision records up to {point}:");
     for record in &before {

@@ -48,6 +48,14 @@ impl ApprovalTicket {
     pub fn get(self) -> u64 {
         self.0
     }
+
+    /// The ticket with number `number`, as recorded (for example in an
+    /// order's intent in the audit trail), to settle an approval after a
+    /// restart: `order_opened` or `release_approval` with it act only on a
+    /// pending approval of that number.
+    pub fn from_recorded(number: u64) -> Self {
+        Self(number)
+    }
 }
 
 impl fmt::Display for ApprovalTicket {
