@@ -29,9 +29,15 @@
 //! - **Events**: every decision and transition is a serializable
 //!   [`RiskEvent`] with a RISK or SECURITY category, for the caller's audit
 //!   trail (this crate does not depend on asta-audit).
-//! - **Durable state** ([`StateStore`]): saved atomically after each change;
-//!   a restart keeps the day's loss, halts and rate windows; a corrupt file
-//!   stops the engine from starting instead of being reset.
+//! - **Durable state**, one of two ways. With a [`StateStore`] the whole
+//!   state is saved atomically after each change (an fsync per decision).
+//!   A *journaled* engine ([`RiskEngine::restore`]) writes nothing itself:
+//!   each call yields a serializable [`JournalEntry`] for the caller's
+//!   write-ahead log (the audit trail), [`RiskSnapshot`]s with a SHA-256
+//!   digest are taken from time to time, and a restart replays the entries
+//!   after the newest confirmed snapshot at their recorded times. Either
+//!   way a restart keeps the day's loss, halts and rate windows, and
+//!   damage stops the engine from starting instead of resetting it.
 //!
 //! The key design decision is **exactness over speed tricks**: money is
 //! asta-core's integer [`Money`](asta_core::Money), shares are basis points,
@@ -99,11 +105,72 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Journaled mode
+//!
+//! The audit trail is the write-ahead log; asta-risk does not depend on
+//! asta-audit, so the caller moves the entries:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use asta_core::{
+//!     Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest, PriceType,
+//!     Product, Quantity, Side, StrategyTag, Symbol,
+//! };
+//! use asta_risk::{JournalEntry, OrderContext, RiskConfig, RiskEngine, RiskSnapshot, TradingState};
+//! use chrono::{TimeZone, Utc};
+//!
+//! let catalog = Arc::new(InstrumentCatalog::from_csv_reader(
+//!     "exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper\n\
+//!      NSE,SBIN,0.05,1,,,\n".as_bytes(),
+//! )?);
+//! let calendar = Arc::new(MarketCalendar::bundled()?);
+//! let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap()));
+//! let config = RiskConfig::builder(Money::from_rupees(1_000_000))
+//!     .max_order_quantity(1_000)
+//!     .max_order_notional(Money::from_rupees(200_000))
+//!     .max_gross_exposure(Money::from_rupees(2_000_000))
+//!     .build()?;
+//! let mut trail: Vec<String> = Vec::new(); // stands in for the audit trail
+//!
+//! // First start: no snapshot, no entries: a fresh engine (its first entry is START).
+//! let (mut engine, _) = RiskEngine::restore(
+//!     config.clone(), catalog.clone(), calendar.clone(), clock.clone(), None, Vec::new(),
+//! )?;
+//! let sbin = Symbol::new("SBIN")?;
+//! engine.update_quote(Exchange::Nse, &sbin, "800".parse()?);
+//! let snapshot_bytes = engine.snapshot().to_bytes()?; // e.g. every N entries
+//! let digest = RiskSnapshot::digest_of(&snapshot_bytes); // recorded in the trail
+//! let order = OrderRequest::builder()
+//!     .symbol(sbin).exchange(Exchange::Nse).side(Side::Buy).price_type(PriceType::Limit)
+//!     .product(Product::Cnc).quantity(Quantity::new(10)?).price("801".parse()?)
+//!     .strategy(StrategyTag::new("demo")?).build()?;
+//! engine.check_order(&order, &OrderContext::new())?;
+//! engine.halt("end of demo");
+//! for entry in engine.drain_journal() {
+//!     trail.push(serde_json::to_string(&entry)?); // durable before the order leaves
+//! }
+//!
+//! // Restart: the confirmed snapshot plus the entries after it.
+//! let snapshot = RiskSnapshot::from_bytes_with_digest(&snapshot_bytes, &digest)?;
+//! let entries = trail
+//!     .iter()
+//!     .map(|line| JournalEntry::from_json(line))
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! let (restored, report) =
+//!     RiskEngine::restore(config, catalog, calendar, clock, Some(snapshot), entries)?;
+//! assert!(report.divergences.is_empty());
+//! assert_eq!(restored.trading_state(), TradingState::Halted);
+//! assert_eq!(restored.snapshot(), engine.snapshot());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Notes
 //!
 //! - The engine is synchronous and does no I/O on the decision path except
-//!   the state save (see [`RiskEngine`] for the persistence trade-off). The
-//!   caller serializes access (one mutex) and drains events after each call.
+//!   the state save of a store-backed engine (see [`RiskEngine`] for the
+//!   persistence trade-off; a journaled engine does none). The caller
+//!   serializes access (one mutex) and drains events (and, journaled, the
+//!   journal) after each call.
 //! - Cancels are always allowed, in every trading state.
 //! - The day is the IST calendar day: at IST midnight the daily P&L and
 //!   per-day rate counts reset; a latched halt never does.

@@ -544,6 +544,8 @@ fn a_replay_that_diverges_halts_and_the_halt_is_journaled() {
     assert_eq!(halt.len(), 1);
     assert_eq!(halt[0].seq(), 4);
     assert_eq!(halt[0].input().kind(), "DIVERGENCE_HALT");
+    let text = serde_json::to_string(&halt[0]).unwrap();
+    assert_eq!(JournalEntry::from_json(&text).unwrap(), halt[0]);
     // Restoring again, even with the original configuration (so the order
     // replays as approved), keeps the halt: it is in the journal now.
     let mut all = entries;

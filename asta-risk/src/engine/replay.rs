@@ -24,6 +24,7 @@ pub const DEFAULT_JOURNAL_LIMIT: usize = 10_000;
 
 /// A replayed decision that came out differently from the recorded one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Divergence {
     /// The entry's seq.
     pub seq: u64,
