@@ -264,13 +264,20 @@ impl<B: Broker> Guard<B> {
 
         // 6. The report itself.
         let details = serde_json::to_value(&report).unwrap_or_default();
-        if !self
-            .record(AuditEvent::system(
-                "emergency_stop_report",
-                json!({"severity": "CRITICAL", "report": details}),
-            ))
-            .await
-        {
+        // Durable: the report closes the stop, and its sync covers every
+        // record the stop appended before it.
+        let closing = AuditEvent::system(
+            "emergency_stop_report",
+            json!({"severity": "CRITICAL", "report": details}),
+        );
+        let written = match self.audit.append_async(closing).await {
+            Ok(_) => true,
+            Err(error) => {
+                self.on_audit_failure(&error).await;
+                false
+            }
+        };
+        if !written {
             report.audited = false;
             report.fail(
                 EmergencyStep::Audit,

@@ -302,7 +302,7 @@ fn run_trials(trials: u64) {
         };
         // Wait for READY (bounded), then kill at a random point.
         for _ in 0..600 {
-            if lines.lock().unwrap().iter().any(|l| l == "READY") {
+            if lines.lock().unwrap().iter().any(|l| l.ends_with("READY")) {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -311,7 +311,7 @@ fn run_trials(trials: u64) {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(
-            lines.lock().unwrap().iter().any(|l| l == "READY"),
+            lines.lock().unwrap().iter().any(|l| l.ends_with("READY")),
             "trial {trial}: the child never became ready"
         );
         std::thread::sleep(Duration::from_millis(next(&mut seed) % 120));
@@ -462,6 +462,6 @@ async fn a_broker_call_sent_then_a_crash_is_an_unknown_outcome_at_restart() {
     assert_eq!(restored.unknown_outcomes().len(), 1);
     let unknown = &restored.unknown_outcomes()[0];
     assert_eq!(unknown.order, order("trend", 1));
-    // Its approval still counts: one pending order in the risk engine.
-    assert_eq!(restored.engine().status().open_orders, 1);
+    // Its approval still counts: one pending approval in the risk engine.
+    assert_eq!(restored.engine().status().pending_approvals, 1);
 }

@@ -35,11 +35,11 @@ async fn a_clean_stop_halts_cancels_closes_records_and_alerts() {
     // The exit fill reached the risk engine: flat there too.
     assert!(s.guard.risk_status().positions.iter().all(|p| p.net == 0));
     assert!(s.alerts.kinds().contains(&"emergency_stop".to_owned()));
-    let text = audit_text(&s.trail.dir);
+    let text = audit_text(&s.trail);
     assert!(text.contains("\"emergency_stop\"") && text.contains("\"emergency_stop_report\""));
     assert!(text.contains("\"CRITICAL\""));
     serde_json::to_string(&report).unwrap();
-    assert_intact(&s.trail.dir);
+    assert_intact(&s.trail);
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn a_stop_with_failing_cancels_reports_them_and_still_halts_and_closes() {
     // Each broker failure is in the audit trail under the reference reported.
     for failure in &report.failures {
         let reference = failure.reference.as_ref().unwrap();
-        let lines = lines_with(&s.trail.dir, reference.as_str());
+        let lines = lines_with(&s.trail, reference.as_str());
         // The ERROR record with the detail, and the final report naming it.
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].contains("\"category\":\"ERROR\""));

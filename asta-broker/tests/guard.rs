@@ -33,7 +33,7 @@ async fn an_order_goes_through_every_step_and_is_recorded_in_order() {
         .unwrap();
     assert_eq!(id.as_str(), "SBX-000001");
 
-    let text = audit_text(&s.trail.dir);
+    let text = audit_text(&s.trail);
     let at = |needle: &str| {
         text.find(needle)
             .unwrap_or_else(|| panic!("{needle} missing"))
@@ -49,7 +49,7 @@ async fn an_order_goes_through_every_step_and_is_recorded_in_order() {
     assert_eq!(status.positions.len(), 1);
     assert_eq!(status.positions[0].net, 10);
     assert_eq!(status.open_orders, 0);
-    assert!(assert_intact(&s.trail.dir) >= 6);
+    assert!(assert_intact(&s.trail) >= 6);
 }
 
 #[tokio::test]
@@ -72,7 +72,7 @@ async fn refusals_carry_a_reference_found_in_the_audit_record_with_the_detail() 
     let public = error.public_error();
     assert_eq!(public.code(), ErrorCode::InvalidInput);
     assert_eq!(public.reference(), reference);
-    let lines = lines_with(&s.trail.dir, reference.as_str());
+    let lines = lines_with(&s.trail, reference.as_str());
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("place_refused"));
     assert!(lines[0].contains("not a multiple of tick size"));
@@ -90,7 +90,7 @@ async fn refusals_carry_a_reference_found_in_the_audit_record_with_the_detail() 
     assert!(error.is_transient());
     let public = s.guard.public_error(&error).await;
     assert_eq!(public.code(), ErrorCode::BrokerUnavailable);
-    let lines = lines_with(&s.trail.dir, public.reference().as_str());
+    let lines = lines_with(&s.trail, public.reference().as_str());
     assert_eq!(lines.len(), 1);
     assert!(lines[0].contains("\"category\":\"ERROR\""));
     assert!(lines[0].contains("connection refused by funds-host"));
@@ -99,7 +99,7 @@ async fn refusals_carry_a_reference_found_in_the_audit_record_with_the_detail() 
     let bare = BrokerError::rejected("margin shortfall at the broker");
     let public = s.guard.public_error(&bare).await;
     assert!(
-        lines_with(&s.trail.dir, public.reference().as_str())[0]
+        lines_with(&s.trail, public.reference().as_str())[0]
             .contains("margin shortfall at the broker")
     );
 }
@@ -117,8 +117,8 @@ async fn risk_rejections_and_rate_limits_never_reach_the_broker() {
     assert!(error.to_string().contains("collar"));
     assert!(s.sandbox.order_book().await.unwrap().is_empty());
     let reference = error.reference().unwrap().as_str().to_owned();
-    assert!(lines_with(&s.trail.dir, &reference)[0].contains("PRICE_COLLAR"));
-    assert!(audit_text(&s.trail.dir).contains("\"order_rejected\""));
+    assert!(lines_with(&s.trail, &reference)[0].contains("PRICE_COLLAR"));
+    assert!(audit_text(&s.trail).contains("\"order_rejected\""));
 
     // Two orders per second for the strategy: the third is refused.
     s.guard
@@ -201,7 +201,7 @@ async fn halted_allows_cancels_only() {
     s.guard.cancel_order(&strategy(), &id).await.unwrap();
     let status = s.sandbox.order_status(&strategy(), &id).await.unwrap();
     assert_eq!(status.state(), OrderState::Cancelled);
-    let text = audit_text(&s.trail.dir);
+    let text = audit_text(&s.trail);
     assert!(text.contains("\"cancel_intent\"") && text.contains("\"cancel_accepted\""));
     assert_eq!(s.guard.risk_status().open_orders, 0);
 }
@@ -240,7 +240,7 @@ async fn modifications_are_checked_like_orders() {
     s.guard.modify_order(&fine).await.unwrap();
     let status = s.sandbox.order_status(&strategy(), &id).await.unwrap();
     assert_eq!(status.price().unwrap().to_string(), "796");
-    assert!(audit_text(&s.trail.dir).contains("\"modify_accepted\""));
+    assert!(audit_text(&s.trail).contains("\"modify_accepted\""));
 }
 
 #[tokio::test]
@@ -258,7 +258,7 @@ async fn a_falling_mark_trips_the_daily_loss_breaker_through_sync() {
     assert!(report.failures.is_empty());
     assert_eq!(report.trading_state, TradingState::Halted);
     assert!(s.alerts.kinds().contains(&"breaker_tripped".to_owned()));
-    assert!(audit_text(&s.trail.dir).contains("\"breaker_tripped\""));
+    assert!(audit_text(&s.trail).contains("\"breaker_tripped\""));
     let error = s
         .guard
         .place_order(&market(asta_core::Side::Buy, 1))
@@ -398,7 +398,7 @@ async fn sync_finds_an_order_whose_placement_outcome_was_unknown() {
     assert_eq!((report.unknown_resolved, report.unknown_pending), (1, 0));
     let status = guard.risk_status();
     assert_eq!((status.pending_approvals, status.open_orders), (0, 1));
-    assert!(audit_text(&trail.dir).contains("\"place_reconciled\""));
+    assert!(audit_text(&trail).contains("\"place_reconciled\""));
     // It is tracked now: its fill reaches the risk engine on the next sync.
     sandbox.set_quote(Exchange::Nse, &sbin(), quote(&clock, "794"));
     let report = guard.sync().await;
@@ -452,7 +452,7 @@ async fn live_mode_needs_the_flag_and_a_confirmation() {
         let error = result.unwrap_err();
         let public = error.public_error();
         assert_eq!(public.code(), ErrorCode::PermissionDenied, "{error}");
-        let lines = lines_with(&trail.dir, public.reference().as_str());
+        let lines = lines_with(&trail, public.reference().as_str());
         assert_eq!(lines.len(), 1);
         assert!(lines[0].contains("guard_refused") && lines[0].contains("SECURITY"));
     }
@@ -489,7 +489,7 @@ async fn sandbox_and_paper_modes_refuse_a_network_broker() {
             GuardBuildErrorKind::ModeMismatch { .. }
         ));
         assert_eq!(error.public_error().code(), ErrorCode::PermissionDenied);
-        assert!(!audit_text(&trail.dir).contains("0123456789abcdef0123"));
+        assert!(!audit_text(&trail).contains("0123456789abcdef0123"));
     }
 }
 
@@ -521,16 +521,14 @@ async fn leaving_halted_needs_a_fresh_totp_code() {
     let error = s.guard.reset("ops", wrong, &verifier).await.unwrap_err();
     assert_eq!(error.public_error().code(), ErrorCode::PermissionDenied);
     assert_eq!(s.guard.trading_state(), TradingState::Halted);
-    assert!(
-        lines_with(&s.trail.dir, error.reference().unwrap().as_str())[0].contains("reset_refused")
-    );
+    assert!(lines_with(&s.trail, error.reference().unwrap().as_str())[0].contains("reset_refused"));
 
     s.guard
         .reset("ops", code.as_str(), &verifier)
         .await
         .unwrap();
     assert_eq!(s.guard.trading_state(), TradingState::Active);
-    let text = audit_text(&s.trail.dir);
+    let text = audit_text(&s.trail);
     assert!(text.contains("\"trading_reset\"") && text.contains("\"reset_authorized\""));
     assert!(
         !text.contains(code.as_str()),
@@ -613,7 +611,7 @@ async fn venues_are_forwarded_and_paper_mode_accepts_a_paper_broker() {
                 .await
                 .unwrap();
             assert_eq!(guard.risk_status().positions[0].net, 3);
-            assert!(audit_text(&trail.dir).contains("\"mode\":\"paper\""));
+            assert!(audit_text(&trail).contains("\"mode\":\"paper\""));
         }
     }
 }

@@ -107,11 +107,7 @@ async fn input_and_risk_refusals_never_call_the_broker() {
         let error = guard.place_order(&order).await.unwrap_err();
         assert_eq!(error.public_error().code(), code, "{name}: {error}");
         let reference = error.reference().unwrap();
-        assert_eq!(
-            lines_with(&trail.dir, reference.as_str()).len(),
-            1,
-            "{name}"
-        );
+        assert_eq!(lines_with(&trail, reference.as_str()).len(), 1, "{name}");
     }
     // A modification off the grid.
     let base = limit(Side::Buy, 1, "800");

@@ -109,10 +109,10 @@ async fn the_api_key_never_reaches_audit_logs_alerts_or_errors() {
         seen.push(serde_json::to_string(alert).unwrap());
     }
     trail.log.sync().unwrap();
-    seen.push(audit_text(&trail.dir));
+    seen.push(audit_text(&trail));
     seen.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
 
-    assert!(audit_text(&trail.dir).contains("place_failed"));
+    assert!(audit_text(&trail).contains("place_failed"));
     for text in &seen {
         assert!(!text.contains("CANARY-5d1e"), "leak: {text}");
     }

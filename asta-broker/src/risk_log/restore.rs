@@ -57,6 +57,9 @@ pub struct RestoreReport {
     pub records_read: u64,
     /// The risk engine's own replay report (divergences, if any).
     pub replay: ReplayReport,
+    /// The seq and time of the last audit record read (`None` for an
+    /// empty trail).
+    pub last_record: Option<(u64, DateTime<Utc>)>,
 }
 
 /// A risk engine rebuilt from the trail, with the placements whose outcome
@@ -145,6 +148,7 @@ impl RestoredRisk {
                 replayed,
                 records_read: scan.records,
                 replay,
+                last_record: scan.last,
             },
         })
     }
@@ -152,9 +156,8 @@ impl RestoredRisk {
     /// The risk state as the trail had it at audit record `until` (the
     /// whole trail when `None`), rebuilt from the trail alone, with the
     /// clock stopped at that record's time: for an operator asking why an
-    /// order was approved (`asta audit replay`). Returns the rebuilt state
-    /// and the seq and time of the last record read (`None` for an empty
-    /// trail).
+    /// order was approved (`asta audit replay`). The report's
+    /// `last_record` says where it stopped.
     pub fn replay_until(
         audit_dir: &Path,
         key: &ChainKey,
@@ -162,7 +165,7 @@ impl RestoredRisk {
         config: RiskConfig,
         catalog: Arc<InstrumentCatalog>,
         calendar: Arc<MarketCalendar>,
-    ) -> Result<(RestoredRisk, Option<(u64, DateTime<Utc>)>), RiskRestoreError> {
+    ) -> Result<RestoredRisk, RiskRestoreError> {
         let scan = scan_trail(audit_dir, key, 0, until)?;
         let last = scan.last;
         let at = last.map_or_else(Utc::now, |(_, ts)| ts);
@@ -175,20 +178,18 @@ impl RestoredRisk {
             None,
             scan.entries.into_values(),
         )?;
-        Ok((
-            RestoredRisk {
-                engine,
-                store: Arc::new(NoStore),
-                unknown: scan.unknown.into_values().collect(),
-                report: RestoreReport {
-                    snapshot: SnapshotUse::None,
-                    replayed,
-                    records_read: scan.records,
-                    replay,
-                },
+        Ok(RestoredRisk {
+            engine,
+            store: Arc::new(NoStore),
+            unknown: scan.unknown.into_values().collect(),
+            report: RestoreReport {
+                snapshot: SnapshotUse::None,
+                replayed,
+                records_read: scan.records,
+                replay,
+                last_record: last,
             },
-            last,
-        ))
+        })
     }
 
     /// What the restore did.

@@ -8,7 +8,7 @@
     reason = "test helpers: not every test file uses every helper; a failed unwrap is a failed test"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use asta_audit::{AuditConfig, AuditLog, ChainKey, Verification, verify};
@@ -105,8 +105,11 @@ pub fn trail(clock: &ManualClock) -> Trail {
     }
 }
 
-/// Every line of every segment.
-pub fn audit_text(dir: &Path) -> String {
+/// Every line of every segment, after making everything appended so far
+/// durable (the guard defers outcome records to the next group commit).
+pub fn audit_text(trail: &Trail) -> String {
+    trail.log.sync().unwrap();
+    let dir = &trail.dir;
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -120,16 +123,17 @@ pub fn audit_text(dir: &Path) -> String {
 }
 
 /// The audit lines that mention `needle`.
-pub fn lines_with(dir: &Path, needle: &str) -> Vec<String> {
-    audit_text(dir)
+pub fn lines_with(trail: &Trail, needle: &str) -> Vec<String> {
+    audit_text(trail)
         .lines()
         .filter(|l| l.contains(needle))
         .map(str::to_owned)
         .collect()
 }
 
-pub fn assert_intact(dir: &Path) -> u64 {
-    match verify(dir, &chain_key(), None).unwrap() {
+pub fn assert_intact(trail: &Trail) -> u64 {
+    trail.log.sync().unwrap();
+    match verify(&trail.dir, &chain_key(), None).unwrap() {
         Verification::Intact(v) => v.records,
         Verification::Broken(finding) => panic!("audit trail broken: {finding}"),
     }

@@ -33,7 +33,7 @@ pub fn run(
         .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
     let calendar = asta_core::MarketCalendar::bundled()
         .map_err(|e| Failure::internal("the bundled market calendar is unreadable", e))?;
-    let (restored, last) = RestoredRisk::replay_until(
+    let restored = RestoredRisk::replay_until(
         dir,
         key,
         until,
@@ -47,7 +47,7 @@ pub fn run(
             e,
         )
     })?;
-    let Some((point, at)) = last else {
+    let Some((point, at)) = restored.report().last_record else {
         return Err(Failure::invalid(
             "the trail is empty: nothing to replay yet",
             anyhow::anyhow!("no records in {}", dir.display()),
