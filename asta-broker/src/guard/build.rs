@@ -181,6 +181,7 @@ impl<B: Broker> GuardBuilder<B> {
                     entries_since: 0,
                     last: now,
                     pending: None,
+                    force_next: true,
                 })
             }),
             snapshot_saving: tokio::sync::Mutex::new(()),

@@ -8,7 +8,7 @@ use super::*;
 /// ids, tickets): their records skip the audit trail's pattern scan. Every
 /// other kind may carry free text (a halt reason, a broker message) and is
 /// scanned.
-const TYPED_INPUTS: [&str; 9] = [
+const TYPED_INPUTS: [&str; 10] = [
     "START",
     "CHECK_ORDER",
     "CHECK_BATCH",
@@ -18,6 +18,7 @@ const TYPED_INPUTS: [&str; 9] = [
     "RECORD_FILL",
     "ORDER_OPENED",
     "RELEASE_APPROVAL",
+    "ORDER_CLOSED",
 ];
 
 /// Risk event kinds that hold only typed values.
@@ -40,6 +41,10 @@ pub(crate) struct SnapshotPlan {
     pub(crate) last: DateTime<Utc>,
     /// Bytes taken under the engine's lock, not saved yet.
     pub(crate) pending: Option<Vec<u8>>,
+    /// Take a snapshot at the next step whatever the counters say (right
+    /// after a restore, so that a replay's outcome, such as a divergence
+    /// halt, is not replayed again at every start).
+    pub(crate) force_next: bool,
 }
 
 impl<B: Broker> Guard<B> {
@@ -124,6 +129,7 @@ impl<B: Broker> Guard<B> {
         let now = self.clock.now();
         let every = i64::try_from(self.config.snapshot_every_secs).unwrap_or(i64::MAX);
         let due = force
+            || plan.force_next
             || plan.entries_since >= self.config.snapshot_every_entries
             || (plan.entries_since > 0 && (now - plan.last).num_seconds() >= every);
         if !due {
@@ -138,6 +144,7 @@ impl<B: Broker> Guard<B> {
             }
         };
         plan.entries_since = 0;
+        plan.force_next = false;
         plan.last = now;
         let size = bytes.len();
         plan.pending = Some(bytes);

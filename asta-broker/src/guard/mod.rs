@@ -150,21 +150,29 @@ impl Default for GuardConfig {
 /// 3. **Trading state**: HALTED (account or strategy) refuses everything but
 ///    cancels;
 /// 4. **Risk decision**: [`RiskEngine::check_order`] (hours, collar, limits,
-///    daily loss, rate limits...); its events are written to the audit trail;
-/// 5. **Durable intent**: an `ORDER place_intent` record is appended and
-///    fdatasync'd. Only after it returns `Ok` may the order leave. If it
-///    fails, nothing is sent, the approval is released and trading halts
-///    (`report_audit_failure`, latched) with a critical alert;
+///    daily loss, rate limits...); its events are appended to the audit
+///    trail, in the engine's order, under the engine's lock;
+/// 5. **Durable intent**: an `ORDER place_intent` record, carrying the risk
+///    approval's journal entry when the risk state lives in the trail
+///    ([`Guard::restored`]), is appended with the decision and made durable:
+///    **the one fdatasync an order waits for**. Only after it is on disk may
+///    the order leave. If it fails, nothing is sent, the approval is
+///    released and trading halts (`report_audit_failure`, latched) with a
+///    critical alert;
 /// 6. **Inner call**: the wrapped broker's `place_order`;
-/// 7. **Outcome**: `ORDER place_accepted`, or an `ERROR` record with a
-///    fresh reference;
-/// 8. **Risk state**: `order_opened` on success; `release_approval` when the
-///    order was definitely not placed; additionally `report_auth_failure`
-///    (halt) on [`BrokerError::AuthFailed`]; an unknown outcome keeps the
-///    approval pending (it may be at the exchange: it keeps counting as
-///    open), raises a critical alert, and is looked for in the order book by
-///    every [`sync`](Self::sync) until found. Then, if configured, the
-///    order's status is read and any fill recorded.
+/// 7. **Outcome**: `ORDER place_accepted` with the risk update
+///    (`order_opened`), or an `ERROR` record with a fresh reference. These
+///    and every later record (fills, risk events) are appended without
+///    waiting: they become durable with the next group commit. A crash
+///    before it leaves an intent without an outcome, which a restart
+///    reports as an unknown outcome ([`RestoredRisk`](crate::RestoredRisk));
+/// 8. **Risk state**: `release_approval` when the order was definitely not
+///    placed; additionally `report_auth_failure` (halt) on
+///    [`BrokerError::AuthFailed`]; an unknown outcome keeps the approval
+///    pending (it may be at the exchange: it keeps counting as open), raises
+///    a critical alert, and is looked for in the order book by every
+///    [`sync`](Self::sync) until found. Then, if configured, the order's
+///    status is read and any fill recorded.
 ///
 /// If any of steps 1–5 fails, **the inner broker is not called at all**, and
 /// the refusal is recorded under a fresh [`ErrorReference`] carried by the
