@@ -149,7 +149,7 @@ pub(crate) fn split_line(line: &[u8]) -> Option<(&[u8], Mac)> {
     let (body, trailer) = line.split_at_checked(cut)?;
     let rest = trailer.strip_prefix(MAC_PREFIX.as_bytes())?;
     let digits = rest.strip_suffix(MAC_SUFFIX.as_bytes())?;
-    let mac = Mac::from_hex(std::str::from_utf8(digits).ok()?)?;
+    let mac = Mac::from_hex_bytes(digits)?;
     Some((body, mac))
 }
 

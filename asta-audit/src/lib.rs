@@ -38,8 +38,10 @@
 //!   before anything is written, behind a cheap literal prefilter; details
 //!   built from typed values ([`AuditEvent::typed_unchecked`]) skip the
 //!   pattern scan but not field-name redaction.
-//! - **Verification** ([`verify`]) streams through all segments and names
-//!   the first bad record and what is wrong with it.
+//! - **Verification** ([`verify`]) streams through all segments (several
+//!   at a time on a multi-core machine; the links across segment
+//!   boundaries are still checked) and names the first bad record and what
+//!   is wrong with it.
 //! - An optional [`AuditLayer`] turns `tracing` events with target `audit`
 //!   into records; the rest of the API does not depend on it.
 //!

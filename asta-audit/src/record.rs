@@ -319,17 +319,41 @@ impl Mac {
 
     /// Parses 64 lowercase hex digits.
     pub fn from_hex(text: &str) -> Option<Mac> {
-        let bytes = text.as_bytes();
+        Mac::from_hex_bytes(text.as_bytes())
+    }
+
+    /// [`Mac::from_hex`] on bytes (no UTF-8 check needed: any non-hex byte
+    /// is refused).
+    pub(crate) fn from_hex_bytes(bytes: &[u8]) -> Option<Mac> {
         if bytes.len() != 2 * MAC_LEN {
             return None;
         }
         let mut out = [0u8; MAC_LEN];
+        let mut bad = false;
         for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            let hi = hex_val(*pair.first()?)?;
-            let lo = hex_val(*pair.get(1)?)?;
-            *slot = (hi << 4) | lo;
+            let (hi, lo) = match pair {
+                [hi, lo] => (hex_val(*hi), hex_val(*lo)),
+                _ => (None, None),
+            };
+            match (hi, lo) {
+                (Some(hi), Some(lo)) => *slot = (hi << 4) | lo,
+                _ => bad = true,
+            }
         }
-        Some(Mac(out))
+        (!bad).then_some(Mac(out))
+    }
+
+    /// The 64 lowercase hex digits, on the stack.
+    pub(crate) fn hex_bytes(&self) -> [u8; 2 * MAC_LEN] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 2 * MAC_LEN];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            if let [hi, lo] = pair {
+                *hi = DIGITS[usize::from(b >> 4)];
+                *lo = DIGITS[usize::from(b & 0x0f)];
+            }
+        }
+        out
     }
 
     pub(crate) fn write_hex(&self, out: &mut String) {

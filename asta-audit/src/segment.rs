@@ -1,7 +1,7 @@
 //! Segment files and the audit directory: names, permissions, line reading.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -232,35 +232,27 @@ impl LineReader {
     /// The next line, or `None` at the end of the file.
     pub(crate) fn next_line(&mut self, path: &Path) -> Result<Option<Line>, AuditError> {
         let mut out = Vec::new();
-        loop {
-            let buf = self
-                .reader
-                .fill_buf()
-                .map_err(|e| AuditError::io("reading segment", path, e))?;
-            if buf.is_empty() {
-                if out.is_empty() {
-                    return Ok(None);
-                }
-                self.offset += out.len() as u64;
-                self.line_no += 1;
-                return Ok(Some(Line::Unterminated(out)));
-            }
-            let newline = buf.iter().position(|&b| b == b'\n');
-            let take = newline.map_or(buf.len(), |i| i);
-            if out.len() + take > MAX_LINE_BYTES {
-                return Ok(Some(Line::TooLong));
-            }
-            out.extend_from_slice(buf.get(..take).unwrap_or_default());
-            match newline {
-                Some(_) => {
-                    self.reader.consume(take + 1);
-                    self.offset += out.len() as u64 + 1;
-                    self.line_no += 1;
-                    return Ok(Some(Line::Complete(out)));
-                }
-                None => self.reader.consume(take),
-            }
+        // At most the longest line plus its newline (std's fast memchr).
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let read = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut out)
+            .map_err(|e| AuditError::io("reading segment", path, e))?;
+        if read == 0 {
+            return Ok(None);
         }
+        if out.last() == Some(&b'\n') {
+            out.pop();
+            self.offset += read as u64;
+            self.line_no += 1;
+            return Ok(Some(Line::Complete(out)));
+        }
+        if out.len() > MAX_LINE_BYTES {
+            return Ok(Some(Line::TooLong));
+        }
+        self.offset += read as u64;
+        self.line_no += 1;
+        Ok(Some(Line::Unterminated(out)))
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use crate::canonical::{check_mac, split_line};
 use crate::checkpoint::Checkpoint;
@@ -345,10 +347,11 @@ fn check_fast(key: &ChainKey, line: &[u8]) -> Result<Checked, (Option<u64>, Find
         return Err((loose_seq(line), FindingKind::MacMismatch));
     }
     match serde_json::from_slice::<RecordView<'_>>(line) {
-        Ok(view) if Mac::from_hex(view.mac) == Some(mac) => Ok(Checked {
+        // Same test as the full parse's `record.mac != mac.to_string()`.
+        Ok(view) if view.mac.as_bytes() == mac.hex_bytes() => Ok(Checked {
             seq: view.seq,
             ts: view.ts,
-            prev: Mac::from_hex(view.prev),
+            prev: Mac::from_hex_bytes(view.prev.as_bytes()),
             mac,
         }),
         // Escaped strings, errors, a mismatching mac field: the full parse
@@ -417,6 +420,19 @@ pub fn verify_with_progress(
     checkpoint: Option<&Checkpoint>,
     progress: &mut dyn FnMut(VerifyProgress),
 ) -> Result<Verification, AuditError> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    verify_using(dir, key, checkpoint, progress, cores)
+}
+
+/// [`verify_with_progress`] with at most `max_workers` segments at once
+/// (1: the sequential verifier).
+fn verify_using(
+    dir: &Path,
+    key: &ChainKey,
+    checkpoint: Option<&Checkpoint>,
+    progress: &mut dyn FnMut(VerifyProgress),
+    max_workers: usize,
+) -> Result<Verification, AuditError> {
     let segments = list_segments(dir)?;
     let bytes_total: u64 = segments
         .iter()
@@ -437,6 +453,20 @@ pub fn verify_with_progress(
     };
     let (segments, _stale) = skip_pruned(segments, anchor.as_ref());
     let (first_seq, prev) = anchor.map_or((1, Mac::GENESIS), |a| (a.seq.saturating_add(1), a.mac));
+    let workers = max_workers.min(segments.len());
+    if workers > 1 {
+        let start = Start {
+            first_seq,
+            prev,
+            anchor: anchor.map(|a| Head {
+                seq: a.seq,
+                mac: a.mac,
+                ts: a.ts,
+            }),
+            bytes_total,
+        };
+        return verify_parallel(&segments, key, checkpoint, start, workers, progress);
+    }
     let mut state = ChainState::new(first_seq, prev);
     let mut bytes = 0u64;
     let mut last_name = String::from("(no segment)");
@@ -590,4 +620,554 @@ pub fn verify_with_progress(
         segments: count,
         bytes,
     }))
+}
+
+/// Where the chain starts (after any retention anchor).
+struct Start {
+    first_seq: u64,
+    prev: Mac,
+    anchor: Option<Head>,
+    bytes_total: u64,
+}
+
+/// The first line of a segment, checked on its own (MAC and form): its
+/// place in the chain is checked when the segments are joined.
+struct FirstLine {
+    seq: u64,
+    prev: Option<Mac>,
+    mac: Mac,
+    /// The seq of line 2 if it is a complete, authentic record (the
+    /// sequential verifier's look-ahead to tell reordering from deletion).
+    next_seq: Option<u64>,
+}
+
+/// One segment checked from its own first line on.
+struct Scanned {
+    first: Option<FirstLine>,
+    /// The first problem in the segment that does not depend on the records
+    /// before it.
+    found: Option<Finding>,
+    head: Option<Head>,
+    records: u64,
+    bytes: u64,
+    last_line: Option<u64>,
+}
+
+enum Message {
+    Progress(u64),
+    Done(usize, Box<Result<Scanned, AuditError>>),
+}
+
+/// Checks one segment as if its first line were correctly linked; the
+/// caller checks that link. Stops early when `stop` is set.
+fn scan_segment(
+    key: &ChainKey,
+    segment: &crate::segment::Segment,
+    newest: bool,
+    checkpoint: Option<&Checkpoint>,
+    stop: &AtomicBool,
+    progress: &dyn Fn(u64),
+) -> Result<Scanned, AuditError> {
+    let name = segment.name();
+    let mut reader = LineReader::open(&segment.path)?;
+    let mut out = Scanned {
+        first: None,
+        found: None,
+        head: None,
+        records: 0,
+        bytes: 0,
+        last_line: None,
+    };
+    let finding = |line: u64, seq: Option<u64>, kind: FindingKind| Finding {
+        segment: name.clone(),
+        line,
+        seq,
+        kind,
+    };
+    let mut state: Option<ChainState> = None;
+    let mut unreported = 0u64;
+    let mut lines = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let line_no = reader.line_no;
+        let Some(line) = reader.next_line(&segment.path)? else {
+            break;
+        };
+        lines += 1;
+        let line = match line {
+            Line::Complete(l) => l,
+            Line::Unterminated(l) => {
+                let what = if newest {
+                    "incomplete final line (a torn write: opening the log cuts it and records a recovery)"
+                } else {
+                    "incomplete final line in a segment that is not the newest"
+                };
+                out.found = Some(finding(
+                    line_no,
+                    loose_seq(&l),
+                    FindingKind::Malformed(what.to_owned()),
+                ));
+                return Ok(out);
+            }
+            Line::TooLong => {
+                out.found = Some(finding(
+                    line_no,
+                    None,
+                    FindingKind::Malformed("line longer than the 1 MiB limit".to_owned()),
+                ));
+                return Ok(out);
+            }
+        };
+        let len = line.len() as u64 + 1;
+        out.bytes += len;
+        unreported += len;
+        if unreported >= PROGRESS_STEP_BYTES {
+            progress(unreported);
+            unreported = 0;
+        }
+        let Some(st) = state.as_mut() else {
+            match check_fast(key, &line) {
+                Ok(c) => {
+                    out.first = Some(FirstLine {
+                        seq: c.seq,
+                        prev: c.prev,
+                        mac: c.mac,
+                        next_seq: None,
+                    });
+                    state = Some(ChainState {
+                        expected_seq: c.seq.saturating_add(1),
+                        prev: c.mac,
+                        head: Some(Head {
+                            seq: c.seq,
+                            mac: c.mac,
+                            ts: c.ts,
+                        }),
+                        records: 1,
+                    });
+                    out.last_line = Some(line_no);
+                }
+                Err((seq, kind)) => {
+                    out.found = Some(finding(line_no, seq, kind));
+                    return Ok(out);
+                }
+            }
+            continue;
+        };
+        if line_no == 2
+            && let Some(first) = out.first.as_mut()
+        {
+            first.next_seq = parse_checked(key, &line).ok().map(|(r, _)| r.seq);
+        }
+        let expected = st.expected_seq;
+        match st.check(key, &line) {
+            Ok(seq) => {
+                if let Some(cp) = checkpoint
+                    && cp.seq() == seq
+                    && st.head.map(|h| h.mac) != Some(cp.mac())
+                {
+                    out.found = Some(finding(line_no, Some(seq), FindingKind::CheckpointMismatch));
+                    return Ok(out);
+                }
+            }
+            Err((
+                seq,
+                FindingKind::MissingSeq {
+                    expected: e,
+                    found: f,
+                },
+            )) => {
+                let mut kind = FindingKind::MissingSeq {
+                    expected: e,
+                    found: f,
+                };
+                if let Some(Line::Complete(next)) = reader.next_line(&segment.path)?
+                    && let Ok((rec, _)) = parse_checked(key, &next)
+                    && rec.seq == expected
+                {
+                    kind = FindingKind::Reordered {
+                        expected: e,
+                        found: f,
+                    };
+                }
+                out.found = Some(finding(line_no, seq, kind));
+                return Ok(out);
+            }
+            Err((seq, kind)) => {
+                out.found = Some(finding(line_no, seq, kind));
+                return Ok(out);
+            }
+        }
+        out.last_line = Some(line_no);
+    }
+    if unreported > 0 {
+        progress(unreported);
+    }
+    if lines == 0 && !newest {
+        out.found = Some(finding(
+            1,
+            None,
+            FindingKind::Malformed("empty segment that is not the newest".to_owned()),
+        ));
+    }
+    if let Some(st) = state {
+        out.head = st.head;
+        out.records = st.records;
+    }
+    Ok(out)
+}
+
+/// [`verify_with_progress`] over several segments at once: each worker
+/// checks whole segments from their own first line; this thread joins them
+/// in order, checking each first line's seq, link, file name and checkpoint
+/// against the segment before, so the result (and the finding named) is
+/// exactly the sequential one.
+fn verify_parallel(
+    segments: &[crate::segment::Segment],
+    key: &ChainKey,
+    checkpoint: Option<&Checkpoint>,
+    start: Start,
+    workers: usize,
+    progress: &mut dyn FnMut(VerifyProgress),
+) -> Result<Verification, AuditError> {
+    let count = segments.len();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<Message>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, stop) = (&next, &stop);
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(segment) = segments.get(index) else {
+                        return;
+                    };
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let report = |bytes| drop(tx.send(Message::Progress(bytes)));
+                    let result =
+                        scan_segment(key, segment, index + 1 == count, checkpoint, stop, &report);
+                    if tx.send(Message::Done(index, Box::new(result))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let result = join_segments(segments, checkpoint, &start, &rx, progress);
+        stop.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+fn join_segments(
+    segments: &[crate::segment::Segment],
+    checkpoint: Option<&Checkpoint>,
+    start: &Start,
+    rx: &mpsc::Receiver<Message>,
+    progress: &mut dyn FnMut(VerifyProgress),
+) -> Result<Verification, AuditError> {
+    let mut done: Vec<Option<Result<Scanned, AuditError>>> =
+        segments.iter().map(|_| None).collect();
+    let (mut expected, mut prev) = (start.first_seq, start.prev);
+    let mut head: Option<Head> = None;
+    let (mut records, mut bytes, mut reported) = (0u64, 0u64, 0u64);
+    let mut last_name = String::from("(no segment)");
+    let mut last_line = 0u64;
+    for (index, segment) in segments.iter().enumerate() {
+        let scanned = loop {
+            if let Some(result) = done.get_mut(index).and_then(Option::take) {
+                break result?;
+            }
+            match rx.recv() {
+                Ok(Message::Progress(n)) => {
+                    reported += n;
+                    progress(VerifyProgress {
+                        bytes_done: reported,
+                        bytes_total: start.bytes_total.max(reported),
+                    });
+                }
+                Ok(Message::Done(i, result)) => {
+                    if let Some(slot) = done.get_mut(i) {
+                        *slot = Some(*result);
+                    }
+                }
+                // Every worker stopped without this segment: cannot happen
+                // while this thread waits; fail rather than hang.
+                Err(_) => return Err(AuditError::Closed),
+            }
+        };
+        let name = segment.name();
+        if let Some(first) = &scanned.first {
+            let broken = |seq: u64, kind| {
+                Ok(Verification::Broken(Finding {
+                    segment: name.clone(),
+                    line: 1,
+                    seq: Some(seq),
+                    kind,
+                }))
+            };
+            if first.seq != expected {
+                // Backwards, or a swap (the next line is the one expected).
+                let kind = if first.seq < expected || first.next_seq == Some(expected) {
+                    FindingKind::Reordered {
+                        expected,
+                        found: first.seq,
+                    }
+                } else {
+                    FindingKind::MissingSeq {
+                        expected,
+                        found: first.seq,
+                    }
+                };
+                return broken(first.seq, kind);
+            }
+            if first.prev != Some(prev) {
+                return broken(first.seq, FindingKind::BrokenLink);
+            }
+            if first.seq != segment.first_seq {
+                return broken(
+                    first.seq,
+                    FindingKind::Malformed(format!(
+                        "segment file name says it starts at seq {}",
+                        segment.first_seq
+                    )),
+                );
+            }
+            if let Some(cp) = checkpoint
+                && cp.seq() == first.seq
+                && first.mac != cp.mac()
+            {
+                return broken(first.seq, FindingKind::CheckpointMismatch);
+            }
+        }
+        if let Some(finding) = scanned.found {
+            return Ok(Verification::Broken(finding));
+        }
+        if let Some(h) = scanned.head {
+            expected = h.seq.saturating_add(1);
+            prev = h.mac;
+            head = Some(h);
+        }
+        records += scanned.records;
+        bytes += scanned.bytes;
+        if let Some(line) = scanned.last_line {
+            last_line = line;
+        }
+        last_name = name;
+        progress(VerifyProgress {
+            bytes_done: bytes.max(reported),
+            bytes_total: start.bytes_total.max(bytes),
+        });
+    }
+    let first_seq = start.first_seq;
+    let head_seq = head.map_or(first_seq.saturating_sub(1), |h| h.seq);
+    if let Some(cp) = checkpoint {
+        let broken = |kind| {
+            Ok(Verification::Broken(Finding {
+                segment: last_name.clone(),
+                line: last_line.saturating_add(1),
+                seq: None,
+                kind,
+            }))
+        };
+        if cp.seq() > head_seq {
+            return broken(FindingKind::TruncatedVsCheckpoint {
+                checkpoint_seq: cp.seq(),
+                head_seq,
+            });
+        }
+        if cp.seq() < first_seq {
+            let at_anchor = start
+                .anchor
+                .is_some_and(|a| a.seq == cp.seq() && a.mac == cp.mac());
+            if !at_anchor {
+                return broken(FindingKind::CheckpointNotCovered {
+                    checkpoint_seq: cp.seq(),
+                    first_seq,
+                });
+            }
+        }
+    }
+    Ok(Verification::Intact(Verified {
+        records,
+        head: head.or(start.anchor),
+        first_seq,
+        segments: segments.len(),
+        bytes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuditConfig, AuditEvent, AuditLog};
+    use asta_core::ManualClock;
+    use chrono::TimeZone;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn lines_of(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn write_lines(path: &Path, lines: &[String]) {
+        let mut text = lines.join("\n");
+        if !lines.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Every tampering gives the same answer, sequentially and in parallel.
+    #[test]
+    fn parallel_verification_names_the_same_first_bad_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = ChainKey::from_bytes(&[9u8; 32]).unwrap();
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap());
+        let config = AuditConfig::builder()
+            .max_segment_bytes(4096)
+            .build()
+            .unwrap();
+        let build = |name: &str, salt: &str| {
+            let dir = tmp.path().join(name);
+            let log =
+                AuditLog::open(&dir, key.clone(), config.clone(), Arc::new(clock.clone())).unwrap();
+            for i in 0..120 {
+                log.append_deferred(AuditEvent::order("place", "s", json!({"i": i, "x": salt})))
+                    .unwrap();
+            }
+            log.close().unwrap();
+            (dir, log.checkpoint().unwrap())
+        };
+        let (pristine, checkpoint) = build("pristine", "a");
+        let (other, _) = build("other", "b");
+        assert_eq!(checkpoint.seq(), 120);
+        let other_segs = list_segments(&other).unwrap();
+        let foreign = other_segs[2].path.clone();
+        let segs = list_segments(&pristine).unwrap();
+        assert!(segs.len() >= 4, "{}", segs.len());
+        type Mutation = Box<dyn Fn(&[std::path::PathBuf])>;
+        let m = |f: fn(&[std::path::PathBuf])| -> Mutation { Box::new(f) };
+        let mutations: Vec<(&str, Mutation)> = vec![
+            (
+                "segment 2 from another trail",
+                Box::new(move |s: &[std::path::PathBuf]| {
+                    std::fs::copy(&foreign, &s[2]).unwrap();
+                }),
+            ),
+            ("none", m(|_| {})),
+            (
+                "drop first line of segment 2",
+                m(|s| {
+                    let mut l = lines_of(&s[2]);
+                    l.remove(0);
+                    write_lines(&s[2], &l);
+                }),
+            ),
+            (
+                "drop last line of segment 1",
+                m(|s| {
+                    let mut l = lines_of(&s[1]);
+                    l.pop();
+                    write_lines(&s[1], &l);
+                }),
+            ),
+            (
+                "swap across boundary 1|2",
+                m(|s| {
+                    let mut a = lines_of(&s[1]);
+                    let mut b = lines_of(&s[2]);
+                    let (x, y) = (a.pop().unwrap(), b.remove(0));
+                    a.push(y);
+                    b.insert(0, x);
+                    write_lines(&s[1], &a);
+                    write_lines(&s[2], &b);
+                }),
+            ),
+            (
+                "swap first two lines of segment 3",
+                m(|s| {
+                    let mut l = lines_of(&s[3]);
+                    l.swap(0, 1);
+                    write_lines(&s[3], &l);
+                }),
+            ),
+            (
+                "delete segment 2",
+                m(|s| std::fs::remove_file(&s[2]).unwrap()),
+            ),
+            (
+                "edit line 1 of segment 1",
+                m(|s| {
+                    let mut l = lines_of(&s[1]);
+                    l[0] = l[0].replace("\"i\":", "\"j\":");
+                    write_lines(&s[1], &l);
+                }),
+            ),
+            (
+                "edit line 3 of segment 2 and 1 of 3",
+                m(|s| {
+                    let mut l = lines_of(&s[2]);
+                    l[2] = l[2].replace("place", "PLACE");
+                    write_lines(&s[2], &l);
+                    let mut l = lines_of(&s[3]);
+                    l[0] = l[0].replace("place", "PLACE");
+                    write_lines(&s[3], &l);
+                }),
+            ),
+            ("empty segment 1", m(|s| write_lines(&s[1], &[]))),
+            (
+                "torn tail of segment 0",
+                m(|s| {
+                    let mut t = std::fs::read(&s[0]).unwrap();
+                    t.truncate(t.len() - 5);
+                    std::fs::write(&s[0], t).unwrap();
+                }),
+            ),
+            (
+                "truncate the newest segment",
+                m(|s| {
+                    let last = s.last().unwrap();
+                    let mut l = lines_of(last);
+                    l.truncate(1);
+                    write_lines(last, &l);
+                }),
+            ),
+            (
+                "copy segment 1 over 2",
+                m(|s| {
+                    std::fs::copy(&s[1], &s[2]).unwrap();
+                }),
+            ),
+        ];
+        for (name, mutate) in mutations {
+            let dir = tmp.path().join(name.replace([' ', '|'], "_"));
+            std::fs::create_dir(&dir).unwrap();
+            for seg in &segs {
+                std::fs::copy(&seg.path, dir.join(seg.path.file_name().unwrap())).unwrap();
+            }
+            let paths: Vec<_> = list_segments(&dir)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.path)
+                .collect();
+            mutate(&paths);
+            for cp in [None, Some(&checkpoint)] {
+                let one = verify_using(&dir, &key, cp, &mut |_| {}, 1).unwrap();
+                let many = verify_using(&dir, &key, cp, &mut |_| {}, 3).unwrap();
+                assert_eq!(one, many, "{name}");
+                if name == "none" {
+                    assert!(one.is_intact());
+                } else {
+                    assert!(!one.is_intact() || cp.is_none(), "{name}: {one:?}");
+                }
+            }
+        }
+    }
 }
