@@ -5,8 +5,7 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use data_encoding::BASE64;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -46,8 +45,8 @@ impl MasterKey {
             reason: reason.to_owned(),
         };
         let decoded = Zeroizing::new(
-            STANDARD
-                .decode(text.trim())
+            BASE64
+                .decode(text.trim().as_bytes())
                 .map_err(|_| unavailable("not valid standard base64"))?,
         );
         if decoded.len() != KEY_LEN {
@@ -63,7 +62,7 @@ impl MasterKey {
     /// The key as standard base64, wiped on drop (to put in a key file or a
     /// secret manager).
     pub fn to_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(STANDARD.encode(self.0.as_ref()))
+        Zeroizing::new(BASE64.encode(self.0.as_ref()))
     }
 
     pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
@@ -244,6 +243,25 @@ mod tests {
             if !bad.is_empty() {
                 assert!(!err.to_string().contains(bad), "{err}");
             }
+        }
+    }
+
+    #[test]
+    fn standard_base64_keys_decode_as_before() {
+        // Key texts written by earlier versions (base64 crate, standard
+        // alphabet, padded) must keep meaning the same bytes.
+        let text = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let key = MasterKey::from_base64(&format!(" {text}\n"), "test").unwrap();
+        let expected: Vec<u8> = (0u8..32).collect();
+        assert_eq!(key.0.as_ref(), expected.as_slice());
+        assert_eq!(key.to_base64().as_str(), text);
+        // Unpadded, URL-safe or non-canonical trailing bits stay refused.
+        for bad in [
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh-=",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=",
+        ] {
+            assert!(MasterKey::from_base64(bad, "test").is_err(), "{bad}");
         }
     }
 

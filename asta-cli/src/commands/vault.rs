@@ -189,7 +189,7 @@ fn get(config: &Config, name: &str, reveal: bool, scope: Option<&str>) -> Comman
 fn list(config: &Config) -> CommandResult {
     let vault = open_vault(config)?;
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    table.load_style(UTF8_FULL_CONDENSED).set_header([
         "name", "kind", "version", "updated", "expires", "scopes", "note",
     ]);
     for info in vault.list() {
@@ -258,7 +258,7 @@ fn status(config: &Config) -> CommandResult {
     let vault = open_vault(config)?;
     let mut table = Table::new();
     table
-        .load_preset(UTF8_FULL_CONDENSED)
+        .load_style(UTF8_FULL_CONDENSED)
         .set_header(["name", "created", "expires", "scopes", "state"]);
     let statuses = vault.status(SystemClock.now());
     for s in &statuses {

@@ -221,7 +221,7 @@ fn an_older_entry_put_back_is_detected() {
     // The whole old entry spliced into the new file (digest fixed, MAC not
     // computable): the index MAC fails.
     let new_bytes = std::fs::read(&fx.path).unwrap();
-    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let b64 = |b: &[u8]| data_encoding::BASE64.encode(b);
     let old_ct = b64(&old_alpha.ciphertext);
     let old_nonce = b64(&old_alpha.nonce);
     assert!(find(&old_bytes, old_ct.as_bytes()).is_some());
