@@ -5,6 +5,7 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use asta_core::safe_file::{self, SafeFileError};
 use data_encoding::BASE64;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -162,23 +163,20 @@ impl KeyFile {
     pub fn generate(path: impl AsRef<Path>) -> Result<KeySource, VaultError> {
         let path = path.as_ref();
         let key = MasterKey::generate()?;
-        let mut file = permissions::create_private_file(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                VaultError::InvalidInput(format!(
-                    "key file {} already exists; refusing to overwrite a key",
-                    path.display()
-                ))
-            } else {
-                VaultError::io("cannot create key file", path, e)
-            }
+        let mut file = safe_file::create_new_private(path).map_err(|e| match e {
+            SafeFileError::AlreadyExists { .. } => VaultError::InvalidInput(format!(
+                "key file {} already exists; refusing to overwrite a key",
+                path.display()
+            )),
+            other => permissions::vault_error("cannot create key file", other),
         })?;
         let mut text = key.to_base64();
         text.push('\n');
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(|e| VaultError::io("cannot write key file", path, e))?;
-        permissions::sync_parent_dir(path)
-            .map_err(|e| VaultError::io("cannot sync directory of", path, e))?;
+        safe_file::sync_parent(path)
+            .map_err(|e| permissions::vault_error("cannot sync directory of", e))?;
         tracing::info!(path = %path.display(), "created key file");
         Ok(KeySource::KeyFile(path.to_path_buf()))
     }
