@@ -3,10 +3,11 @@
 use std::fmt;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+
 use std::path::Path;
 use std::sync::Arc;
 
+use asta_core::safe_file::{self, SafeFileError};
 use ring::hmac;
 use zeroize::Zeroizing;
 
@@ -128,25 +129,22 @@ impl ChainKey {
                 problem: "key file is not a regular file".to_owned(),
             });
         }
-        if meta.mode() & 0o077 != 0 {
-            return Err(AuditError::InsecurePermissions {
+        safe_file::check_private(path, &meta, 0o600).map_err(|e| match e {
+            SafeFileError::InsecureMode { mode, .. } => AuditError::InsecurePermissions {
                 path: path.to_owned(),
                 problem: format!(
                     "key file has mode {:o}, expected 600 or 400 (run chmod 600)",
-                    meta.mode() & 0o777
+                    mode & 0o777
                 ),
-            });
-        }
-        let uid = rustix::process::getuid().as_raw();
-        if meta.uid() != uid {
-            return Err(AuditError::InsecurePermissions {
+            },
+            SafeFileError::WrongOwner { owner, current, .. } => AuditError::InsecurePermissions {
                 path: path.to_owned(),
                 problem: format!(
-                    "key file is owned by uid {}, expected the current user {uid}",
-                    meta.uid()
+                    "key file is owned by uid {owner}, expected the current user {current}"
                 ),
-            });
-        }
+            },
+            other => AuditError::from_safe_file("inspecting key file", other),
+        })?;
         let mut text = Zeroizing::new(String::new());
         (&mut file)
             .take(4 * MAX_KEY_BYTES as u64)

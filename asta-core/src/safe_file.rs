@@ -607,6 +607,12 @@ impl LockFile {
     pub fn file(&self) -> &File {
         &self.file
     }
+
+    /// The open lock file itself, for a holder that keeps a plain [`File`]:
+    /// the lock belongs to the open file and lasts until it is closed.
+    pub fn into_file(self) -> File {
+        self.file
+    }
 }
 
 #[cfg(test)]
@@ -847,6 +853,14 @@ mod tests {
         drop(first);
         let again = LockFile::try_acquire(&path).unwrap();
         assert_eq!(again.path(), path);
+        // The lock survives into_file and ends when that file closes.
+        let file = again.into_file();
+        assert!(matches!(
+            LockFile::try_acquire(&path),
+            Err(SafeFileError::Locked { .. })
+        ));
+        drop(file);
+        LockFile::try_acquire(&path).unwrap();
     }
 
     #[test]
