@@ -96,14 +96,8 @@ fn init(config: &Config) -> CommandResult {
 
 /// Creates `dir` (and parents) with mode 0700 if it does not exist.
 pub fn create_private_dir(dir: &std::path::Path) -> Result<(), Failure> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.as_os_str().is_empty() || dir.exists() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    asta_core::safe_file::create_private_dir(dir)
+        .map(|_| ())
         .map_err(|e| Failure::internal(format!("cannot create {}", dir.display()), e))
 }
 
