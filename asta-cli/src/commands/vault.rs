@@ -244,6 +244,13 @@ fn rekey(config: &Config, to_passphrase: bool) -> CommandResult {
             e,
         )
     })?;
+    // Make the swap durable: a crash must not bring the old key file back.
+    asta_core::safe_file::sync_parent(&key_path).map_err(|e| {
+        Failure::internal(
+            format!("sync the directory of {} by hand", key_path.display()),
+            e,
+        )
+    })?;
     crate::say!("rekeyed vault; new key file {}", key_path.display());
     Ok(EXIT_OK)
 }
