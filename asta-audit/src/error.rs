@@ -3,6 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use asta_core::safe_file::SafeFileError;
 use asta_core::{ErrorCode, PublicCode};
 
 use crate::verify::Finding;
@@ -91,6 +92,43 @@ impl AuditError {
             op,
             path: path.into(),
             source,
+        }
+    }
+
+    /// Maps an error of [`asta_core::safe_file`] onto this crate's variants;
+    /// `op` labels plain I/O failures.
+    pub(crate) fn from_safe_file(op: &'static str, error: SafeFileError) -> Self {
+        let insecure =
+            |path: PathBuf, problem: String| AuditError::InsecurePermissions { path, problem };
+        match error {
+            SafeFileError::Io { path, source, .. } => AuditError::io(op, path, source),
+            SafeFileError::Locked { path } => AuditError::Locked { path },
+            SafeFileError::Symlink { path } | SafeFileError::NotRegularFile { path } => {
+                insecure(path, "not a regular file (symlinks are refused)".to_owned())
+            }
+            SafeFileError::NotDirectory { path } => {
+                insecure(path, "not a directory (symlinks are refused)".to_owned())
+            }
+            SafeFileError::InsecureMode {
+                path,
+                mode,
+                expected,
+            } => insecure(
+                path,
+                format!(
+                    "mode {:o} allows group or other access, expected {expected:o}",
+                    mode & 0o777
+                ),
+            ),
+            SafeFileError::WrongOwner {
+                path,
+                owner,
+                current,
+            } => insecure(path, format!("owned by uid {owner}, expected {current}")),
+            other => {
+                let path = other.path().to_path_buf();
+                AuditError::io(op, path, other.into())
+            }
         }
     }
 

@@ -3,11 +3,11 @@
 use std::fmt;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use base64::Engine;
+use asta_core::safe_file::{self, SafeFileError};
 use ring::hmac;
 use zeroize::Zeroizing;
 
@@ -87,9 +87,9 @@ impl ChainKey {
     /// surrounding whitespace ignored).
     pub fn from_base64(text: &str) -> Result<Self, AuditError> {
         let trimmed = text.trim();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(trimmed)
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
+        let decoded = data_encoding::BASE64
+            .decode(trimmed.as_bytes())
+            .or_else(|_| data_encoding::BASE64_NOPAD.decode(trimmed.as_bytes()))
             .map_err(|_| AuditError::InvalidKey("chain key is not valid base64".to_owned()))?;
         let decoded = Zeroizing::new(decoded);
         Self::from_bytes(&decoded)
@@ -129,25 +129,22 @@ impl ChainKey {
                 problem: "key file is not a regular file".to_owned(),
             });
         }
-        if meta.mode() & 0o077 != 0 {
-            return Err(AuditError::InsecurePermissions {
+        safe_file::check_private(path, &meta, 0o600).map_err(|e| match e {
+            SafeFileError::InsecureMode { mode, .. } => AuditError::InsecurePermissions {
                 path: path.to_owned(),
                 problem: format!(
                     "key file has mode {:o}, expected 600 or 400 (run chmod 600)",
-                    meta.mode() & 0o777
+                    mode & 0o777
                 ),
-            });
-        }
-        let uid = rustix::process::getuid().as_raw();
-        if meta.uid() != uid {
-            return Err(AuditError::InsecurePermissions {
+            },
+            SafeFileError::WrongOwner { owner, current, .. } => AuditError::InsecurePermissions {
                 path: path.to_owned(),
                 problem: format!(
-                    "key file is owned by uid {}, expected the current user {uid}",
-                    meta.uid()
+                    "key file is owned by uid {owner}, expected the current user {current}"
                 ),
-            });
-        }
+            },
+            other => AuditError::from_safe_file("inspecting key file", other),
+        })?;
         let mut text = Zeroizing::new(String::new());
         (&mut file)
             .take(4 * MAX_KEY_BYTES as u64)
@@ -196,7 +193,7 @@ mod tests {
 
     #[test]
     fn base64_round_trip_and_limits() {
-        let b64 = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let b64 = data_encoding::BASE64.encode(&[9u8; 32]);
         let a = ChainKey::from_base64(&format!("  {b64}\n")).unwrap();
         let b = ChainKey::from_bytes(&[9u8; 32]).unwrap();
         assert_eq!(
@@ -205,6 +202,28 @@ mod tests {
         );
         assert!(ChainKey::from_base64("not base64!").is_err());
         assert!(ChainKey::from_bytes(&[0u8; 31]).is_err());
+    }
+
+    #[test]
+    fn base64_chain_keys_decode_as_before() {
+        // Key texts written for earlier versions (base64 crate): standard
+        // alphabet, padding optional, whitespace around ignored.
+        let reference = ChainKey::from_bytes(&[9u8; 32]).unwrap();
+        for text in [
+            "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
+            "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk",
+            "\tCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n",
+        ] {
+            let key = ChainKey::from_base64(text).unwrap();
+            assert_eq!(
+                hmac::sign(key.record_key(), b"x").as_ref(),
+                hmac::sign(reference.record_key(), b"x").as_ref(),
+                "{text:?}"
+            );
+        }
+        // Non-canonical trailing bits and the URL-safe alphabet stay refused.
+        assert!(ChainKey::from_base64("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQl=").is_err());
+        assert!(ChainKey::from_base64("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC_k=").is_err());
     }
 
     #[test]
@@ -221,7 +240,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.key");
         let mut f = fs::File::create(&path).unwrap();
-        let b64 = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
+        let b64 = data_encoding::BASE64.encode(&[3u8; 32]);
         f.write_all(b64.as_bytes()).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = ChainKey::from_key_file(&path).unwrap_err();

@@ -12,10 +12,11 @@
 //! reported. After pruning, a `SYSTEM` record `retention_pruned` says what
 //! was removed.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io::Read;
 use std::path::Path;
+
+use asta_core::safe_file;
 
 use chrono::{DateTime, Utc};
 use ring::hmac;
@@ -25,12 +26,11 @@ use crate::checkpoint::{parse_fields, parse_seq, parse_ts};
 use crate::error::AuditError;
 use crate::key::ChainKey;
 use crate::record::{MAC_LEN, Mac};
-use crate::segment::{Segment, check_private_file, sync_dir};
+use crate::segment::Segment;
 use crate::verify::FindingKind;
 
 /// The anchor file name.
 pub(crate) const ANCHOR_FILE: &str = "anchor";
-const ANCHOR_TMP: &str = "anchor.tmp";
 const MAGIC: &str = "asta-audit-anchor";
 
 /// The last pruned record.
@@ -111,21 +111,9 @@ pub(crate) fn read_anchor(dir: &Path, key: &ChainKey) -> Result<Option<Anchor>, 
 pub(crate) fn write_anchor(dir: &Path, key: &ChainKey, anchor: &Anchor) -> Result<(), AuditError> {
     let body = anchor_body(anchor);
     let text = format!("{body} tag={}\n", tag(key, &body));
-    let tmp = dir.join(ANCHOR_TMP);
     let path = dir.join(ANCHOR_FILE);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| AuditError::io("creating anchor", &tmp, e))?;
-    check_private_file(&tmp)?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| AuditError::io("writing anchor", &tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| AuditError::io("renaming anchor", &path, e))?;
-    sync_dir(dir)
+    safe_file::write_atomic(&path, text.as_bytes(), safe_file::PRIVATE_FILE_MODE)
+        .map_err(|e| AuditError::from_safe_file("writing anchor", e))
 }
 
 /// Segments that lie wholly at or before the anchor (pruned, but a crash

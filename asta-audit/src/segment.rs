@@ -1,9 +1,10 @@
 //! Segment files and the audit directory: names, permissions, line reading.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use asta_core::safe_file::{self, LockFile, SafeFileError};
 
 use crate::error::AuditError;
 
@@ -75,81 +76,21 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<Segment>, AuditError> {
 /// Creates `dir` with mode 0700 if missing; refuses an existing directory
 /// that is not owned by the current user or is accessible to group/others.
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), AuditError> {
-    match fs::symlink_metadata(dir) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| AuditError::io("creating directory", dir, e))?;
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
-            }
-        }
-        Err(e) => return Err(AuditError::io("inspecting directory", dir, e)),
-    }
-    check_private_dir(dir)
-}
-
-/// Checks that `dir` is a directory owned by us with no group/other access.
-pub(crate) fn check_private_dir(dir: &Path) -> Result<(), AuditError> {
-    let meta = fs::symlink_metadata(dir).map_err(|e| AuditError::io("inspecting", dir, e))?;
-    if !meta.is_dir() {
-        return Err(AuditError::InsecurePermissions {
-            path: dir.to_owned(),
-            problem: "not a directory (symlinks are refused)".to_owned(),
-        });
-    }
-    check_owner_and_mode(dir, &meta, "700")
+    safe_file::ensure_private_dir(dir)
+        .map_err(|e| AuditError::from_safe_file("creating directory", e))
 }
 
 /// Checks an existing segment or anchor file: regular, ours, mode 0600/0400.
 pub(crate) fn check_private_file(path: &Path) -> Result<(), AuditError> {
-    let meta = fs::symlink_metadata(path).map_err(|e| AuditError::io("inspecting", path, e))?;
-    if !meta.is_file() {
-        return Err(AuditError::InsecurePermissions {
-            path: path.to_owned(),
-            problem: "not a regular file (symlinks are refused)".to_owned(),
-        });
-    }
-    check_owner_and_mode(path, &meta, "600")
-}
-
-fn check_owner_and_mode(
-    path: &Path,
-    meta: &fs::Metadata,
-    expected: &str,
-) -> Result<(), AuditError> {
-    if meta.mode() & 0o077 != 0 {
-        return Err(AuditError::InsecurePermissions {
-            path: path.to_owned(),
-            problem: format!(
-                "mode {:o} allows group or other access, expected {expected}",
-                meta.mode() & 0o777
-            ),
-        });
-    }
-    let uid = rustix::process::getuid().as_raw();
-    if meta.uid() != uid {
-        return Err(AuditError::InsecurePermissions {
-            path: path.to_owned(),
-            problem: format!("owned by uid {}, expected {uid}", meta.uid()),
-        });
-    }
-    Ok(())
+    safe_file::check_private_file(path).map_err(|e| AuditError::from_safe_file("inspecting", e))
 }
 
 /// Creates a new, empty segment (mode 0600, must not exist) and makes its
 /// directory entry durable.
 pub(crate) fn create_segment(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), AuditError> {
     let path = dir.join(segment_name(first_seq));
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| AuditError::io("creating segment", &path, e))?;
+    let file = safe_file::create_new_private_append(&path)
+        .map_err(|e| AuditError::from_safe_file("creating segment", e))?;
     sync_dir(dir)?;
     Ok((file, path))
 }
@@ -164,29 +105,18 @@ pub(crate) fn open_segment_for_append(path: &Path) -> Result<File, AuditError> {
 
 /// fsyncs a directory so created, renamed or removed entries are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), AuditError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| AuditError::io("syncing directory", dir, e))
+    safe_file::sync_dir(dir).map_err(|e| AuditError::from_safe_file("syncing directory", e))
 }
 
 /// Opens (creating if needed, 0600) the lock file and takes an exclusive,
 /// non-blocking lock on it. The lock lasts as long as the returned file.
 pub(crate) fn lock_dir(dir: &Path) -> Result<File, AuditError> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| AuditError::io("opening lock file", &path, e))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(AuditError::Locked {
+    match LockFile::try_acquire(&dir.join(LOCK_FILE)) {
+        Ok(lock) => Ok(lock.into_file()),
+        Err(SafeFileError::Locked { .. }) => Err(AuditError::Locked {
             path: dir.to_owned(),
         }),
-        Err(e) => Err(AuditError::io("locking", &path, e.into())),
+        Err(e) => Err(AuditError::from_safe_file("locking", e)),
     }
 }
 
@@ -270,7 +200,7 @@ mod tests {
 
     #[test]
     fn private_dir_is_created_0700_and_open_dirs_refused() {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b");
         ensure_private_dir(&dir).unwrap();
@@ -280,6 +210,21 @@ mod tests {
             ensure_private_dir(&dir),
             Err(AuditError::InsecurePermissions { .. })
         ));
+    }
+
+    #[test]
+    fn a_symlink_planted_as_the_next_segment_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("audit");
+        ensure_private_dir(&dir).unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, dir.join(segment_name(7))).unwrap();
+        let err = create_segment(&dir, 7).unwrap_err();
+        assert!(
+            matches!(err, AuditError::InsecurePermissions { .. }),
+            "{err}"
+        );
+        assert!(!elsewhere.exists(), "nothing was written through the link");
     }
 
     #[test]

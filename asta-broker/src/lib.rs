@@ -175,7 +175,8 @@
 //! - Audit records, alerts and errors carry order content, limits and broker
 //!   messages (sanitized), never a key, a TOTP code or a request body.
 //! - [`OpenAlgoBroker`] refuses any base URL that is not `https`, except
-//!   `http` on a loopback address; it uses rustls, follows no redirects and
+//!   `http` on a loopback address; it uses rustls on ring's crypto provider
+//!   (never aws-lc-rs) with the system's trust store, follows no redirects and
 //!   ignores proxy environment variables (the API key travels in the body).
 //! - The API key is a [`secrecy::SecretString`]; it is exposed only while the
 //!   request body is serialized. Bodies are never logged. Errors carry no
@@ -200,6 +201,7 @@ mod paper;
 mod risk_audit;
 mod risk_log;
 mod sandbox;
+mod tls;
 mod types;
 mod url_policy;
 mod webhook;

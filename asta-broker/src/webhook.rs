@@ -115,7 +115,10 @@ impl WebhookAlertSink {
             });
         }
         let timeout = Duration::from_millis(config.timeout_ms);
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder()
+            .map_err(|_| AlertError::InvalidConfig {
+                detail: "the TLS configuration could not be built",
+            })?
             .connect_timeout(timeout)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -106,7 +106,8 @@ async fn session(dir: &Path, clock: &ManualClock) -> Session {
 
 async fn quote(s: &Session, clock: &ManualClock, price: &str) {
     let q = Quote::last(price.parse().unwrap(), clock.now()).unwrap();
-    s.sandbox.set_quote(Exchange::Nse, &Symbol::new("SBIN").unwrap(), q);
+    s.sandbox
+        .set_quote(Exchange::Nse, &Symbol::new("SBIN").unwrap(), q);
     s.guard
         .on_quote(Exchange::Nse, &Symbol::new("SBIN").unwrap(), q.ltp())
         .await;
@@ -146,13 +147,19 @@ async fn losing_damaging_or_rolling_back_the_snapshot_changes_nothing() {
 
     // As saved at close: confirmed, nothing to replay, same state.
     let restored = restore(dir, Arc::clone(&store), &clock);
-    assert!(matches!(restored.report().snapshot, SnapshotUse::Confirmed { .. }));
+    assert!(matches!(
+        restored.report().snapshot,
+        SnapshotUse::Confirmed { .. }
+    ));
     assert_eq!(state_of(&restored), at_close);
 
     // Rolled back to an older (confirmed) snapshot: the trail replays the rest.
     std::fs::write(dir.join("risk.snapshot"), &first).unwrap();
     let restored = restore(dir, Arc::clone(&store), &clock);
-    assert!(matches!(restored.report().snapshot, SnapshotUse::Confirmed { .. }));
+    assert!(matches!(
+        restored.report().snapshot,
+        SnapshotUse::Confirmed { .. }
+    ));
     assert!(restored.report().replayed > 0);
     assert_eq!(state_of(&restored), at_close);
 
@@ -162,7 +169,10 @@ async fn losing_damaging_or_rolling_back_the_snapshot_changes_nothing() {
     damaged[last] ^= 0x01;
     std::fs::write(dir.join("risk.snapshot"), &damaged).unwrap();
     let restored = restore(dir, Arc::clone(&store), &clock);
-    assert!(matches!(restored.report().snapshot, SnapshotUse::Rejected { .. }));
+    assert!(matches!(
+        restored.report().snapshot,
+        SnapshotUse::Rejected { .. }
+    ));
     assert_eq!(state_of(&restored), at_close);
 
     // A forged snapshot that parses (a fresh, loss-free, ACTIVE state) is not
@@ -176,7 +186,10 @@ async fn losing_damaging_or_rolling_back_the_snapshot_changes_nothing() {
     };
     std::fs::write(dir.join("risk.snapshot"), &forged).unwrap();
     let restored = restore(dir, Arc::clone(&store), &clock);
-    assert!(matches!(restored.report().snapshot, SnapshotUse::Rejected { .. }));
+    assert!(matches!(
+        restored.report().snapshot,
+        SnapshotUse::Rejected { .. }
+    ));
     assert_eq!(state_of(&restored), at_close);
 
     // Deleted: the trail alone.

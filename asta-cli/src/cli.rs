@@ -176,7 +176,8 @@ pub enum AuditCommand {
     },
     /// Write every record as JSON Lines (after verifying the chain).
     Export {
-        /// Write to this file instead of standard output.
+        /// Write to this new file (mode 0600; an existing file or a symbolic
+        /// link is refused) instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
     },

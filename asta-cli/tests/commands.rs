@@ -300,6 +300,35 @@ fn audit_verify_tail_export_and_checkpoint() {
 }
 
 #[test]
+fn audit_export_to_a_file_is_private_and_never_overwrites_or_follows_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = project();
+    let d = dir.path();
+    write_trail(d, 3);
+    let out = d.join("export.jsonl");
+    let out_arg = out.to_string_lossy().into_owned();
+    let first = asta(d, &["audit", "export", "--out", &out_arg]);
+    no_canary(&first);
+    ok(first);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // An existing export is evidence: never replaced.
+    let before = std::fs::read(&out).unwrap();
+    let again = asta(d, &["audit", "export", "--out", &out_arg]);
+    assert_eq!(again.status.code(), Some(4), "{}", text(&again));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+
+    // A symbolic link is refused, and nothing is written where it points.
+    let link = d.join("link.jsonl");
+    std::os::unix::fs::symlink(d.join("elsewhere.jsonl"), &link).unwrap();
+    let linked = asta(d, &["audit", "export", "--out", &link.to_string_lossy()]);
+    assert_eq!(linked.status.code(), Some(4), "{}", text(&linked));
+    assert!(!d.join("elsewhere.jsonl").exists());
+}
+
+#[test]
 fn backup_of_a_database_being_written_restores_consistently() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -25,7 +25,11 @@
 //! - [`MarketCalendar`]: NSE/BSE sessions, pre-open, MIS cut-off, holidays and
 //!   special sessions in `Asia/Kolkata`, from a versioned data file;
 //! - [`PublicError`]: the safe face of any failure (stable code, generic
-//!   message, random reference), never carrying internal text.
+//!   message, random reference), never carrying internal text;
+//! - [`safe_file`]: the one implementation of crash-safe, private file
+//!   writing (atomic replace, new private files that refuse symbolic links,
+//!   private directories, lock files) that the vault, the audit trail, the
+//!   risk state store and the command line all use.
 //!
 //! # Example
 //!
@@ -88,6 +92,7 @@ mod order_kind;
 mod price;
 mod public_error;
 mod quantity;
+pub mod safe_file;
 mod symbol;
 mod text_enum;
 mod trading_mode;

@@ -9,14 +9,16 @@
 //!
 //! The checksum catches damage that still parses as JSON (a flipped digit in
 //! a loss figure); it is not a MAC, since whoever can write the file can
-//! also halt or un-halt the process. Saving writes a temporary file in the
-//! same directory (mode 0600 on Unix), fsyncs it, renames it over the state
-//! file and fsyncs the directory, so a crash leaves the old or the new
-//! state, never a mix.
+//! also halt or un-halt the process. Saving goes through
+//! [`asta_core::safe_file::write_atomic`]: a temporary file in the same
+//! directory (mode 0600), fsynced, renamed over the state file, then the
+//! directory fsynced, so a crash leaves the old or the new state, never a mix.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+
+use asta_core::safe_file;
 
 use crate::error::StateError;
 use crate::state::RiskState;
@@ -114,36 +116,13 @@ impl StateStore {
             return Ok(());
         };
         let bytes = encode(state)?;
-        let io = |source| StateError::Io {
-            path: path.clone(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp_name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        tmp_name.push(".tmp");
-        let tmp = dir.join(tmp_name);
-        {
-            let mut options = OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                // Only the owner may read or change the risk state.
-                options.mode(0o600);
+        // Only the owner may read or change the risk state.
+        safe_file::write_atomic(path, &bytes, safe_file::PRIVATE_FILE_MODE).map_err(|e| {
+            StateError::Io {
+                path: path.clone(),
+                source: e.into(),
             }
-            let mut file = options.open(&tmp).map_err(io)?;
-            file.write_all(&bytes).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        fs::rename(&tmp, path).map_err(io)?;
-        File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
-        Ok(())
+        })
     }
 
     /// Moves a damaged state file aside (to `<name>.corrupt-<unix seconds>`)
@@ -251,6 +230,42 @@ mod tests {
         new.save(&state()).unwrap();
         assert_eq!(StateStore::file(&path).load().unwrap(), Some(state()));
         assert!(!dir.path().join("risk.state.tmp").exists());
+    }
+
+    #[test]
+    fn saving_is_private_atomic_and_leaves_no_temp_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("risk.state");
+        let store = StateStore::create_file(&path);
+        store.save(&state()).unwrap();
+        let mut later = state();
+        later.day = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        StateStore::file(&path).save(&later).unwrap();
+        assert_eq!(StateStore::file(&path).load().unwrap(), Some(later));
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["risk.state"]);
+    }
+
+    #[test]
+    fn a_state_file_written_in_format_1_still_opens() {
+        // Written by the format-1 encoder (tests/data); never regenerate it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("risk.state");
+        fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/risk-state-format-1.state"
+            ),
+            &path,
+        )
+        .unwrap();
+        assert_eq!(StateStore::file(&path).load().unwrap(), Some(state()));
     }
 
     #[test]

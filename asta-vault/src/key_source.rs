@@ -5,8 +5,8 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use asta_core::safe_file::{self, SafeFileError};
+use data_encoding::BASE64;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -46,8 +46,8 @@ impl MasterKey {
             reason: reason.to_owned(),
         };
         let decoded = Zeroizing::new(
-            STANDARD
-                .decode(text.trim())
+            BASE64
+                .decode(text.trim().as_bytes())
                 .map_err(|_| unavailable("not valid standard base64"))?,
         );
         if decoded.len() != KEY_LEN {
@@ -63,7 +63,7 @@ impl MasterKey {
     /// The key as standard base64, wiped on drop (to put in a key file or a
     /// secret manager).
     pub fn to_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(STANDARD.encode(self.0.as_ref()))
+        Zeroizing::new(BASE64.encode(self.0.as_ref()))
     }
 
     pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
@@ -163,23 +163,20 @@ impl KeyFile {
     pub fn generate(path: impl AsRef<Path>) -> Result<KeySource, VaultError> {
         let path = path.as_ref();
         let key = MasterKey::generate()?;
-        let mut file = permissions::create_private_file(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                VaultError::InvalidInput(format!(
-                    "key file {} already exists; refusing to overwrite a key",
-                    path.display()
-                ))
-            } else {
-                VaultError::io("cannot create key file", path, e)
-            }
+        let mut file = safe_file::create_new_private(path).map_err(|e| match e {
+            SafeFileError::AlreadyExists { .. } => VaultError::InvalidInput(format!(
+                "key file {} already exists; refusing to overwrite a key",
+                path.display()
+            )),
+            other => permissions::vault_error("cannot create key file", other),
         })?;
         let mut text = key.to_base64();
         text.push('\n');
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(|e| VaultError::io("cannot write key file", path, e))?;
-        permissions::sync_parent_dir(path)
-            .map_err(|e| VaultError::io("cannot sync directory of", path, e))?;
+        safe_file::sync_parent(path)
+            .map_err(|e| permissions::vault_error("cannot sync directory of", e))?;
         tracing::info!(path = %path.display(), "created key file");
         Ok(KeySource::KeyFile(path.to_path_buf()))
     }
@@ -244,6 +241,25 @@ mod tests {
             if !bad.is_empty() {
                 assert!(!err.to_string().contains(bad), "{err}");
             }
+        }
+    }
+
+    #[test]
+    fn standard_base64_keys_decode_as_before() {
+        // Key texts written by earlier versions (base64 crate, standard
+        // alphabet, padded) must keep meaning the same bytes.
+        let text = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let key = MasterKey::from_base64(&format!(" {text}\n"), "test").unwrap();
+        let expected: Vec<u8> = (0u8..32).collect();
+        assert_eq!(key.0.as_ref(), expected.as_slice());
+        assert_eq!(key.to_base64().as_str(), text);
+        // Unpadded, URL-safe or non-canonical trailing bits stay refused.
+        for bad in [
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh-=",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=",
+        ] {
+            assert!(MasterKey::from_base64(bad, "test").is_err(), "{bad}");
         }
     }
 

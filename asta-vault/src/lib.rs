@@ -79,7 +79,6 @@
 //! None.
 
 mod api_key;
-mod atomic_write;
 mod crypto;
 mod dotenv;
 mod error;

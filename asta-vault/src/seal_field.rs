@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use data_encoding::BASE64URL_NOPAD;
 use ring::aead::{LessSafeKey, NONCE_LEN};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -73,7 +72,7 @@ impl FieldSealer {
         raw.extend_from_slice(&ciphertext);
         Ok(format!(
             "{SEALED_FIELD_PREFIX}{}",
-            URL_SAFE_NO_PAD.encode(raw)
+            BASE64URL_NOPAD.encode(&raw)
         ))
     }
 
@@ -91,8 +90,8 @@ impl FieldSealer {
         if body.len() > (MAX_FIELD_LEN + NONCE_LEN + TAG_LEN) * 4 / 3 + 4 {
             return Err(SealError::Malformed("sealed value too long"));
         }
-        let raw = URL_SAFE_NO_PAD
-            .decode(body)
+        let raw = BASE64URL_NOPAD
+            .decode(body.as_bytes())
             .map_err(|_| SealError::Malformed("not base64url"))?;
         let (nonce, ciphertext) = raw
             .split_first_chunk::<NONCE_LEN>()

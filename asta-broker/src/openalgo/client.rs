@@ -119,7 +119,8 @@ impl Transport {
             api_root.set_path(&path);
         }
         let api_root = api_root.join("api/v1/").map_err(|_| ClientBuildFailed)?;
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder()
+            .map_err(|_| ClientBuildFailed)?
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -213,8 +213,8 @@ fn load_snapshot(store: &dyn SnapshotStore) -> Result<Option<(RiskSnapshot, Stri
     let bytes = match store.load() {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
-        Err(SnapshotStoreError::TooLarge { size, max, .. }) => {
-            return Err(format!("the stored snapshot is {size} bytes, over {max}"));
+        Err(SnapshotStoreError::TooLarge { max, .. }) => {
+            return Err(format!("the stored snapshot is over {max} bytes"));
         }
         Err(error) => return Err(format!("the stored snapshot could not be read: {error}")),
     };

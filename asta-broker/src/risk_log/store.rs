@@ -1,32 +1,31 @@
 //! Where risk snapshots are kept: a small trait and a file store.
 
 use std::fmt;
-use std::fs;
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
+
+use asta_core::safe_file::{self, SafeFileError};
 
 /// Why a snapshot could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SnapshotStoreError {
-    /// An I/O operation failed.
-    #[error("{operation} {path}: {source}")]
-    Io {
-        /// What was being done.
-        operation: &'static str,
-        /// The file or directory.
+    /// A file operation failed (the error names the path and the operation).
+    #[error(transparent)]
+    File(#[from] SafeFileError),
+    /// Reading the stored snapshot failed.
+    #[error("reading {path}: {source}", path = path.display())]
+    Read {
+        /// The file.
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
     },
     /// The stored snapshot is larger than a snapshot can be.
-    #[error("the snapshot in {path} is {size} bytes, over the limit of {max}")]
+    #[error("the snapshot in {path} is over the limit of {max} bytes", path = path.display())]
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// Its size.
-        size: u64,
         /// The limit.
         max: u64,
     },
@@ -49,12 +48,13 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     fn save(&self, snapshot: &[u8]) -> Result<(), SnapshotStoreError>;
 }
 
-/// The most a snapshot file may hold (64 MiB); a larger file is refused
-/// unread rather than filling memory.
+/// The most a snapshot may hold (64 MiB); a larger stored one is refused
+/// rather than read into memory.
 pub const MAX_SNAPSHOT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// A snapshot in one file, written atomically (a 0600 temporary file in the
-/// same directory, fsync, rename, fsync of the directory).
+/// A snapshot in one private file (mode 0600), replaced atomically through
+/// [`asta_core::safe_file::write_atomic`]; a symbolic link at the path is
+/// refused.
 #[derive(Debug, Clone)]
 pub struct FileSnapshotStore {
     path: PathBuf,
@@ -70,78 +70,56 @@ impl FileSnapshotStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    fn io(
-        &self,
-        operation: &'static str,
-        path: &Path,
-        source: std::io::Error,
-    ) -> SnapshotStoreError {
-        let _ = self;
-        SnapshotStoreError::Io {
-            operation,
-            path: path.to_owned(),
-            source,
-        }
-    }
 }
 
 impl SnapshotStore for FileSnapshotStore {
     fn load(&self) -> Result<Option<Vec<u8>>, SnapshotStoreError> {
-        let size = match fs::symlink_metadata(&self.path) {
-            Ok(meta) => meta.len(),
+        let file = match safe_file::open_no_follow(&self.path) {
+            Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io("reading the metadata of", &self.path, e)),
+            Err(e) => return Err(e.into()),
         };
-        if size > MAX_SNAPSHOT_BYTES {
+        let mut bytes = Vec::new();
+        file.take(MAX_SNAPSHOT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| SnapshotStoreError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_SNAPSHOT_BYTES {
             return Err(SnapshotStoreError::TooLarge {
                 path: self.path.clone(),
-                size,
                 max: MAX_SNAPSHOT_BYTES,
             });
         }
-        match fs::read(&self.path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io("reading", &self.path, e)),
-        }
+        Ok(Some(bytes))
     }
 
     fn save(&self, snapshot: &[u8]) -> Result<(), SnapshotStoreError> {
-        let dir = match self.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let name = self
-            .path
-            .file_name()
-            .map_or_else(|| "snapshot".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let result = (|| {
-            // A stale temporary from a crash is removed (a link itself, never
-            // its target); `create_new` then refuses anything planted since.
-            match fs::remove_file(&tmp) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(self.io("removing the stale", &tmp, e)),
-            }
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| self.io("creating", &tmp, e))?;
-            file.write_all(snapshot)
-                .map_err(|e| self.io("writing", &tmp, e))?;
-            file.sync_all().map_err(|e| self.io("syncing", &tmp, e))?;
-            fs::rename(&tmp, &self.path).map_err(|e| self.io("renaming over", &self.path, e))?;
-            fs::File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| self.io("syncing the directory", &dir, e))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        safe_file::write_atomic(&self.path, snapshot, 0o600)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_privately_replaces_whole_and_refuses_links() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = FileSnapshotStore::new(tmp.path().join("risk.snapshot"));
+        assert!(matches!(store.load(), Ok(None)));
+        store.save(b"one").unwrap_or_else(|e| panic!("{e}"));
+        store.save(b"two").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.load().ok().flatten().as_deref(), Some(&b"two"[..]));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.path())
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        assert_eq!(mode, 0o600);
+        let link = FileSnapshotStore::new(tmp.path().join("link"));
+        std::os::unix::fs::symlink(store.path(), link.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(link.load().is_err(), "a link is refused");
     }
 }

@@ -16,9 +16,10 @@ pub mod sqlite;
 
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use asta_core::safe_file::{self, SafeFileError};
 use asta_vault::{Argon2Params, SealError, SealKey};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use secrecy::SecretString;
@@ -118,26 +119,33 @@ fn scratch(parent: &Path) -> Result<tempfile::TempDir, BackupError> {
     Ok(dir)
 }
 
-fn create_private_file(path: &Path) -> Result<File, BackupError> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .read(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io("creating", path))
+impl From<SafeFileError> for BackupError {
+    fn from(error: SafeFileError) -> Self {
+        match error {
+            SafeFileError::AlreadyExists { path } => BackupError::Exists(path),
+            SafeFileError::Io { op, path, source } => BackupError::Io {
+                what: op,
+                path,
+                source,
+            },
+            other => BackupError::Io {
+                what: "checking",
+                path: other.path().to_path_buf(),
+                source: other.into(),
+            },
+        }
+    }
 }
 
-/// Creates `dir` with mode 0700 if it does not exist.
+fn create_private_file(path: &Path) -> Result<File, BackupError> {
+    Ok(safe_file::create_new_private(path)?)
+}
+
+/// Creates `dir` with mode 0700 if it does not exist (an existing directory
+/// is left as it is).
 pub fn ensure_private_dir(dir: &Path) -> Result<(), BackupError> {
-    if dir.exists() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io("creating", dir))
+    safe_file::create_private_dir(dir)?;
+    Ok(())
 }
 
 fn file_name(path: &Path) -> String {
@@ -235,15 +243,17 @@ pub fn create(
     plain
         .seek(SeekFrom::Start(0))
         .map_err(io("reading", &plain_path))?;
-    // 3. Seal into a temp file, fsync, then give it its final name.
+    // 3. Seal into a private temp file beside the final name, fsync, and put
+    //    it in place only if that name is still free.
     let final_path = backups_dir.join(format!(
         "{BACKUP_PREFIX}{}{BACKUP_SUFFIX}",
         now.format(STAMP_FORMAT)
     ));
-    let sealed_tmp = work.path().join("sealed");
-    let mut sealed = create_private_file(&sealed_tmp)?;
-    {
-        let writer = std::io::BufWriter::new(&mut sealed);
+    if std::fs::symlink_metadata(&final_path).is_ok() {
+        return Err(BackupError::Exists(final_path));
+    }
+    safe_file::write_new_atomic_with(&final_path, safe_file::PRIVATE_FILE_MODE, |sealed| {
+        let writer = std::io::BufWriter::new(sealed);
         let reader = BufReader::new(&mut plain);
         match sealing {
             Sealing::Key(key) => asta_vault::seal_stream(reader, writer, key)?,
@@ -251,15 +261,8 @@ pub fn create(
                 asta_vault::seal_stream_with_passphrase(reader, writer, p, Argon2Params::default())?
             }
         };
-    }
-    sealed.sync_all().map_err(io("syncing", &sealed_tmp))?;
-    if final_path.exists() {
-        return Err(BackupError::Exists(final_path));
-    }
-    std::fs::rename(&sealed_tmp, &final_path).map_err(io("moving into place", &final_path))?;
-    File::open(backups_dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("syncing", backups_dir))?;
+        Ok::<(), BackupError>(())
+    })?;
     Ok(final_path)
 }
 
@@ -347,24 +350,11 @@ pub fn restore(
     let work = scratch(parent)?;
     let (manifest, mut reader) = open_sealed(backup, sealing, work.path())?;
     for (entry, dest) in manifest.entries.iter().zip(&planned) {
-        let dir = dest.parent().unwrap_or(Path::new("."));
-        ensure_private_dir(dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".asta-restore-")
-            .tempfile_in(dir)
-            .map_err(io("creating a temp file in", dir))?;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))
-            .map_err(io("protecting", tmp.path()))?;
-        bundle::read_entry(
-            &mut reader,
-            entry,
-            std::io::BufWriter::new(tmp.as_file_mut()),
-        )?;
-        tmp.as_file().sync_all().map_err(io("syncing", dest))?;
-        tmp.persist(dest).map_err(|e| BackupError::Io {
-            what: "moving into place",
-            path: dest.clone(),
-            source: e.error,
+        ensure_private_dir(safe_file::parent_dir(dest))?;
+        safe_file::write_atomic_with(dest, safe_file::PRIVATE_FILE_MODE, |file| {
+            let mut writer = std::io::BufWriter::new(file);
+            bundle::read_entry(&mut reader, entry, &mut writer)?;
+            writer.flush().map_err(io("writing", dest))
         })?;
     }
     Ok(planned)

@@ -7,6 +7,7 @@ use std::path::Path;
 use asta_audit::{
     AuditRecord, ChainKey, Checkpoint, Verification, read_records, verify_with_progress,
 };
+use asta_core::safe_file::SafeFileError;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{AuditArgs, AuditCommand};
@@ -53,9 +54,19 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
                 }
             };
             let mut sink: Box<dyn Write> = match out {
+                // A user-named path: a new 0600 file, never an existing
+                // file (an export is evidence) and never through a symlink.
                 Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path).map_err(|e| {
-                        Failure::internal(format!("cannot create {}", path.display()), e)
+                    asta_core::safe_file::create_new_private(path).map_err(|e| match e {
+                        SafeFileError::AlreadyExists { .. } | SafeFileError::Symlink { .. } => {
+                            Failure::refused(
+                                "name a new file for the export (existing files and symbolic links are refused)",
+                                e,
+                            )
+                        }
+                        other => {
+                            Failure::internal(format!("cannot create {}", path.display()), other)
+                        }
                     })?,
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),

@@ -401,7 +401,7 @@ async fn session(dir: &Path) -> CommandResult {
     // ---- Summary -------------------------------------------------------------
     let mut table = Table::new();
     table
-        .load_preset(UTF8_FULL_CONDENSED)
+        .load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(150)
         .set_header(["#", "step", "order", "decision", "detail"]);

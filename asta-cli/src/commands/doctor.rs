@@ -106,7 +106,7 @@ fn check_backup(config: &Config, now: chrono::DateTime<chrono::Utc>) -> doctor::
 fn render(report: &DoctorReport) -> String {
     let mut table = Table::new();
     table
-        .load_preset(UTF8_FULL_CONDENSED)
+        .load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(140)
         .set_header(["status", "check", "finding", "fix"]);

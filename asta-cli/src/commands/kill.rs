@@ -101,7 +101,7 @@ async fn stop<B: Broker>(guard: &Guard<B>, reason: &str) -> EmergencyReport {
 fn print_report(report: &EmergencyReport) {
     let mut table = Table::new();
     table
-        .load_preset(UTF8_FULL_CONDENSED)
+        .load_style(UTF8_FULL_CONDENSED)
         .set_header(["step", "result"]);
     table.add_row(["reason".to_owned(), report.reason.clone()]);
     table.add_row([

@@ -96,14 +96,8 @@ fn init(config: &Config) -> CommandResult {
 
 /// Creates `dir` (and parents) with mode 0700 if it does not exist.
 pub fn create_private_dir(dir: &std::path::Path) -> Result<(), Failure> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.as_os_str().is_empty() || dir.exists() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    asta_core::safe_file::create_private_dir(dir)
+        .map(|_| ())
         .map_err(|e| Failure::internal(format!("cannot create {}", dir.display()), e))
 }
 
@@ -189,7 +183,7 @@ fn get(config: &Config, name: &str, reveal: bool, scope: Option<&str>) -> Comman
 fn list(config: &Config) -> CommandResult {
     let vault = open_vault(config)?;
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    table.load_style(UTF8_FULL_CONDENSED).set_header([
         "name", "kind", "version", "updated", "expires", "scopes", "note",
     ]);
     for info in vault.list() {
@@ -250,6 +244,13 @@ fn rekey(config: &Config, to_passphrase: bool) -> CommandResult {
             e,
         )
     })?;
+    // Make the swap durable: a crash must not bring the old key file back.
+    asta_core::safe_file::sync_parent(&key_path).map_err(|e| {
+        Failure::internal(
+            format!("sync the directory of {} by hand", key_path.display()),
+            e,
+        )
+    })?;
     crate::say!("rekeyed vault; new key file {}", key_path.display());
     Ok(EXIT_OK)
 }
@@ -258,7 +259,7 @@ fn status(config: &Config) -> CommandResult {
     let vault = open_vault(config)?;
     let mut table = Table::new();
     table
-        .load_preset(UTF8_FULL_CONDENSED)
+        .load_style(UTF8_FULL_CONDENSED)
         .set_header(["name", "created", "expires", "scopes", "state"]);
     let statuses = vault.status(SystemClock.now());
     for s in &statuses {

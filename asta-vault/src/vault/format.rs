@@ -19,9 +19,8 @@
 
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
+use data_encoding::BASE64;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
@@ -49,12 +48,12 @@ pub(crate) mod b64 {
     use serde::{Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(bytes))
+        s.serialize_str(&BASE64.encode(bytes))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
-        STANDARD
+        BASE64
             .decode(text.as_bytes())
             .map_err(|_| serde::de::Error::custom("invalid base64"))
     }

@@ -5,12 +5,11 @@ pub(crate) mod format;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use asta_core::safe_file::{self, LockFile, SafeFileError, WriteStep};
 use asta_core::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 use ring::aead::{LessSafeKey, NONCE_LEN};
@@ -19,7 +18,6 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use crate::api_key::{ApiKeyPolicy, ExpiryState, KeyStatus, Scope};
-use crate::atomic_write::{self, WriteStep};
 use crate::crypto::{self, KEY_LEN};
 use crate::error::VaultError;
 use crate::kdf::{Argon2Params, SALT_LEN};
@@ -264,28 +262,17 @@ fn read_vault_file(path: &Path) -> Result<Vec<u8>, VaultError> {
 fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
-    permissions::parent_dir(path).join(name)
+    safe_file::parent_dir(path).join(name)
 }
 
 /// Takes the vault's exclusive write lock (a `.lock` file beside it).
-fn take_lock(path: &Path) -> Result<File, VaultError> {
-    let lock_path = lock_path(path);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(permissions::no_follow_flag())
-        .open(&lock_path)
-        .map_err(|e| VaultError::io("cannot open lock file", &lock_path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(VaultError::Locked {
+fn take_lock(path: &Path) -> Result<LockFile, VaultError> {
+    LockFile::try_acquire(&lock_path(path)).map_err(|e| match e {
+        SafeFileError::Locked { .. } => VaultError::Locked {
             path: path.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(VaultError::io("cannot lock", &lock_path, e)),
-    }
+        },
+        other => permissions::vault_error("cannot lock", other),
+    })
 }
 
 impl Vault {
@@ -933,14 +920,19 @@ impl Vault {
         let crash_after = self.crash_after;
         #[cfg(not(test))]
         let crash_after: Option<WriteStep> = None;
-        atomic_write::write_atomic_with(&self.path, &bytes, &mut |step| match crash_after {
-            Some(crash) if crash == step => Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                atomic_write::SIMULATED_CRASH,
-            )),
-            _ => Ok(()),
-        })
-        .map_err(|e| VaultError::io("cannot write vault", &self.path, e))?;
+        safe_file::write_atomic_observed(
+            &self.path,
+            &bytes,
+            safe_file::PRIVATE_FILE_MODE,
+            &mut |step| match crash_after {
+                Some(crash) if crash == step => Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "simulated crash",
+                )),
+                _ => Ok(()),
+            },
+        )
+        .map_err(|e| permissions::vault_error("cannot write vault", e))?;
         self.generation = header.generation;
         self.kek = header.kek;
         self.wrapped = header.wrapped_key;

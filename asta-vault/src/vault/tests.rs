@@ -221,7 +221,7 @@ fn an_older_entry_put_back_is_detected() {
     // The whole old entry spliced into the new file (digest fixed, MAC not
     // computable): the index MAC fails.
     let new_bytes = std::fs::read(&fx.path).unwrap();
-    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let b64 = |b: &[u8]| data_encoding::BASE64.encode(b);
     let old_ct = b64(&old_alpha.ciphertext);
     let old_nonce = b64(&old_alpha.nonce);
     assert!(find(&old_bytes, old_ct.as_bytes()).is_some());
@@ -253,7 +253,7 @@ fn an_older_entry_put_back_is_detected() {
 
 #[test]
 fn a_save_interrupted_after_any_step_leaves_old_or_new() {
-    for step in crate::atomic_write::WriteStep::ALL {
+    for step in asta_core::safe_file::WriteStep::ALL {
         let (fx, mut vault) = fixture();
         vault.set_crash_after(Some(step));
         assert!(vault.set("alpha", SecretString::from("alpha-new")).is_err());
@@ -456,7 +456,7 @@ fn refresh_follows_other_writers_and_refuses_rollback() {
     assert_eq!(second.get("alpha").unwrap().expose_secret(), "changed");
     second.set("beta", SecretString::from("x")).unwrap();
     // Put the old file back: a handle that has seen a later generation refuses it.
-    crate::atomic_write::write_atomic(&fx.path, &old_bytes).unwrap();
+    asta_core::safe_file::write_atomic(&fx.path, &old_bytes, 0o600).unwrap();
     let err = second.refresh().unwrap_err();
     assert!(err.to_string().contains("rollback"), "{err}");
 }
