@@ -175,12 +175,13 @@ async fn losing_damaging_or_rolling_back_the_snapshot_changes_nothing() {
     ));
     assert_eq!(state_of(&restored), at_close);
 
-    // A forged snapshot that parses (a fresh, loss-free, ACTIVE state) is not
-    // confirmed by the trail: refused.
+    // A forged snapshot that parses (a loss-free, ACTIVE state this trail
+    // never had) is not confirmed by the trail: refused.
     let forged = {
         let other = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 30, 0).unwrap());
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 5, 30, 0).unwrap());
         let s = session(other.path(), &clock).await;
+        quote(&s, &clock, "900").await;
         s.guard.close().await.unwrap();
         std::fs::read(other.path().join("risk.snapshot")).unwrap()
     };
