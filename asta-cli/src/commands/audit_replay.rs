@@ -89,6 +89,11 @@ pub fn run(
         at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         report.replayed
     );
+    if report.replayed == 0 {
+        crate::say!(
+            "note: the trail holds no risk journal up to this point: it was written by a session that kept its risk state in a file (see `asta risk status`), or nothing reached the risk engine yet"
+        );
+    }
     print_status(&status, false)?;
     let unknown = restored.unknown_outcomes();
     if !unknown.is_empty() {
