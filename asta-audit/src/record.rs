@@ -343,19 +343,6 @@ impl Mac {
         (!bad).then_some(Mac(out))
     }
 
-    /// The 64 lowercase hex digits, on the stack.
-    pub(crate) fn hex_bytes(&self) -> [u8; 2 * MAC_LEN] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 2 * MAC_LEN];
-        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
-            if let [hi, lo] = pair {
-                *hi = DIGITS[usize::from(b >> 4)];
-                *lo = DIGITS[usize::from(b & 0x0f)];
-            }
-        }
-        out
-    }
-
     pub(crate) fn write_hex(&self, out: &mut String) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         for b in self.0 {
