@@ -468,7 +468,7 @@ fn verify_using(
                 next_report = bytes.saturating_add(PROGRESS_STEP_BYTES);
             }
             let expected = state.expected_seq;
-            match state.check(key, &line) {
+            match state.check(key, line) {
                 Ok(seq) => {
                     if line_no == 1 && seq != segment.first_seq {
                         return found(
@@ -673,7 +673,7 @@ fn scan_segment(
             unreported = 0;
         }
         let Some(st) = state.as_mut() else {
-            match check_fast(key, &line) {
+            match check_fast(key, line) {
                 Ok(c) => {
                     out.first = Some(FirstLine {
                         seq: c.seq,
@@ -703,10 +703,10 @@ fn scan_segment(
         if line_no == 2
             && let Some(first) = out.first.as_mut()
         {
-            first.next_seq = parse_checked(key, &line).ok().map(|(r, _)| r.seq);
+            first.next_seq = parse_checked(key, line).ok().map(|(r, _)| r.seq);
         }
         let expected = st.expected_seq;
-        match st.check(key, &line) {
+        match st.check(key, line) {
             Ok(seq) => {
                 if let Some(cp) = checkpoint
                     && cp.seq() == seq
