@@ -17,12 +17,13 @@
 //! encoding is produced by this module alone, so it does not depend on
 //! serde_json's map-ordering features.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use asta_core::ErrorReference;
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use ring::hmac;
 use serde_json::{Map, Value};
 
 use crate::key::ChainKey;
-use crate::record::{AuditEvent, MAC_LEN, Mac};
+use crate::record::{AuditEvent, Category, MAC_LEN, Mac};
 
 /// The bytes between the body and the MAC digits.
 pub(crate) const MAC_PREFIX: &str = ",\"mac\":\"";
@@ -156,6 +157,334 @@ pub(crate) fn split_line(line: &[u8]) -> Option<(&[u8], Mac)> {
 /// Checks a body against its stored MAC in constant time.
 pub(crate) fn check_mac(key: &ChainKey, body: &[u8], mac: &Mac) -> bool {
     hmac::verify(key.record_key(), body, mac.as_bytes()).is_ok()
+}
+
+/// What the chain check needs from a record body in canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CanonicalFields {
+    /// The record's seq.
+    pub(crate) seq: u64,
+    /// The record's timestamp.
+    pub(crate) ts: DateTime<Utc>,
+    /// The record's `prev` MAC.
+    pub(crate) prev: Mac,
+}
+
+/// Deepest nesting of `details` that [`parse_canonical_body`] follows
+/// (serde_json's own limit is 128; deeper bodies go to the full parse).
+const MAX_FAST_DEPTH: u32 = 32;
+
+/// Longest run of digits in a number that [`parse_canonical_body`]
+/// accepts before and after the decimal point (so every integer fits an
+/// `i64`/`u64` and no float can overflow).
+const MAX_FAST_DIGITS: usize = 18;
+
+/// Recognises a record body (a line without its MAC trailer, see
+/// [`split_line`]) in the canonical form [`seal_into`] writes, and reads
+/// the fields the chain check needs without allocating.
+///
+/// This is a strict recogniser for the common case, not a JSON parser:
+/// it returns `None` for anything it does not recognise, including valid
+/// records in another form (whitespace, another field order, `null` for
+/// an optional field, an exponent in a number, a surrogate escape, a
+/// leap second), and the caller then decides with the full serde parse.
+/// Every body it accepts is one that parses as an
+/// [`AuditRecord`](crate::record::AuditRecord) with the same `seq`, `ts`
+/// and `prev`; the verifier's tests check that the two agree.
+pub(crate) fn parse_canonical_body(body: &[u8]) -> Option<CanonicalFields> {
+    // Strings may hold any UTF-8: check it once for the whole body, so the
+    // scan below only has to look at ASCII structure.
+    std::str::from_utf8(body).ok()?;
+    let mut c = Cursor {
+        bytes: body,
+        pos: 0,
+    };
+    c.eat(b"{\"seq\":")?;
+    let seq = c.seq()?;
+    c.eat(b",\"ts\":\"")?;
+    let ts = parse_ts(c.take(TS_LEN)?)?;
+    c.eat(b"\",\"category\":\"")?;
+    let category = c.take_until_quote()?;
+    if !Category::ALL
+        .iter()
+        .any(|k| k.as_str().as_bytes() == category)
+    {
+        return None;
+    }
+    c.eat(b",\"action\":\"")?;
+    c.string_rest()?;
+    if c.eat(b",\"actor\":\"").is_some() {
+        c.string_rest()?;
+    }
+    if c.eat(b",\"strategy\":\"").is_some() {
+        c.string_rest()?;
+    }
+    c.eat(b",\"details\":{")?;
+    c.object_rest(1)?;
+    if c.eat(b",\"reference\":\"").is_some() {
+        let text = std::str::from_utf8(c.take_until_quote()?).ok()?;
+        text.parse::<ErrorReference>().ok()?;
+    }
+    c.eat(b",\"prev\":\"")?;
+    let prev = Mac::from_hex_bytes(c.take(2 * MAC_LEN)?)?;
+    c.eat(b"\"")?;
+    c.at_end().then_some(CanonicalFields { seq, ts, prev })
+}
+
+/// Length of a record timestamp, `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+const TS_LEN: usize = 27;
+
+/// Parses a timestamp in exactly the form [`format_ts`] writes. Leap
+/// seconds and the year 0 are left to chrono's own parser (`None`).
+fn parse_ts(text: &[u8]) -> Option<DateTime<Utc>> {
+    let &[
+        y0,
+        y1,
+        y2,
+        y3,
+        b'-',
+        mo0,
+        mo1,
+        b'-',
+        d0,
+        d1,
+        b'T',
+        h0,
+        h1,
+        b':',
+        mi0,
+        mi1,
+        b':',
+        s0,
+        s1,
+        b'.',
+        f0,
+        f1,
+        f2,
+        f3,
+        f4,
+        f5,
+        b'Z',
+    ] = text
+    else {
+        return None;
+    };
+    let num = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(num(&[y0, y1, y2, y3])?).ok()?;
+    if year == 0 {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(year, num(&[mo0, mo1])?, num(&[d0, d1])?)?;
+    let time = NaiveTime::from_hms_micro_opt(
+        num(&[h0, h1])?,
+        num(&[mi0, mi1])?,
+        num(&[s0, s1])?,
+        num(&[f0, f1, f2, f3, f4, f5])?,
+    )?;
+    Some(date.and_time(time).and_utc())
+}
+
+/// A position in a body being recognised. Every method returns `None`
+/// when the bytes are not what the canonical form has there.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    /// Consumes `lit` if the rest starts with it.
+    fn eat(&mut self, lit: &[u8]) -> Option<()> {
+        if self.rest().starts_with(lit) {
+            self.pos += lit.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let out = self.rest().get(..n)?;
+        self.pos += n;
+        Some(out)
+    }
+
+    /// The bytes up to the next `"` (consumed too), which must contain no
+    /// escape and no control character.
+    fn take_until_quote(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest();
+        let end = rest.iter().position(|&b| b == b'"')?;
+        let text = rest.get(..end)?;
+        if text.iter().any(|&b| b == b'\\' || b < 0x20) {
+            return None;
+        }
+        self.pos += end + 1;
+        Some(text)
+    }
+
+    /// A seq: decimal digits without a leading zero that fit a `u64`.
+    fn seq(&mut self) -> Option<u64> {
+        let rest = self.rest();
+        let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = rest.get(..len)?;
+        if digits.is_empty() || (len > 1 && digits.first() == Some(&b'0')) {
+            return None;
+        }
+        let n = digits.iter().try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?;
+        self.pos += len;
+        Some(n)
+    }
+
+    /// The rest of a string after its opening quote, through the closing
+    /// quote. Escapes are those JSON allows, except `\u` escapes of
+    /// surrogates (left to the full parse); raw control characters are
+    /// refused, as by JSON.
+    fn string_rest(&mut self) -> Option<()> {
+        loop {
+            let rest = self.rest();
+            let stop = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            self.pos += stop;
+            match self.bump()? {
+                b'"' => return Some(()),
+                b'\\' => match self.bump()? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        let hex = self.take(4)?;
+                        let text = std::str::from_utf8(hex).ok()?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        let unit = u16::from_str_radix(text, 16).ok()?;
+                        if (0xd800..=0xdfff).contains(&unit) {
+                            return None;
+                        }
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+    }
+
+    /// A number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most
+    /// [`MAX_FAST_DIGITS`] digits on either side (no exponent).
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int = self.digits()?;
+        let first = self.pos.checked_sub(int).and_then(|i| self.bytes.get(i));
+        if int == 0 || (int > 1 && first == Some(&b'0')) {
+            return None;
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits()? == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    /// Consumes up to [`MAX_FAST_DIGITS`] digits and returns how many.
+    fn digits(&mut self) -> Option<usize> {
+        let n = self
+            .rest()
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if n > MAX_FAST_DIGITS {
+            return None;
+        }
+        self.pos += n;
+        Some(n)
+    }
+
+    /// Any JSON value without whitespace, `depth` containers deep.
+    fn value(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                self.string_rest()
+            }
+            b'{' => {
+                self.pos += 1;
+                self.object_rest(depth + 1)
+            }
+            b'[' => {
+                self.pos += 1;
+                self.array_rest(depth + 1)
+            }
+            b't' => self.eat(b"true"),
+            b'f' => self.eat(b"false"),
+            b'n' => self.eat(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    /// The rest of an object after its `{`, through its `}`.
+    fn object_rest(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_FAST_DEPTH {
+            return None;
+        }
+        if self.eat(b"}").is_some() {
+            return Some(());
+        }
+        loop {
+            self.eat(b"\"")?;
+            self.string_rest()?;
+            self.eat(b":")?;
+            self.value(depth)?;
+            match self.bump()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The rest of an array after its `[`, through its `]`.
+    fn array_rest(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_FAST_DEPTH {
+            return None;
+        }
+        if self.eat(b"]").is_some() {
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            match self.bump()? {
+                b',' => {}
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
 }
 
 fn write_str(out: &mut String, s: &str) {

@@ -323,37 +323,20 @@ impl Mac {
     }
 
     /// [`Mac::from_hex`] on bytes (no UTF-8 check needed: any non-hex byte
-    /// is refused).
+    /// is refused). Table-driven and branch-free over the digits: the
+    /// verifier decodes two MACs per record.
     pub(crate) fn from_hex_bytes(bytes: &[u8]) -> Option<Mac> {
-        if bytes.len() != 2 * MAC_LEN {
-            return None;
-        }
+        let digits: &[u8; 2 * MAC_LEN] = bytes.try_into().ok()?;
+        let (pairs, _) = digits.as_chunks::<2>();
         let mut out = [0u8; MAC_LEN];
-        let mut bad = false;
-        for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            let (hi, lo) = match pair {
-                [hi, lo] => (hex_val(*hi), hex_val(*lo)),
-                _ => (None, None),
-            };
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => *slot = (hi << 4) | lo,
-                _ => bad = true,
-            }
+        let mut bad = 0u8;
+        for (slot, &[hi, lo]) in out.iter_mut().zip(pairs) {
+            let hi = HEX_VALUE[usize::from(hi)];
+            let lo = HEX_VALUE[usize::from(lo)];
+            bad |= hi | lo;
+            *slot = (hi << 4) | (lo & 0x0f);
         }
-        (!bad).then_some(Mac(out))
-    }
-
-    /// The 64 lowercase hex digits, on the stack.
-    pub(crate) fn hex_bytes(&self) -> [u8; 2 * MAC_LEN] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 2 * MAC_LEN];
-        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
-            if let [hi, lo] = pair {
-                *hi = DIGITS[usize::from(b >> 4)];
-                *lo = DIGITS[usize::from(b & 0x0f)];
-            }
-        }
-        out
+        (bad & NOT_HEX == 0).then_some(Mac(out))
     }
 
     pub(crate) fn write_hex(&self, out: &mut String) {
@@ -365,13 +348,21 @@ impl Mac {
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Marks a byte that is not a lowercase hex digit in [`HEX_VALUE`].
+const NOT_HEX: u8 = 0x80;
+
+/// The value of each lowercase hex digit, [`NOT_HEX`] for any other byte
+/// (a `u8` index cannot be out of bounds).
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        let digit = b"0123456789abcdef"[i];
+        table[digit as usize] = i as u8;
+        i += 1;
     }
-}
+    table
+};
 
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -461,6 +452,27 @@ mod tests {
         assert_eq!(Mac::from_hex(&mac.to_string()), Some(mac));
         assert_eq!(Mac::from_hex("AB"), None);
         assert_eq!(Mac::from_hex(&"AB".repeat(32)), None);
+    }
+
+    #[test]
+    fn mac_hex_refuses_every_non_lowercase_hex_byte_anywhere() {
+        let mac = Mac(std::array::from_fn(|i| (i as u8).wrapping_mul(37)));
+        let hex = mac.to_string().into_bytes();
+        assert_eq!(Mac::from_hex_bytes(&hex), Some(mac));
+        for at in [0, 1, 31, 62, 63] {
+            for b in 0..=255u8 {
+                let mut edited = hex.clone();
+                edited[at] = b;
+                let is_digit = b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+                let decoded = Mac::from_hex_bytes(&edited);
+                assert_eq!(decoded.is_some(), is_digit, "byte {b:#04x} at {at}");
+                if let Some(d) = decoded {
+                    assert_eq!(d.to_string().into_bytes(), edited);
+                }
+            }
+        }
+        assert_eq!(Mac::from_hex_bytes(&hex[..63]), None);
+        assert_eq!(Mac::from_hex_bytes(&[hex.as_slice(), b"0"].concat()), None);
     }
 
     #[test]

@@ -131,6 +131,17 @@ pub(crate) enum Line {
     TooLong,
 }
 
+/// How a line read by [`LineReader::next_line_into`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineEnd {
+    /// With a newline (removed).
+    Complete,
+    /// At the end of the file with no newline.
+    Unterminated,
+    /// Longer than [`MAX_LINE_BYTES`].
+    TooLong,
+}
+
 /// Reads a segment line by line with bounded memory.
 pub(crate) struct LineReader {
     reader: BufReader<File>,
@@ -162,11 +173,28 @@ impl LineReader {
     /// The next line, or `None` at the end of the file.
     pub(crate) fn next_line(&mut self, path: &Path) -> Result<Option<Line>, AuditError> {
         let mut out = Vec::new();
+        Ok(self.next_line_into(path, &mut out)?.map(|end| match end {
+            LineEnd::Complete => Line::Complete(out),
+            LineEnd::Unterminated => Line::Unterminated(out),
+            LineEnd::TooLong => Line::TooLong,
+        }))
+    }
+
+    /// [`LineReader::next_line`] into a buffer the caller reuses, so a scan
+    /// over millions of lines allocates once. `out` is cleared first and
+    /// then holds the line without its newline (for
+    /// [`LineEnd::TooLong`], a prefix of it that callers must ignore).
+    pub(crate) fn next_line_into(
+        &mut self,
+        path: &Path,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<LineEnd>, AuditError> {
+        out.clear();
         // At most the longest line plus its newline (std's fast memchr).
         let limit = MAX_LINE_BYTES as u64 + 1;
         let read = (&mut self.reader)
             .take(limit)
-            .read_until(b'\n', &mut out)
+            .read_until(b'\n', out)
             .map_err(|e| AuditError::io("reading segment", path, e))?;
         if read == 0 {
             return Ok(None);
@@ -175,14 +203,14 @@ impl LineReader {
             out.pop();
             self.offset += read as u64;
             self.line_no += 1;
-            return Ok(Some(Line::Complete(out)));
+            return Ok(Some(LineEnd::Complete));
         }
         if out.len() > MAX_LINE_BYTES {
-            return Ok(Some(Line::TooLong));
+            return Ok(Some(LineEnd::TooLong));
         }
         self.offset += read as u64;
         self.line_no += 1;
-        Ok(Some(Line::Unterminated(out)))
+        Ok(Some(LineEnd::Unterminated))
     }
 }
 

@@ -5,17 +5,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use crate::canonical::{check_mac, split_line};
+use crate::canonical::{check_mac, parse_canonical_body, split_line};
 use crate::checkpoint::Checkpoint;
 use crate::error::AuditError;
 use crate::key::ChainKey;
-use crate::record::{AuditRecord, Category, Head, Mac};
+use crate::record::{AuditRecord, Head, Mac};
 use crate::retention::{read_anchor, skip_pruned};
-use crate::segment::{Line, LineReader, list_segments};
-use asta_core::ErrorReference;
+use crate::segment::{Line, LineEnd, LineReader, list_segments};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 /// What is wrong with the first bad record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +260,7 @@ pub(crate) fn parse_checked(
 }
 
 /// What the chain check needs from a record whose MAC verified.
+#[derive(Debug, PartialEq)]
 struct Checked {
     seq: u64,
     ts: DateTime<Utc>,
@@ -270,100 +268,48 @@ struct Checked {
     mac: Mac,
 }
 
-/// Accepts any JSON string without keeping it.
-struct AnyStr;
-
-impl<'de> Deserialize<'de> for AnyStr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = AnyStr;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<AnyStr, E> {
-                Ok(AnyStr)
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// Accepts any JSON object without keeping it.
-struct AnyMap;
-
-impl<'de> Deserialize<'de> for AnyMap {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AnyMap;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyMap, A::Error> {
-                while map.next_entry::<String, IgnoredAny>()?.is_some() {}
-                Ok(AnyMap)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// The fields of [`AuditRecord`], with the same types and rules, but
-/// borrowing or skipping what the chain check does not need. Anything it
-/// rejects is re-parsed as an [`AuditRecord`] for the exact finding, so it
-/// is never more lenient than the full parse.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecordView<'a> {
-    seq: u64,
-    ts: DateTime<Utc>,
-    #[serde(rename = "category")]
-    _category: Category,
-    #[serde(rename = "action")]
-    _action: AnyStr,
-    #[serde(default, rename = "actor")]
-    _actor: Option<AnyStr>,
-    #[serde(default, rename = "strategy")]
-    _strategy: Option<AnyStr>,
-    #[serde(rename = "details")]
-    _details: AnyMap,
-    #[serde(default, rename = "reference")]
-    _reference: Option<ErrorReference>,
-    prev: &'a str,
-    mac: &'a str,
-}
-
-/// [`parse_checked`] for the chain check: MAC first, then a parse that
-/// allocates nothing for the details.
+/// [`parse_checked`] for the chain check, fast for lines in the canonical
+/// form the writer produces: the form is recognised by a strict byte-level
+/// check that allocates nothing ([`parse_canonical_body`]), then the MAC is
+/// checked. Any line it does not recognise goes through [`check_slow`],
+/// which decides and names the problem exactly as it always did; for the
+/// lines it does recognise both give the same answer (see the tests).
 fn check_fast(key: &ChainKey, line: &[u8]) -> Result<Checked, (Option<u64>, FindingKind)> {
+    #[cfg(test)]
+    if tests::slow_path_forced() {
+        return check_slow(key, line);
+    }
     let Some((body, mac)) = split_line(line) else {
-        return Err((
-            loose_seq(line),
-            FindingKind::Malformed("no MAC trailer at the end of the line".to_owned()),
-        ));
+        return check_slow(key, line);
+    };
+    let Some(fields) = parse_canonical_body(body) else {
+        return check_slow(key, line);
     };
     if !check_mac(key, body, &mac) {
         return Err((loose_seq(line), FindingKind::MacMismatch));
     }
-    match serde_json::from_slice::<RecordView<'_>>(line) {
-        // Same test as the full parse's `record.mac != mac.to_string()`.
-        Ok(view) if view.mac.as_bytes() == mac.hex_bytes() => Ok(Checked {
-            seq: view.seq,
-            ts: view.ts,
-            prev: Mac::from_hex_bytes(view.prev.as_bytes()),
-            mac,
-        }),
-        // Escaped strings, errors, a mismatching mac field: the full parse
-        // decides, and names the problem exactly as it always did.
-        _ => parse_checked(key, line).map(|(record, mac)| Checked {
-            seq: record.seq,
-            ts: record.ts,
-            prev: Mac::from_hex(&record.prev),
-            mac,
-        }),
-    }
+    Ok(Checked {
+        seq: fields.seq,
+        ts: fields.ts,
+        prev: Some(fields.prev),
+        mac,
+    })
 }
+
+/// The full check of a line: MAC, then the serde parse into an
+/// [`AuditRecord`].
+fn check_slow(key: &ChainKey, line: &[u8]) -> Result<Checked, (Option<u64>, FindingKind)> {
+    parse_checked(key, line).map(|(record, mac)| Checked {
+        seq: record.seq,
+        ts: record.ts,
+        prev: Mac::from_hex(&record.prev),
+        mac,
+    })
+}
+
+/// Initial capacity of the reused line buffer (records are usually a few
+/// hundred bytes; longer lines grow it once).
+const LINE_CAPACITY: usize = 4096;
 
 /// How often [`verify_with_progress`] reports within a segment.
 const PROGRESS_STEP_BYTES: u64 = 4 << 20;
@@ -476,6 +422,7 @@ fn verify_using(
         let name = segment.name();
         let mut reader = LineReader::open(&segment.path)?;
         let mut lines_here = 0u64;
+        let mut buf = Vec::with_capacity(LINE_CAPACITY);
         let found = |line: u64, seq: Option<u64>, kind: FindingKind| {
             Ok(Verification::Broken(Finding {
                 segment: name.clone(),
@@ -486,13 +433,13 @@ fn verify_using(
         };
         loop {
             let line_no = reader.line_no;
-            let Some(line) = reader.next_line(&segment.path)? else {
+            let Some(end) = reader.next_line_into(&segment.path, &mut buf)? else {
                 break;
             };
             lines_here += 1;
-            let line = match line {
-                Line::Complete(l) => l,
-                Line::Unterminated(l) => {
+            let line = match end {
+                LineEnd::Complete => buf.as_slice(),
+                LineEnd::Unterminated => {
                     let what = if index + 1 == count {
                         "incomplete final line (a torn write: opening the log cuts it and records a recovery)"
                     } else {
@@ -500,11 +447,11 @@ fn verify_using(
                     };
                     return found(
                         line_no,
-                        loose_seq(&l),
+                        loose_seq(&buf),
                         FindingKind::Malformed(what.to_owned()),
                     );
                 }
-                Line::TooLong => {
+                LineEnd::TooLong => {
                     return found(
                         line_no,
                         None,
@@ -521,7 +468,7 @@ fn verify_using(
                 next_report = bytes.saturating_add(PROGRESS_STEP_BYTES);
             }
             let expected = state.expected_seq;
-            match state.check(key, &line) {
+            match state.check(key, line) {
                 Ok(seq) => {
                     if line_no == 1 && seq != segment.first_seq {
                         return found(
@@ -670,6 +617,7 @@ fn scan_segment(
 ) -> Result<Scanned, AuditError> {
     let name = segment.name();
     let mut reader = LineReader::open(&segment.path)?;
+    let mut buf = Vec::with_capacity(LINE_CAPACITY);
     let mut out = Scanned {
         first: None,
         found: None,
@@ -689,13 +637,13 @@ fn scan_segment(
     let mut lines = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let line_no = reader.line_no;
-        let Some(line) = reader.next_line(&segment.path)? else {
+        let Some(end) = reader.next_line_into(&segment.path, &mut buf)? else {
             break;
         };
         lines += 1;
-        let line = match line {
-            Line::Complete(l) => l,
-            Line::Unterminated(l) => {
+        let line = match end {
+            LineEnd::Complete => buf.as_slice(),
+            LineEnd::Unterminated => {
                 let what = if newest {
                     "incomplete final line (a torn write: opening the log cuts it and records a recovery)"
                 } else {
@@ -703,12 +651,12 @@ fn scan_segment(
                 };
                 out.found = Some(finding(
                     line_no,
-                    loose_seq(&l),
+                    loose_seq(&buf),
                     FindingKind::Malformed(what.to_owned()),
                 ));
                 return Ok(out);
             }
-            Line::TooLong => {
+            LineEnd::TooLong => {
                 out.found = Some(finding(
                     line_no,
                     None,
@@ -725,7 +673,7 @@ fn scan_segment(
             unreported = 0;
         }
         let Some(st) = state.as_mut() else {
-            match check_fast(key, &line) {
+            match check_fast(key, line) {
                 Ok(c) => {
                     out.first = Some(FirstLine {
                         seq: c.seq,
@@ -755,10 +703,10 @@ fn scan_segment(
         if line_no == 2
             && let Some(first) = out.first.as_mut()
         {
-            first.next_seq = parse_checked(key, &line).ok().map(|(r, _)| r.seq);
+            first.next_seq = parse_checked(key, line).ok().map(|(r, _)| r.seq);
         }
         let expected = st.expected_seq;
-        match st.check(key, &line) {
+        match st.check(key, line) {
             Ok(seq) => {
                 if let Some(cp) = checkpoint
                     && cp.seq() == seq
@@ -1002,11 +950,438 @@ fn join_segments(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AuditConfig, AuditEvent, AuditLog};
-    use asta_core::ManualClock;
-    use chrono::TimeZone;
+    use crate::canonical::{MAC_PREFIX, MAC_SUFFIX, body_mac};
+    use crate::{AuditConfig, AuditEvent, AuditLog, Category, RiskDecision};
+    use asta_core::{ErrorReference, ManualClock};
+    use chrono::{TimeDelta, TimeZone};
+    use proptest::prelude::*;
     use serde_json::json;
+    use std::cell::Cell;
     use std::sync::Arc;
+
+    thread_local! {
+        /// Set by [`with_slow_path`]: [`check_fast`] then always takes the
+        /// full parse, giving the reference answer the fast path must match.
+        static SLOW: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub(super) fn slow_path_forced() -> bool {
+        SLOW.with(Cell::get)
+    }
+
+    /// Runs `f` with the fast path off on this thread (use one worker).
+    fn with_slow_path<T>(f: impl FnOnce() -> T) -> T {
+        SLOW.with(|s| s.set(true));
+        let out = f();
+        SLOW.with(|s| s.set(false));
+        out
+    }
+
+    fn test_key() -> ChainKey {
+        ChainKey::from_bytes(&[0x3c; 32]).unwrap()
+    }
+
+    /// Events covering every optional field, every kind of JSON value,
+    /// escapes, non-ASCII text, and numbers the fast path leaves to serde.
+    fn varied_events() -> Vec<AuditEvent> {
+        vec![
+            AuditEvent::order(
+                "place",
+                "s1",
+                json!({"symbol": "SBIN", "qty": 10, "price": "801.05"}),
+            ),
+            AuditEvent::trade(
+                "fill",
+                "momentum",
+                json!({"px": -12.5, "zero": 0, "neg": -7, "big": 123_456_789_012_345_678_u64,
+                       "flag": true, "no": false, "none": null, "frac": 0.000_125}),
+            ),
+            AuditEvent::system(
+                "start",
+                json!({"nested": {"a": [1, [2, {"b": []}], {}], "e": {}}, "list": ["x", "y"]}),
+            ),
+            AuditEvent::security(
+                "login",
+                json!({"who": "a\"b\\c/d\n\t\r\u{8}\u{c}\u{1}\u{7f}", "name": "Zo\u{eb} \u{20b9} \u{1f680}"}),
+            )
+            .with_actor("ops\u{2028}desk"),
+            AuditEvent::error(
+                ErrorReference::generate(),
+                "broker_down",
+                json!({"status": 503}),
+            ),
+            AuditEvent::risk_decision(
+                "pre_trade",
+                "s2",
+                RiskDecision::rejected("limit \"daily\""),
+                json!({"u64max": u64::MAX, "i64min": i64::MIN, "huge": 1.0e300, "tiny": 1.5e-9}),
+            ),
+            AuditEvent::new(Category::Risk, "", json!(null)),
+        ]
+    }
+
+    /// A trail of `rounds` copies of [`varied_events`] in small segments,
+    /// with its checkpoint.
+    fn varied_trail(dir: &Path, rounds: usize, segment_bytes: u64) -> Checkpoint {
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2024, 2, 28, 23, 59, 58).unwrap());
+        let config = AuditConfig::builder()
+            .max_segment_bytes(segment_bytes)
+            .build()
+            .unwrap();
+        let log = AuditLog::open(dir, test_key(), config, Arc::new(clock.clone())).unwrap();
+        for _ in 0..rounds {
+            for event in varied_events() {
+                log.append_deferred(event).unwrap();
+                clock.advance(TimeDelta::microseconds(123_457));
+            }
+        }
+        log.close().unwrap();
+        log.checkpoint().unwrap()
+    }
+
+    /// `body` with a correct MAC trailer: an edit the key holder made.
+    fn reseal(key: &ChainKey, body: &[u8]) -> Vec<u8> {
+        let mut line = body.to_vec();
+        line.extend_from_slice(MAC_PREFIX.as_bytes());
+        line.extend_from_slice(body_mac(key, body).to_string().as_bytes());
+        line.extend_from_slice(MAC_SUFFIX.as_bytes());
+        line
+    }
+
+    fn record_lines(dir: &Path) -> Vec<Vec<u8>> {
+        list_segments(dir)
+            .unwrap()
+            .iter()
+            .flat_map(|s| {
+                std::fs::read(&s.path)
+                    .unwrap()
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Bytes worth putting anywhere in a line: JSON structure, digits,
+    /// letters of literals and escapes, space, control, DEL, UTF-8 lead and
+    /// invalid bytes.
+    const EDIT_BYTES: &[u8] = b"\"\\{}[],:019-.eEutnZ \x01\x7f\xc3\xff";
+
+    /// Every single-byte deletion, replacement and insertion of a line's
+    /// body, each resealed with a valid MAC so the form alone decides, and
+    /// each also left with its old MAC: the fast path gives exactly the
+    /// answer of the full parse.
+    #[test]
+    fn fast_path_agrees_with_full_parse_on_every_single_byte_edit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = test_key();
+        let dir = tmp.path().join("t");
+        varied_trail(&dir, 1, 1 << 20);
+        let (mut accepted, mut refused) = (0u64, 0u64);
+        let lines = record_lines(&dir);
+        // Only the record with 19- and 20-digit integers and exponents is
+        // left to the full parse.
+        let recognised = lines
+            .iter()
+            .filter(|l| parse_canonical_body(split_line(l).unwrap().0).is_some())
+            .count();
+        assert_eq!(recognised, lines.len() - 1);
+        for line in lines {
+            let (body, _) = split_line(&line).unwrap();
+            let mut edits: Vec<Vec<u8>> = Vec::new();
+            for i in 0..=body.len() {
+                if i < body.len() {
+                    let mut e = body.to_vec();
+                    e.remove(i);
+                    edits.push(e);
+                }
+                for &b in EDIT_BYTES {
+                    if i < body.len() && body.get(i) != Some(&b) {
+                        let mut e = body.to_vec();
+                        e[i] = b;
+                        edits.push(e);
+                    }
+                    let mut e = body.to_vec();
+                    e.insert(i, b);
+                    edits.push(e);
+                }
+            }
+            for edited in edits {
+                let sealed = reseal(&key, &edited);
+                let fast = check_fast(&key, &sealed);
+                assert_eq!(
+                    fast,
+                    check_slow(&key, &sealed),
+                    "{}",
+                    String::from_utf8_lossy(&sealed)
+                );
+                if fast.is_ok() {
+                    accepted += 1;
+                } else {
+                    refused += 1;
+                }
+                let mut stale = edited;
+                stale.extend_from_slice(line.get(body.len()..).unwrap());
+                assert_eq!(check_fast(&key, &stale), check_slow(&key, &stale));
+            }
+        }
+        // Both outcomes were exercised (edits inside strings stay valid).
+        assert!(accepted > 1000 && refused > 1000, "{accepted} {refused}");
+    }
+
+    /// Lines with a valid MAC that are not in the canonical form: the fast
+    /// check does not recognise any of them, and the verdict is the full
+    /// parse's, as before (refused when serde refuses the record; forms
+    /// serde reads, like extra whitespace, verify as they always did).
+    #[test]
+    fn non_canonical_lines_with_valid_mac_get_the_full_parse_verdict() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = test_key();
+        let dir = tmp.path().join("t");
+        varied_trail(&dir, 1, 1 << 20);
+        let line = record_lines(&dir).remove(0);
+        let (body, _) = split_line(&line).unwrap();
+        let body = std::str::from_utf8(body).unwrap().to_owned();
+        let ts = "2024-02-28T23:59:58.000000Z";
+        assert!(body.contains(ts), "{body}");
+        let prev = Mac::GENESIS.to_string();
+        // (edit, whether the full parse reads the record)
+        let cases: Vec<(String, bool)> = vec![
+            (body.replace("\"seq\":1,", "\"seq\":01,"), false),
+            (body.replace("\"seq\":1,", "\"seq\":1,\"seq\":1,"), false),
+            (body.replace("\"seq\":1,", "\"seq\":1.0,"), false),
+            (body.replace("\"seq\":1,", "\"seq\":\"1\","), false),
+            (body.replace("\"seq\":1,", "\"seq\": 1,"), true),
+            (body.replace("{\"seq\"", " {\"seq\""), true),
+            (body.replace("\"ORDER\"", "\"order\""), false),
+            (body.replace("\"ORDER\"", "\"ORD\\u0045R\""), true),
+            (body.replace(",\"prev\"", ",\"extra\":1,\"prev\""), false),
+            (
+                body.replace(",\"prev\"", ",\"reference\":\"ERR-BAD\",\"prev\""),
+                false,
+            ),
+            (body.replace(",\"prev\"", ",\"actor\":null,\"prev\""), true),
+            (
+                body.replace("\"strategy\":\"s1\"", "\"strategy\":null"),
+                true,
+            ),
+            (
+                body.replace("\"details\":{", "\"details\":{\"a\":1e5,"),
+                true,
+            ),
+            (
+                body.replace("\"details\":{", "\"details\":{\"a\":1e999,"),
+                false,
+            ),
+            (
+                body.replace("\"details\":{", "\"details\":{\"a\":01,"),
+                false,
+            ),
+            (
+                body.replace("\"details\":{", "\"details\":{\"a\":\"\\ud800\","),
+                false,
+            ),
+            (
+                body.replace("\"details\":{", "\"details\":{\"a\":\"\\ud83d\\ude80\","),
+                true,
+            ),
+            (
+                body.replace("\"details\":{", "\"details\":{\"a\":\"\u{1}\","),
+                false,
+            ),
+            (
+                body.replace("\"details\":{", "\"details\":{\"a\" :1,"),
+                true,
+            ),
+            (
+                body.replace("\"details\":{", "\"details\":[],\"x\":{"),
+                false,
+            ),
+            (
+                body.replace(
+                    "\"details\":{",
+                    &format!(
+                        "\"details\":{{\"deep\":{}1{},",
+                        "[".repeat(40),
+                        "]".repeat(40)
+                    ),
+                ),
+                true,
+            ),
+            (body.replace(ts, "2024-02-28T23:59:58Z"), true),
+            (body.replace(ts, "2024-02-28T23:59:58.000000+00:00"), true),
+            (body.replace(ts, "2024-02-28 23:59:58.000000Z"), true),
+            (body.replace(ts, "2024-02-28T23:59:60.000000Z"), true),
+            (body.replace(ts, "2023-02-29T23:59:58.000000Z"), false),
+            (body.replace(ts, "2024-02-28T24:00:00.000000Z"), false),
+            (
+                body.replace(&prev, &prev.to_uppercase().replace('0', "A")),
+                true,
+            ),
+            (body.replace(&prev, &prev[..62]), true),
+            (body.replace(",\"prev\"", ",\"prev\":\"x\",\"prev\""), false),
+            (
+                body.replace(",\"details\"", ",\"action\":\"x\",\"details\""),
+                false,
+            ),
+            (format!("{body} "), true),
+        ];
+        for (edited, serde_reads) in cases {
+            assert_ne!(edited, body, "edit did not apply");
+            assert!(
+                parse_canonical_body(edited.as_bytes()).is_none(),
+                "recognised: {edited}"
+            );
+            let line = reseal(&key, edited.as_bytes());
+            let fast = check_fast(&key, &line);
+            assert_eq!(fast, check_slow(&key, &line), "{edited}");
+            match fast {
+                Ok(_) => assert!(serde_reads, "accepted: {edited}"),
+                Err((_, FindingKind::Malformed(_))) => assert!(!serde_reads, "refused: {edited}"),
+                Err(other) => panic!("{edited}: {other:?}"),
+            }
+        }
+    }
+
+    /// Copies of `pristine` edited in many ways: the fast verifier
+    /// (sequential and parallel) gives the full parse's verdict.
+    #[test]
+    fn verify_fast_matches_slow_on_edited_trails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = test_key();
+        let pristine = tmp.path().join("pristine");
+        let checkpoint = varied_trail(&pristine, 6, 4096);
+        let segs: Vec<_> = list_segments(&pristine).unwrap();
+        assert!(segs.len() >= 3, "{}", segs.len());
+        let work = tmp.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        for seg in &segs {
+            std::fs::copy(&seg.path, work.join(seg.path.file_name().unwrap())).unwrap();
+        }
+        let compare = |what: &str, parallel: bool| {
+            for cp in [Some(&checkpoint), None] {
+                let slow =
+                    with_slow_path(|| verify_using(&work, &key, cp, &mut |_| {}, 1)).unwrap();
+                let fast = verify_using(&work, &key, cp, &mut |_| {}, 1).unwrap();
+                assert_eq!(fast, slow, "{what}");
+                if parallel {
+                    let many = verify_using(&work, &key, cp, &mut |_| {}, 3).unwrap();
+                    assert_eq!(many, slow, "{what} (parallel)");
+                }
+            }
+        };
+        compare("pristine", true);
+        let mut edited = 0u32;
+        for (s, seg) in segs.iter().enumerate() {
+            let name = seg.path.file_name().unwrap();
+            let original = std::fs::read(&seg.path).unwrap();
+            // Byte edits: near every line boundary and every 11th byte.
+            let mut offsets: Vec<usize> = (0..original.len()).step_by(11).collect();
+            for (i, &b) in original.iter().enumerate() {
+                if b == b'\n' {
+                    offsets.extend([i.saturating_sub(1), i, i + 1]);
+                }
+            }
+            offsets.retain(|&i| i < original.len());
+            for (n, &i) in offsets.iter().enumerate() {
+                let edits: [(&str, Vec<u8>); 3] = [
+                    ("flip", {
+                        let mut e = original.clone();
+                        e[i] ^= 0x20;
+                        e
+                    }),
+                    ("delete", {
+                        let mut e = original.clone();
+                        e.remove(i);
+                        e
+                    }),
+                    ("insert", {
+                        let mut e = original.clone();
+                        e.insert(i, EDIT_BYTES[n % EDIT_BYTES.len()]);
+                        e
+                    }),
+                ];
+                for (op, bytes) in edits {
+                    std::fs::write(work.join(name), &bytes).unwrap();
+                    compare(&format!("{op} at {i} of segment {s}"), n % 8 == 0);
+                    edited += 1;
+                }
+            }
+            // Line edits: swap, delete and repeat each line.
+            let lines: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
+            for i in 0..lines.len() {
+                let mut variants: Vec<(&str, Vec<&[u8]>)> = Vec::new();
+                let mut swapped = lines.clone();
+                if i + 1 < lines.len() {
+                    swapped.swap(i, i + 1);
+                    variants.push(("swap", swapped));
+                }
+                let mut deleted = lines.clone();
+                deleted.remove(i);
+                variants.push(("delete line", deleted));
+                let mut repeated = lines.clone();
+                repeated.insert(i, lines[i]);
+                variants.push(("repeat line", repeated));
+                for (op, v) in variants {
+                    std::fs::write(work.join(name), v.concat()).unwrap();
+                    compare(&format!("{op} {i} of segment {s}"), true);
+                }
+            }
+            std::fs::write(work.join(name), &original).unwrap();
+        }
+        assert!(edited > 500, "{edited}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Random edits anywhere in a trail: fast and full parse agree.
+        #[test]
+        fn fast_and_slow_agree_on_random_edits(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..4),
+            reseal_line in any::<bool>(),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let key = test_key();
+            let dir = tmp.path().join("t");
+            let checkpoint = varied_trail(&dir, 2, 1 << 20);
+            let seg = list_segments(&dir).unwrap().remove(0).path;
+            let mut bytes = std::fs::read(&seg).unwrap();
+            for (at, op, b) in edits {
+                let i = at.index(bytes.len().max(1));
+                match op {
+                    0 => if let Some(slot) = bytes.get_mut(i) { *slot = b },
+                    1 => if i < bytes.len() { bytes.remove(i); },
+                    _ => bytes.insert(i, b),
+                }
+            }
+            if reseal_line {
+                // Give every line a valid MAC so only the form is judged.
+                let mut out = Vec::new();
+                for line in bytes.split_inclusive(|&b| b == b'\n') {
+                    let (text, nl) = match line.strip_suffix(b"\n") {
+                        Some(t) => (t, true),
+                        None => (line, false),
+                    };
+                    match split_line(text) {
+                        Some((body, _)) => out.extend(reseal(&key, body)),
+                        None => out.extend_from_slice(text),
+                    }
+                    if nl {
+                        out.push(b'\n');
+                    }
+                }
+                bytes = out;
+            }
+            std::fs::write(&seg, &bytes).unwrap();
+            for cp in [Some(&checkpoint), None] {
+                let slow = with_slow_path(|| verify_using(&dir, &key, cp, &mut |_| {}, 1)).unwrap();
+                let fast = verify_using(&dir, &key, cp, &mut |_| {}, 1).unwrap();
+                prop_assert_eq!(fast, slow);
+            }
+        }
+    }
 
     fn lines_of(path: &Path) -> Vec<String> {
         std::fs::read_to_string(path)

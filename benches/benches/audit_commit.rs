@@ -11,7 +11,9 @@
 //!   round on the same disk; prints records/s of both and the ratio.
 //! - `verify_vs_sha256sum`: [`verify`] and the system's `sha256sum` (one
 //!   process, all segment files) over the same files, interleaved; prints
-//!   MiB/s of both and the ratio. Skipped with a message without
+//!   MiB/s of both and the ratio, for a one-segment trail (verify on one
+//!   thread, the single-core comparison) and for 8 MiB segments (verify
+//!   uses up to one thread per core). Skipped with a message without
 //!   `sha256sum`.
 //! - `append_cost`: one deferred append, and a batch of five deferred
 //!   appends (criterion), plus printed medians per record.
@@ -251,34 +253,35 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn verify_vs_sha256sum(c: &mut Criterion) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("verify");
+/// Writes 100,000 outcome records into `dir` in segments of at most
+/// `segment_bytes`.
+fn verify_trail(dir: &Path, segment_bytes: u64) {
     let config = AuditConfig::builder()
-        .max_segment_bytes(8 * 1024 * 1024)
+        .max_segment_bytes(segment_bytes)
         .build()
         .expect("config");
-    let log = open(&dir, config);
+    let log = open(dir, config);
     for chunk in 0..1000u64 {
         log.append_batch((0..100).map(|i| outcome(chunk * 100 + i)), Wait::Deferred)
             .expect("append");
     }
     log.close().expect("close");
-    let files = segment_files(&dir);
+}
+
+/// Interleaved rounds of `verify` and `sha256sum` over the same files;
+/// prints MiB/s of both and the ratio under `label`.
+fn compare_with_sha256sum(label: &str, dir: &Path, have_sha: bool) {
+    let files = segment_files(dir);
     let key = key();
     let bytes: u64 = files
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
     let mib = bytes as f64 / (1024.0 * 1024.0);
-    let have_sha = Command::new("sha256sum")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
     let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let start = Instant::now();
-        assert!(verify(&dir, &key, None).expect("verify").is_intact());
+        assert!(verify(dir, &key, None).expect("verify").is_intact());
         let v = mib / start.elapsed().as_secs_f64();
         ours.push(v);
         if have_sha {
@@ -295,7 +298,7 @@ fn verify_vs_sha256sum(c: &mut Criterion) {
     }
     let (olo, ohi) = range(&ours);
     eprintln!(
-        "verify: {} records, {} segments, {mib:.1} MiB, {ROUNDS} interleaved rounds:\n  \
+        "verify ({label}): {} records, {} segments, {mib:.1} MiB, {ROUNDS} interleaved rounds:\n  \
          verify: median {:.0} MiB/s (range {olo:.0}..{ohi:.0})",
         100_000,
         files.len(),
@@ -313,6 +316,29 @@ fn verify_vs_sha256sum(c: &mut Criterion) {
     } else {
         eprintln!("  sha256sum not found: comparison skipped");
     }
+}
+
+fn verify_vs_sha256sum(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let have_sha = Command::new("sha256sum")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    // The usual shape: one segment, so verify runs on one thread, like
+    // sha256sum.
+    let single = tmp.path().join("single");
+    verify_trail(&single, 64 * 1024 * 1024);
+    compare_with_sha256sum("one segment, one thread", &single, have_sha);
+    // Several segments: verify checks them on up to one thread per core.
+    let dir = tmp.path().join("verify");
+    verify_trail(&dir, 8 * 1024 * 1024);
+    compare_with_sha256sum("8 MiB segments", &dir, have_sha);
+    let files = segment_files(&dir);
+    let key = key();
+    let bytes: u64 = files
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
     let mut group = c.benchmark_group("audit_verify_100k");
     group.throughput(Throughput::Bytes(bytes));
     group.bench_function("verify", |b| {
