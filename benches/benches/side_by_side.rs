@@ -348,6 +348,18 @@ fn main() {
         println!("seed side skipped: python3 is missing");
     }
     println!("load average at start: {}", load());
+    // ASTA_BENCH_PART=buffered runs only the buffered measurement (for a
+    // profiler); anything else, or nothing, runs everything.
+    if std::env::var("ASTA_BENCH_PART").as_deref() == Ok("buffered") {
+        let session = Session::new(&rt, true, true);
+        let (_, mut buffered) = rt.block_on(one_task(&session, BUFFERED_ORDERS * 2, 0));
+        println!(
+            "buffered, 1 task: p50 {:?}, p99 {:?}",
+            percentile(&mut buffered, 0.5),
+            percentile(&mut buffered, 0.99)
+        );
+        return;
+    }
     for round in 1..=ROUNDS {
         println!("\n== round {round}");
         let session = Session::new(&rt, false, true);

@@ -21,6 +21,9 @@ const TYPED_INPUTS: [&str; 10] = [
     "ORDER_CLOSED",
 ];
 
+/// The details field of a step's record that holds its typed risk events.
+const EVENTS_FIELD: &str = "risk_events";
+
 /// Risk event kinds that hold only typed values.
 fn typed_event(event: &RiskEvent) -> bool {
     matches!(
@@ -69,24 +72,39 @@ impl<B: Broker> Guard<B> {
         let result = f(&mut risk);
         let events = risk.drain_events();
         let entries = risk.drain_journal();
-        let mut records: Vec<AuditEvent> = events
-            .iter()
-            .map(|event| {
+        let carried = carrier(&result);
+        // With a carrier, the typed events (approvals, fills) ride in it: one
+        // record per step instead of one per event. Events that may hold
+        // free text (halts, breaker trips) stay records of their own, scanned.
+        let mut records = Vec::with_capacity(events.len() + 2);
+        let mut folded = Vec::new();
+        for event in &events {
+            if carried.is_some() && typed_event(event) {
+                if !entries.is_empty() && matches!(event.kind, RiskEventKind::OrderApproved { .. })
+                {
+                    // The journal's CHECK_ORDER entry holds the same facts
+                    // (order, ticket, notional, outcome).
+                    continue;
+                }
+                folded.push(serde_json::to_value(event).unwrap_or(Value::Null));
+            } else {
                 let record = risk_event_record(event);
-                if typed_event(event) {
+                records.push(if typed_event(event) {
                     record.typed_unchecked()
                 } else {
                     record
-                }
-            })
-            .collect();
-        let carried = carrier(&result);
+                });
+            }
+        }
         if !entries.is_empty() || carried.is_some() {
             let typed = entries
                 .iter()
                 .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
             let mut record = carried
                 .unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
+            if !folded.is_empty() {
+                record = record.with_detail(EVENTS_FIELD, Value::Array(folded));
+            }
             if !entries.is_empty() {
                 let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
                 record = record.with_detail(JOURNAL_FIELD, list);
