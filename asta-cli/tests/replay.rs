@@ -145,7 +145,9 @@ async fn replay_shows_the_risk_state_at_any_record_and_the_decisions_around_it()
     );
     assert!(shown.contains("\"net\":10"), "{shown}");
     assert!(
-        shown.contains("ORDER_APPROVED") && shown.contains("place_intent"),
+        shown.contains("\"CHECK_ORDER\"")
+            && shown.contains("\"APPROVED\"")
+            && shown.contains("place_intent"),
         "{shown}"
     );
     let json = asta(d, &["audit", "replay", "--until", &until, "--json"]);
