@@ -18,8 +18,9 @@
 //!   risk state in memory;
 //! - `guard_buffered_audit`: every category `dangerous_buffered` (no fsync
 //!   per record), risk state in memory;
-//! - `guard_durable_audit_file_risk_state`: durable audit and the risk state
-//!   saved to a file after each change (production settings).
+//! - `guard_durable_audit_file_risk_state`: the production setup: durable
+//!   audit, the risk state kept in the trail (`Guard::restored`) with a
+//!   file snapshot store (one sync per order).
 //!
 //! After criterion's run each variant prints its own median and p99 from a
 //! simple timed loop (criterion reports no p99).
@@ -37,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asta_audit::{AuditConfig, AuditLog, Category, ChainKey};
-use asta_broker::{Broker, Guard, Quote, SandboxBroker};
+use asta_broker::{Broker, FileSnapshotStore, Guard, Quote, RestoredRisk, SandboxBroker};
 use asta_core::{
     Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest, PriceType,
     Product, Quantity, Side, StrategyTag, Symbol,
@@ -127,18 +128,6 @@ impl Session {
             })
             .build()
             .expect("risk config");
-        let store = match variant {
-            Variant::DurableFileRisk => StateStore::create_file(tmp.path().join("risk.json")),
-            _ => StateStore::dangerous_in_memory(),
-        };
-        let risk = RiskEngine::open(
-            config,
-            Arc::clone(&catalog),
-            Arc::new(MarketCalendar::bundled().expect("calendar")),
-            shared.clone(),
-            store,
-        )
-        .expect("risk engine");
         let mut audit_config = AuditConfig::builder();
         if let Variant::Buffered = variant {
             for category in [
@@ -159,9 +148,37 @@ impl Session {
             shared.clone(),
         )
         .expect("audit log");
-        let sandbox = SandboxBroker::new(shared);
-        let guard = rt
-            .block_on(
+        let sandbox = SandboxBroker::new(shared.clone());
+        let calendar = Arc::new(MarketCalendar::bundled().expect("calendar"));
+        let builder = match variant {
+            Variant::DurableFileRisk => {
+                let restored = RestoredRisk::from_trail(
+                    &tmp.path().join("audit"),
+                    &ChainKey::from_bytes(&[9u8; 32]).expect("key"),
+                    Arc::new(FileSnapshotStore::new(tmp.path().join("risk.snapshot"))),
+                    config,
+                    Arc::clone(&catalog),
+                    calendar,
+                    shared.clone(),
+                )
+                .expect("restore");
+                Guard::restored(
+                    sandbox.clone(),
+                    catalog,
+                    restored,
+                    audit,
+                    Arc::new(clock.clone()),
+                )
+            }
+            _ => {
+                let risk = RiskEngine::open(
+                    config,
+                    Arc::clone(&catalog),
+                    calendar,
+                    shared.clone(),
+                    StateStore::dangerous_in_memory(),
+                )
+                .expect("risk engine");
                 Guard::builder(
                     sandbox.clone(),
                     catalog,
@@ -169,9 +186,9 @@ impl Session {
                     audit,
                     Arc::new(clock.clone()),
                 )
-                .build(),
-            )
-            .expect("guard");
+            }
+        };
+        let guard = rt.block_on(builder.build()).expect("guard");
         let session = Session {
             clock,
             sandbox,
@@ -210,8 +227,8 @@ impl Session {
     }
 }
 
-/// Orders per session: the sandbox keeps every order (its margin sum walks
-/// them all), so sessions are renewed (untimed) to keep the book small.
+/// Orders per session: sessions are renewed (untimed) so the simulated
+/// clock, 101 ms per order, stays inside one trading session.
 const SESSION_ORDERS: u64 = 1_000;
 
 fn fresh_bare(clock: &ManualClock) -> SandboxBroker {
