@@ -198,6 +198,7 @@ mod matching;
 mod mock;
 mod openalgo;
 mod paper;
+mod reconcile;
 mod risk_audit;
 mod risk_log;
 mod sandbox;
@@ -232,6 +233,6 @@ pub use sandbox::{SandboxBroker, SandboxConfig, SandboxConfigError, SandboxOp};
 pub use types::{
     CancelAllReport, CloseAllReport, ClosedPosition, Funds, ModifyError, ModifyRequest,
     ModifyRequestBuilder, OrderBookEntry, OrderFailure, OrderState, OrderStatus, Position,
-    PositionFailure, PositionKey, Quote, QuoteError,
+    PositionFailure, PositionKey, Quote, QuoteError, Holding, SmartOrderOutcome, Trade,
 };
 pub use webhook::{WebhookAlertSink, WebhookConfig};

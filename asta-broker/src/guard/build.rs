@@ -8,8 +8,9 @@ use crate::risk_log::{RestoreReport, RestoredRisk, SnapshotUse, UnknownPlacement
 #[non_exhaustive]
 pub enum GuardBuildErrorKind {
     /// The broker's venue is not allowed in the configured mode (sandbox
-    /// accepts only simulated brokers; paper also simulated brokers reading
-    /// live quotes).
+    /// accepts only simulated brokers and broker-side simulations such as an
+    /// OpenAlgo server in analyzer mode; paper also simulated brokers
+    /// reading live quotes).
     #[error("{mode} mode refuses a broker whose venue is {venue}")]
     ModeMismatch {
         /// The configured mode.
@@ -254,8 +255,8 @@ impl<B: Broker> GuardBuilder<B> {
 
 pub(super) fn mode_allows(mode: TradingMode, venue: Venue) -> Result<(), GuardBuildErrorKind> {
     let allowed = match mode {
-        TradingMode::Sandbox => venue == Venue::Simulated,
-        TradingMode::Paper => venue.is_simulated(),
+        TradingMode::Sandbox => matches!(venue, Venue::Simulated | Venue::BrokerSimulation),
+        TradingMode::Paper => venue.is_simulated() || venue == Venue::BrokerSimulation,
         TradingMode::Live => true,
     };
     if allowed {
@@ -397,6 +398,9 @@ mod tests {
         assert!(mode_allows(TradingMode::Paper, Venue::SimulatedWithLiveQuotes).is_ok());
         assert!(mode_allows(TradingMode::Paper, Venue::External).is_err());
         assert!(mode_allows(TradingMode::Live, Venue::External).is_ok());
+        // An OpenAlgo server in analyzer mode is a rehearsal venue.
+        assert!(mode_allows(TradingMode::Sandbox, Venue::BrokerSimulation).is_ok());
+        assert!(mode_allows(TradingMode::Paper, Venue::BrokerSimulation).is_ok());
         assert_eq!(GuardConfig::default().mode, TradingMode::Sandbox);
         assert!(!GuardConfig::default().allow_live_trading);
     }
