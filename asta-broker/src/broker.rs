@@ -136,7 +136,10 @@ pub trait Broker: Send + Sync {
         let current = self.open_position(order.strategy(), &key).await?;
         match order_for_target(order, current, target)? {
             None => Ok(SmartOrderOutcome::AlreadyMatched),
-            Some(order) => self.place_order(&order).await.map(SmartOrderOutcome::Placed),
+            Some(order) => self
+                .place_order(&order)
+                .await
+                .map(SmartOrderOutcome::Placed),
         }
     }
 

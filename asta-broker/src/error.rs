@@ -74,7 +74,9 @@ pub enum BrokerError {
     /// mode, or an answer without the expected `mode`). The request **was
     /// sent**: it may or may not have been acted on, and on a server that
     /// now trades for real. A [`Guard`](crate::Guard) halts trading on it.
-    #[error("the server's mode changed: expected {expected}, the answer says {found}; the request was sent and may or may not have been acted on")]
+    #[error(
+        "the server's mode changed: expected {expected}, the answer says {found}; the request was sent and may or may not have been acted on"
+    )]
     ModeMismatch {
         /// The mode the adapter was built for (`analyze` or `live`).
         expected: &'static str,
@@ -86,7 +88,9 @@ pub enum BrokerError {
     /// exchange yet, but an operator may still approve it there, so it must
     /// be treated as possibly placed until it shows up in the order book or
     /// is rejected.
-    #[error("queued for manual approval (pending id {pending_id}); not at the exchange yet, but it may still be approved")]
+    #[error(
+        "queued for manual approval (pending id {pending_id}); not at the exchange yet, but it may still be approved"
+    )]
     PendingApproval {
         /// The broker's id of the queued request (bounded, sanitized).
         pending_id: String,

@@ -216,7 +216,7 @@ pub use emergency::{ClosedByStop, EmergencyFailure, EmergencyReport, EmergencySt
 pub use error::{BrokerError, MAX_REASON_CHARS};
 pub use guard::{
     DEFAULT_CONTROL_STRATEGY, Guard, GuardBuildError, GuardBuildErrorKind, GuardBuilder,
-    GuardConfig, SyncReport,
+    GuardConfig, OutcomeDecision, SyncReport, UnresolvedOutcome,
 };
 #[cfg(feature = "mock")]
 pub use mock::MockBroker;
@@ -231,8 +231,8 @@ pub use risk_log::{
 };
 pub use sandbox::{SandboxBroker, SandboxConfig, SandboxConfigError, SandboxOp};
 pub use types::{
-    CancelAllReport, CloseAllReport, ClosedPosition, Funds, ModifyError, ModifyRequest,
+    CancelAllReport, CloseAllReport, ClosedPosition, Funds, Holding, ModifyError, ModifyRequest,
     ModifyRequestBuilder, OrderBookEntry, OrderFailure, OrderState, OrderStatus, Position,
-    PositionFailure, PositionKey, Quote, QuoteError, Holding, SmartOrderOutcome, Trade,
+    PositionFailure, PositionKey, Quote, QuoteError, SmartOrderOutcome, Trade,
 };
 pub use webhook::{WebhookAlertSink, WebhookConfig};

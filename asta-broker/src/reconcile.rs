@@ -204,10 +204,7 @@ pub(crate) fn cancel_check(status: &OrderStatus) -> AmendCheck {
     match status.state() {
         OrderState::Cancelled => AmendCheck::Done,
         state if state.may_be_working() => AmendCheck::NotDone,
-        other => AmendCheck::Unclear(format!(
-            "the order is {} (not cancelled)",
-            other.as_str()
-        )),
+        other => AmendCheck::Unclear(format!("the order is {} (not cancelled)", other.as_str())),
     }
 }
 
@@ -254,7 +251,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, h, m, s).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 11, 27, h, m, s)
+            .single()
+            .unwrap_or_default()
     }
 
     fn p(text: &str) -> Price {
@@ -315,7 +314,9 @@ mod tests {
                 attempted_at: *attempted_at,
             })
             .collect();
-        reconcile(&list, book, TimeDelta::seconds(0), &|id| id.as_str() == "known")
+        reconcile(&list, book, TimeDelta::seconds(0), &|id| {
+            id.as_str() == "known"
+        })
     }
 
     #[test]
@@ -327,7 +328,12 @@ mod tests {
         let t0 = at(21, 22, 55);
         let found = |s: &str| vec![Resolution::Found(id(s))];
         #[allow(clippy::type_complexity, reason = "a test table")]
-        let cases: Vec<(&str, Vec<(OrderRequest, DateTime<Utc>)>, Vec<OrderStatus>, Vec<Resolution>)> = vec![
+        let cases: Vec<(
+            &str,
+            Vec<(OrderRequest, DateTime<Utc>)>,
+            Vec<OrderStatus>,
+            Vec<Resolution>,
+        )> = vec![
             (
                 "MARKET booked at the last traded price",
                 vec![(market.clone(), t0)],
@@ -343,13 +349,25 @@ mod tests {
             (
                 "look-back is at least 2 s even when configured 0",
                 vec![(limit.clone(), t0)],
-                vec![booked("1", &limit, Some("500"), Some("asta"), Some(t0 - TimeDelta::seconds(2)))],
+                vec![booked(
+                    "1",
+                    &limit,
+                    Some("500"),
+                    Some("asta"),
+                    Some(t0 - TimeDelta::seconds(2)),
+                )],
                 found("1"),
             ),
             (
                 "older than the look-back: not ours",
                 vec![(limit.clone(), t0)],
-                vec![booked("1", &limit, Some("500"), Some("asta"), Some(t0 - TimeDelta::seconds(3)))],
+                vec![booked(
+                    "1",
+                    &limit,
+                    Some("500"),
+                    Some("asta"),
+                    Some(t0 - TimeDelta::seconds(3)),
+                )],
                 vec![Resolution::NotFound],
             ),
             (
@@ -405,9 +423,18 @@ mod tests {
             ),
             (
                 "two identical unknowns and two orders: one each, oldest first",
-                vec![(market.clone(), t0), (market.clone(), t0 + TimeDelta::seconds(10))],
                 vec![
-                    booked("B", &market, Some("801"), Some("asta"), Some(t0 + TimeDelta::seconds(10))),
+                    (market.clone(), t0),
+                    (market.clone(), t0 + TimeDelta::seconds(10)),
+                ],
+                vec![
+                    booked(
+                        "B",
+                        &market,
+                        Some("801"),
+                        Some("asta"),
+                        Some(t0 + TimeDelta::seconds(10)),
+                    ),
                     booked("A", &market, Some("800"), Some("asta"), Some(t0)),
                 ],
                 vec![Resolution::Found(id("A")), Resolution::Found(id("B"))],
@@ -420,7 +447,10 @@ mod tests {
             ),
             (
                 "an order placed before the second attempt cannot be the second's",
-                vec![(market.clone(), t0 + TimeDelta::seconds(60)), (market.clone(), t0)],
+                vec![
+                    (market.clone(), t0 + TimeDelta::seconds(60)),
+                    (market.clone(), t0),
+                ],
                 vec![booked("A", &market, Some("800"), Some("asta"), Some(t0))],
                 vec![Resolution::NotFound, Resolution::Found(id("A"))],
             ),
@@ -442,7 +472,10 @@ mod tests {
         // The live book carries no strategy: either request could be it.
         let book = vec![booked("1", &asta, Some("800"), None, Some(t0))];
         let got = run(&[(asta, t0), (other, t0)], &book);
-        assert!(got.iter().all(|r| matches!(r, Resolution::Ambiguous(_))), "{got:?}");
+        assert!(
+            got.iter().all(|r| matches!(r, Resolution::Ambiguous(_))),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -462,11 +495,26 @@ mod tests {
             )
             .with_price(o.price())
         };
-        assert_eq!(cancel_check(&status(&old, OrderState::Cancelled)), AmendCheck::Done);
-        assert_eq!(cancel_check(&status(&old, OrderState::Open)), AmendCheck::NotDone);
-        assert!(matches!(cancel_check(&status(&old, OrderState::Complete)), AmendCheck::Unclear(_)));
-        assert_eq!(modify_check(&status(&new, OrderState::Open), &new, Some(&old)), AmendCheck::Done);
-        assert_eq!(modify_check(&status(&old, OrderState::Open), &new, Some(&old)), AmendCheck::NotDone);
+        assert_eq!(
+            cancel_check(&status(&old, OrderState::Cancelled)),
+            AmendCheck::Done
+        );
+        assert_eq!(
+            cancel_check(&status(&old, OrderState::Open)),
+            AmendCheck::NotDone
+        );
+        assert!(matches!(
+            cancel_check(&status(&old, OrderState::Complete)),
+            AmendCheck::Unclear(_)
+        ));
+        assert_eq!(
+            modify_check(&status(&new, OrderState::Open), &new, Some(&old)),
+            AmendCheck::Done
+        );
+        assert_eq!(
+            modify_check(&status(&old, OrderState::Open), &new, Some(&old)),
+            AmendCheck::NotDone
+        );
         assert!(matches!(
             modify_check(&status(&old, OrderState::Open), &new, None),
             AmendCheck::Unclear(_)

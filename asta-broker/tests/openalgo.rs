@@ -432,12 +432,10 @@ async fn malformed_and_mistyped_answers() {
         "/api/v1/funds" => Reply::raw(200, Some("application/json"), b"{bad"),
         "/api/v1/positionbook" => Reply::raw(200, Some("text/html"), b"<html>login</html>"),
         "/api/v1/quotes" => Reply::json(200, &json!({"status": "success", "data": {"ltp": "NaN"}})),
-        "/api/v1/orderstatus" => {
-            Reply::json(
-                200,
-                &json!({"mode": "analyze", "status": "success", "data": {"orderid": "1"}}),
-            )
-        }
+        "/api/v1/orderstatus" => Reply::json(
+            200,
+            &json!({"mode": "analyze", "status": "success", "data": {"orderid": "1"}}),
+        ),
         "/api/v1/cancelorder" => Reply::raw(200, None, b"ok"),
         _ => book(vec![]),
     })

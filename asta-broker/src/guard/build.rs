@@ -33,6 +33,14 @@ pub enum GuardBuildErrorKind {
         /// What is wrong.
         detail: String,
     },
+    /// The venue could not be confirmed: the broker says it is not what it
+    /// was built for (an OpenAlgo server in another mode), or it could not
+    /// be asked.
+    #[error("the broker's venue could not be confirmed: {detail}")]
+    VenueUnconfirmed {
+        /// What the broker answered (no secrets).
+        detail: String,
+    },
     /// The audit trail cannot be written, so nothing may trade.
     #[error("the audit trail is unavailable: {detail}")]
     AuditUnavailable {
@@ -186,10 +194,22 @@ impl<B: Broker> GuardBuilder<B> {
                 })
             }),
             snapshot_saving: tokio::sync::Mutex::new(()),
+            amend_unknown: Mutex::new(Vec::new()),
+            resolving: tokio::sync::Mutex::new(()),
+            startup_pending: AtomicBool::new(true),
         };
         if let Err(error) = control {
             let kind = GuardBuildErrorKind::InvalidConfig {
                 detail: error.to_string(),
+            };
+            return Err(guard.build_refused(kind).await);
+        }
+        if guard.config.reconcile_lookback_secs > 60 {
+            let kind = GuardBuildErrorKind::InvalidConfig {
+                detail: format!(
+                    "reconcile_lookback_secs = {} is above 60",
+                    guard.config.reconcile_lookback_secs
+                ),
             };
             return Err(guard.build_refused(kind).await);
         }
@@ -205,6 +225,13 @@ impl<B: Broker> GuardBuilder<B> {
                 .await);
         }
         if let Err(kind) = mode_allows(mode, venue) {
+            return Err(guard.build_refused(kind).await);
+        }
+        // Ask the venue itself (an OpenAlgo server: its analyzer status).
+        if let Err(error) = guard.inner.check_venue().await {
+            let kind = GuardBuildErrorKind::VenueUnconfirmed {
+                detail: error.to_string(),
+            };
             return Err(guard.build_refused(kind).await);
         }
         if mode == TradingMode::Live {
@@ -362,6 +389,7 @@ impl<B: Broker> Guard<B> {
                 ticket: ApprovalTicket::from_recorded(item.ticket),
                 order: item.order,
                 attempted_at: item.attempted_at,
+                pending_approval: None,
             });
         }
     }

@@ -65,6 +65,17 @@ impl<B: Broker> Guard<B> {
         f: impl FnOnce(&mut RiskEngine) -> R,
         carrier: impl FnOnce(&R) -> Option<AuditEvent>,
     ) -> (R, Vec<RiskEvent>) {
+        self.risk_step_many(f, |result| carrier(result).into_iter().collect())
+    }
+
+    /// [`risk_step`](Self::risk_step) with several carried records (a
+    /// basket's intents): the journal entries ride in the first, all are
+    /// appended last, in order.
+    pub(crate) fn risk_step_many<R>(
+        &self,
+        f: impl FnOnce(&mut RiskEngine) -> R,
+        carrier: impl FnOnce(&R) -> Vec<AuditEvent>,
+    ) -> (R, Vec<RiskEvent>) {
         let mut risk = self.lock_risk();
         let result = f(&mut risk);
         let events = risk.drain_events();
@@ -80,12 +91,13 @@ impl<B: Broker> Guard<B> {
                 }
             })
             .collect();
-        let carried = carrier(&result);
-        if !entries.is_empty() || carried.is_some() {
+        let mut carried = carrier(&result).into_iter();
+        let first = carried.next();
+        if !entries.is_empty() || first.is_some() {
             let typed = entries
                 .iter()
                 .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
-            let mut record = carried
+            let mut record = first
                 .unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
             if !entries.is_empty() {
                 let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
@@ -97,6 +109,7 @@ impl<B: Broker> Guard<B> {
                 record
             });
         }
+        records.extend(carried);
         let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         if let Some(snapshot) = self.snapshot_due(&mut risk, count, false) {
             records.push(snapshot);

@@ -439,7 +439,10 @@ async fn every_contract_entry_is_replayed() {
                     .place_smart_order(&limit("SBIN", "500", 1, Product::Cnc), 1)
                     .await
                     .unwrap_err();
-                assert!(matches!(err, BrokerError::Rejected { .. }), "{ctx}: {err:?}");
+                assert!(
+                    matches!(err, BrokerError::Rejected { .. }),
+                    "{ctx}: {err:?}"
+                );
             }
             48 | 49 => {
                 let got = broker
@@ -577,7 +580,10 @@ async fn every_answer_from_the_other_mode_is_a_mode_mismatch() {
     stripped["name"] = json!("placeorder success without mode");
     all.push(stripped);
     for (i, entry) in all.iter().enumerate() {
-        let name = entry["path"].as_str().unwrap().trim_start_matches("/api/v1/");
+        let name = entry["path"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("/api/v1/");
         let Some(endpoint) = Endpoint::by_name(name) else {
             continue;
         };
@@ -636,10 +642,16 @@ async fn check_venue_asks_the_analyzer_status() {
             found: "live".into()
         }
     );
-    adapter(&server, ServerMode::Live).check_venue().await.unwrap();
+    adapter(&server, ServerMode::Live)
+        .check_venue()
+        .await
+        .unwrap();
     assert_eq!(
         adapter(&server, ServerMode::Analyze).venue(),
         crate::Venue::BrokerSimulation
     );
-    assert_eq!(adapter(&server, ServerMode::Live).venue(), crate::Venue::External);
+    assert_eq!(
+        adapter(&server, ServerMode::Live).venue(),
+        crate::Venue::External
+    );
 }

@@ -488,8 +488,9 @@ pub(crate) fn trade_book_response(body: &Object) -> Result<Vec<Trade>, WireError
                 .ok_or_else(|| "field `orderid` is not a valid order id".to_owned())?;
             let price = match price_field(obj, "average_price")? {
                 Some(price) => price,
-                None => price_field(obj, "price")?
-                    .ok_or_else(|| "a trade has no price".to_owned())?,
+                None => {
+                    price_field(obj, "price")?.ok_or_else(|| "a trade has no price".to_owned())?
+                }
             };
             Ok(Trade {
                 trade_id: field(obj, "tradeid")
@@ -752,7 +753,13 @@ mod tests {
             let t = parse_ist(text).unwrap();
             assert_eq!(t.to_rfc3339(), "2026-11-27T21:21:50+00:00", "{text}");
         }
-        for bad in ["yesterday", "", "2026-11-28", "28/11/2026 02:51:50", "2026-13-28 02:51:50"] {
+        for bad in [
+            "yesterday",
+            "",
+            "2026-11-28",
+            "28/11/2026 02:51:50",
+            "2026-13-28 02:51:50",
+        ] {
             assert!(parse_ist(bad).is_none(), "{bad}");
         }
     }
