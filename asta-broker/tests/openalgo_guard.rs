@@ -448,3 +448,30 @@ async fn smart_orders_and_baskets_go_through_the_guard() {
     assert_eq!(s.guard.risk_status().pending_approvals, 0);
     assert!(s.clock.now() > chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
 }
+
+#[tokio::test]
+async fn a_live_session_on_an_analyzer_server_starts_halted() {
+    let clock = clock();
+    let trail = trail(&clock);
+    let (server, _fake) = Fake::start("analyze", clock.clone()).await;
+    let mut config = OpenAlgoConfig::new(&server.base_url());
+    config.server_mode = ServerMode::Live;
+    let broker =
+        OpenAlgoBroker::new(&config, SecretString::from(KEY), Arc::new(clock.clone())).unwrap();
+    let guard = Guard::builder(
+        broker,
+        catalog(),
+        risk(&clock, risk_config()),
+        trail.log.clone(),
+        Arc::new(clock.clone()),
+    )
+    .mode(TradingMode::Live)
+    .allow_live_trading(true)
+    .confirm(Arc::new(Accept))
+    .build()
+    .await
+    .unwrap();
+    assert_eq!(guard.trading_state(), TradingState::Halted);
+    assert_eq!(lines_with(&trail, "venue_mode_changed").len(), 1);
+    assert!(!audit_text(&trail).contains(KEY));
+}

@@ -158,6 +158,13 @@ impl<B: Broker> GuardBuilder<B> {
     /// returned with that reference; its public code is `PERMISSION_DENIED`.
     /// On success a `guard_started` SYSTEM record is written durably.
     ///
+    /// Then the venue itself is asked ([`Broker::check_venue`]: an OpenAlgo
+    /// server's analyzer status): in sandbox and paper mode a venue that
+    /// cannot be confirmed refuses the build
+    /// ([`GuardBuildErrorKind::VenueUnconfirmed`]); in live mode the guard
+    /// starts HALTED instead (a mode change is a breaker trip: recorded and
+    /// alerted), so that the emergency stop still works through it.
+    ///
     /// Sandbox mode refuses an external broker rather than silently routing
     /// orders elsewhere: a configuration mistake should stop the program,
     /// not change where orders go.
@@ -227,12 +234,29 @@ impl<B: Broker> GuardBuilder<B> {
         if let Err(kind) = mode_allows(mode, venue) {
             return Err(guard.build_refused(kind).await);
         }
-        // Ask the venue itself (an OpenAlgo server: its analyzer status).
-        if let Err(error) = guard.inner.check_venue().await {
-            let kind = GuardBuildErrorKind::VenueUnconfirmed {
-                detail: error.to_string(),
-            };
-            return Err(guard.build_refused(kind).await);
+        // Ask the venue itself (an OpenAlgo server: its analyzer status). A
+        // rehearsal that cannot confirm it is a simulation does not start;
+        // a live session starts HALTED (so that the emergency stop still
+        // works through it) and an operator resets after checking.
+        let venue_check = guard.inner.check_venue().await;
+        if let Err(error) = venue_check {
+            if mode != TradingMode::Live {
+                let kind = GuardBuildErrorKind::VenueUnconfirmed {
+                    detail: error.to_string(),
+                };
+                return Err(guard.build_refused(kind).await);
+            }
+            let mismatch = error.is_mode_mismatch();
+            let wrapped = guard
+                .broker_error("check_venue", error, Value::Null, None)
+                .await;
+            if !mismatch {
+                let reason = format!(
+                    "the venue could not be confirmed at start ({wrapped}); trading halted until an operator resets"
+                );
+                let (_, events) = guard.risk_call(|risk| risk.halt(&reason));
+                guard.audit_events(events).await;
+            }
         }
         if mode == TradingMode::Live {
             if !guard.config.allow_live_trading {
