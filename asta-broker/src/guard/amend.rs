@@ -112,8 +112,8 @@ impl<B: Broker> Guard<B> {
                             order_id: old_id.clone(),
                             strategy: strategy.clone(),
                             kind: AmendKind::Modify {
-                                new: new.clone(),
-                                old: previous.clone(),
+                                new: Box::new(new.clone()),
+                                old: previous.clone().map(Box::new),
                             },
                         });
                 }

@@ -44,8 +44,8 @@ pub(super) struct AmendUnknown {
 pub(super) enum AmendKind {
     Cancel,
     Modify {
-        new: OrderRequest,
-        old: Option<OrderRequest>,
+        new: Box<OrderRequest>,
+        old: Option<Box<OrderRequest>>,
     },
 }
 
@@ -324,7 +324,7 @@ impl<B: Broker> Guard<B> {
                 AmendKind::Cancel => ("cancel_reconciled", reconcile::cancel_check(&status)),
                 AmendKind::Modify { new, old } => (
                     "modify_reconciled",
-                    reconcile::modify_check(&status, new, old.as_ref()),
+                    reconcile::modify_check(&status, new, old.as_deref()),
                 ),
             };
             let done = match check {
@@ -346,7 +346,7 @@ impl<B: Broker> Guard<B> {
                         self.risk_call(|risk| risk.order_opened(item.order_id.clone(), old, None));
                     self.audit_events(events).await;
                     if let Some(t) = self.lock_tracked().get_mut(&item.order_id) {
-                        t.order = Some(old.clone());
+                        t.order = Some(old.as_ref().clone());
                     }
                 }
                 _ => {}
