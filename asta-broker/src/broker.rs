@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use asta_core::{Exchange, OrderId, OrderRequest, StrategyTag, Symbol};
+use asta_core::{Exchange, OrderId, OrderRequest, PriceType, Quantity, Side, StrategyTag, Symbol};
 use async_trait::async_trait;
 
 use crate::{
-    BrokerError, CancelAllReport, CloseAllReport, Funds, ModifyRequest, OrderBookEntry,
-    OrderStatus, Position, Quote,
+    BrokerError, CancelAllReport, CloseAllReport, Funds, Holding, ModifyRequest, OrderBookEntry,
+    OrderStatus, Position, PositionKey, Quote, SmartOrderOutcome, Trade,
 };
 
 /// A place orders go: a real broker, a simulator, or a wrapper around either.
@@ -83,13 +83,140 @@ pub trait Broker: Send + Sync {
     fn venue(&self) -> Venue {
         Venue::External
     }
+
+    /// Asks the venue whether it still is what [`venue`](Broker::venue)
+    /// says (an OpenAlgo server asked for its analyzer/live mode). An
+    /// [`BrokerError::ModeMismatch`] means it changed. The default has
+    /// nothing to ask and answers `Ok`.
+    async fn check_venue(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
+    /// Every execution of the day. Default: [`BrokerError::NotSupported`].
+    async fn trade_book(&self) -> Result<Vec<Trade>, BrokerError> {
+        Err(BrokerError::not_supported("trade_book"))
+    }
+
+    /// Delivery holdings. Default: [`BrokerError::NotSupported`].
+    async fn holdings(&self) -> Result<Vec<Holding>, BrokerError> {
+        Err(BrokerError::not_supported("holdings"))
+    }
+
+    /// The signed net quantity held in one position (0 when flat or absent).
+    /// Default: read from [`positions`](Broker::positions).
+    async fn open_position(
+        &self,
+        strategy: &StrategyTag,
+        key: &PositionKey,
+    ) -> Result<i64, BrokerError> {
+        let _ = strategy;
+        Ok(self
+            .positions()
+            .await?
+            .iter()
+            .find(|p| p.key() == key)
+            .map_or(0, Position::net_quantity))
+    }
+
+    /// Brings one position to `target` (signed: negative is short) with one
+    /// order. `order` gives exchange, symbol, product, price type, prices
+    /// and strategy; its side and quantity are replaced by what the target
+    /// needs. Default: [`open_position`](Broker::open_position), then
+    /// [`place_order`](Broker::place_order) of the difference.
+    async fn place_smart_order(
+        &self,
+        order: &OrderRequest,
+        target: i64,
+    ) -> Result<SmartOrderOutcome, BrokerError> {
+        let key = PositionKey {
+            exchange: order.exchange(),
+            symbol: order.symbol().clone(),
+            product: order.product(),
+        };
+        let current = self.open_position(order.strategy(), &key).await?;
+        match order_for_target(order, current, target)? {
+            None => Ok(SmartOrderOutcome::AlreadyMatched),
+            Some(order) => self
+                .place_order(&order)
+                .await
+                .map(SmartOrderOutcome::Placed),
+        }
+    }
+
+    /// Closes one position with a MARKET order (a smart order to 0).
+    async fn close_position(
+        &self,
+        strategy: &StrategyTag,
+        key: &PositionKey,
+    ) -> Result<SmartOrderOutcome, BrokerError> {
+        let order = market_template(strategy, key)?;
+        self.place_smart_order(&order, 0).await
+    }
+
+    /// Places several orders as one basket. Default:
+    /// [`BrokerError::NotSupported`] (the [`Guard`](crate::Guard) offers an
+    /// all-or-none basket over any broker).
+    async fn place_basket(
+        &self,
+        orders: &[OrderRequest],
+    ) -> Result<Vec<Result<OrderId, BrokerError>>, BrokerError> {
+        let _ = orders;
+        Err(BrokerError::not_supported("place_basket"))
+    }
+}
+
+/// The order that moves a position from `current` to `target`, built from
+/// `template` (its side and quantity replaced); `None` when they are equal.
+pub(crate) fn order_for_target(
+    template: &OrderRequest,
+    current: i64,
+    target: i64,
+) -> Result<Option<OrderRequest>, BrokerError> {
+    let delta = i128::from(target) - i128::from(current);
+    if delta == 0 {
+        return Ok(None);
+    }
+    let side = if delta > 0 { Side::Buy } else { Side::Sell };
+    let quantity = u64::try_from(delta.unsigned_abs())
+        .ok()
+        .and_then(|q| Quantity::new(q).ok())
+        .ok_or_else(|| {
+            BrokerError::rejected(&format!(
+                "moving the position from {current} to {target} needs a quantity out of range"
+            ))
+        })?;
+    template
+        .to_builder()
+        .side(side)
+        .quantity(quantity)
+        .build()
+        .map(Some)
+        .map_err(|e| BrokerError::rejected(&format!("the order for the target is invalid: {e}")))
+}
+
+/// A MARKET order template for `key`, side and quantity to be replaced.
+pub(crate) fn market_template(
+    strategy: &StrategyTag,
+    key: &PositionKey,
+) -> Result<OrderRequest, BrokerError> {
+    OrderRequest::builder()
+        .strategy(strategy.clone())
+        .exchange(key.exchange)
+        .symbol(key.symbol.clone())
+        .side(Side::Buy)
+        .price_type(PriceType::Market)
+        .product(key.product)
+        .quantity(Quantity::new(1).map_err(|e| BrokerError::rejected(&e.to_string()))?)
+        .build()
+        .map_err(|e| BrokerError::rejected(&format!("the closing order is invalid: {e}")))
 }
 
 /// Where a [`Broker`]'s orders go.
 ///
 /// Used by the [`Guard`](crate::Guard)'s mode gate: sandbox mode accepts
-/// only [`Venue::Simulated`], paper mode also
-/// [`Venue::SimulatedWithLiveQuotes`], live mode anything.
+/// [`Venue::Simulated`] and [`Venue::BrokerSimulation`], paper mode also
+/// [`Venue::SimulatedWithLiveQuotes`], live mode only [`Venue::External`]
+/// (a rehearsal venue in live mode is a configuration mistake).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -99,22 +226,31 @@ pub enum Venue {
     /// Simulated fills; only quotes are read over the network (paper trading).
     /// No order ever leaves the process.
     SimulatedWithLiveQuotes,
+    /// A broker-side simulation: orders leave the process for a server that
+    /// simulates them (an OpenAlgo server in analyzer mode). The server can
+    /// be switched to live by anyone holding an API key, so the guard asks
+    /// it before every rehearsal order and checks the mode of every answer.
+    BrokerSimulation,
     /// A real venue (or one this crate cannot vouch for): orders may reach an
     /// exchange and move money.
     External,
 }
 
 impl Venue {
-    /// A stable name: `SIMULATED`, `SIMULATED_WITH_LIVE_QUOTES` or `EXTERNAL`.
+    /// A stable name: `SIMULATED`, `SIMULATED_WITH_LIVE_QUOTES`,
+    /// `BROKER_SIMULATION` or `EXTERNAL`.
     pub fn as_str(self) -> &'static str {
         match self {
             Venue::Simulated => "SIMULATED",
             Venue::SimulatedWithLiveQuotes => "SIMULATED_WITH_LIVE_QUOTES",
+            Venue::BrokerSimulation => "BROKER_SIMULATION",
             Venue::External => "EXTERNAL",
         }
     }
 
-    /// Whether orders sent to this venue can never reach an exchange.
+    /// Whether orders sent to this venue can never reach an exchange
+    /// (`false` for [`Venue::BrokerSimulation`]: a server switched to live
+    /// would send them on).
     pub fn is_simulated(self) -> bool {
         matches!(self, Venue::Simulated | Venue::SimulatedWithLiveQuotes)
     }
@@ -176,6 +312,42 @@ macro_rules! forward_broker {
             }
             fn venue(&self) -> Venue {
                 (**self).venue()
+            }
+            async fn check_venue(&self) -> Result<(), BrokerError> {
+                (**self).check_venue().await
+            }
+            async fn trade_book(&self) -> Result<Vec<Trade>, BrokerError> {
+                (**self).trade_book().await
+            }
+            async fn holdings(&self) -> Result<Vec<Holding>, BrokerError> {
+                (**self).holdings().await
+            }
+            async fn open_position(
+                &self,
+                strategy: &StrategyTag,
+                key: &PositionKey,
+            ) -> Result<i64, BrokerError> {
+                (**self).open_position(strategy, key).await
+            }
+            async fn place_smart_order(
+                &self,
+                order: &OrderRequest,
+                target: i64,
+            ) -> Result<SmartOrderOutcome, BrokerError> {
+                (**self).place_smart_order(order, target).await
+            }
+            async fn close_position(
+                &self,
+                strategy: &StrategyTag,
+                key: &PositionKey,
+            ) -> Result<SmartOrderOutcome, BrokerError> {
+                (**self).close_position(strategy, key).await
+            }
+            async fn place_basket(
+                &self,
+                orders: &[OrderRequest],
+            ) -> Result<Vec<Result<OrderId, BrokerError>>, BrokerError> {
+                (**self).place_basket(orders).await
             }
         }
     )+};

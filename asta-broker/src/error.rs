@@ -69,6 +69,39 @@ pub enum BrokerError {
         /// What was wrong (never the body itself).
         detail: String,
     },
+    /// The server answered from a different mode than the one this adapter
+    /// was built for (an OpenAlgo server switched between analyzer and live
+    /// mode, or an answer without the expected `mode`). The request **was
+    /// sent**: it may or may not have been acted on, and on a server that
+    /// now trades for real. A [`Guard`](crate::Guard) halts trading on it.
+    #[error(
+        "the server's mode changed: expected {expected}, the answer says {found}; the request was sent and may or may not have been acted on"
+    )]
+    ModeMismatch {
+        /// The mode the adapter was built for (`analyze` or `live`).
+        expected: &'static str,
+        /// What the answer said (`live`, `semi_auto`, `missing`, ...; bounded, sanitized).
+        found: String,
+    },
+    /// The order was accepted into a manual-approval queue (OpenAlgo's
+    /// semi-auto mode answers with a `pending_order_id`): it is not at the
+    /// exchange yet, but an operator may still approve it there, so it must
+    /// be treated as possibly placed until it shows up in the order book or
+    /// is rejected.
+    #[error(
+        "queued for manual approval (pending id {pending_id}); not at the exchange yet, but it may still be approved"
+    )]
+    PendingApproval {
+        /// The broker's id of the queued request (bounded, sanitized).
+        pending_id: String,
+    },
+    /// This broker does not offer the operation (a default method of
+    /// [`Broker`](crate::Broker)). Nothing was sent.
+    #[error("{operation} is not supported by this broker; nothing was sent")]
+    NotSupported {
+        /// The operation, e.g. `trade_book`.
+        operation: &'static str,
+    },
     /// The [`Guard`](crate::Guard) refused the request before it reached the
     /// broker (an instrument rule, the mode gate, the trading state, a risk
     /// check, an audit failure). Nothing was sent. The audit record under
@@ -116,7 +149,8 @@ impl BrokerError {
     /// order placement can be retried (after fixing the cause) without
     /// risking a duplicate.
     ///
-    /// `OutcomeUnknown` and `Protocol` return `false`: the order may exist.
+    /// `OutcomeUnknown`, `Protocol`, `ModeMismatch` and `PendingApproval`
+    /// return `false`: the order may exist (or may still come to exist).
     /// `Refused` returns `true` (the guard never called the broker);
     /// `Referenced` answers for the error it wraps.
     pub fn definitely_not_placed(&self) -> bool {
@@ -126,8 +160,12 @@ impl BrokerError {
             | Self::AuthFailed { .. }
             | Self::Unavailable { .. }
             | Self::NotFound { .. }
+            | Self::NotSupported { .. }
             | Self::Refused { .. } => true,
-            Self::OutcomeUnknown { .. } | Self::Protocol { .. } => false,
+            Self::OutcomeUnknown { .. }
+            | Self::Protocol { .. }
+            | Self::ModeMismatch { .. }
+            | Self::PendingApproval { .. } => false,
             Self::Referenced { error, .. } => error.definitely_not_placed(),
         }
     }
@@ -159,6 +197,17 @@ impl BrokerError {
         }
     }
 
+    /// Whether this error says that the venue is not the one the adapter
+    /// was built for ([`BrokerError::ModeMismatch`], possibly wrapped).
+    pub fn is_mode_mismatch(&self) -> bool {
+        matches!(self.root(), Self::ModeMismatch { .. })
+    }
+
+    /// A "not supported" answer for `operation`.
+    pub fn not_supported(operation: &'static str) -> Self {
+        Self::NotSupported { operation }
+    }
+
     /// The safe face of this error for a user: its public code, the generic
     /// message and its audit reference.
     ///
@@ -178,11 +227,17 @@ impl BrokerError {
 impl PublicCode for BrokerError {
     /// `Rejected` and `NotFound` are `INVALID_INPUT`; `AuthFailed` is
     /// `BROKER_UNAVAILABLE` (the session must be renewed; nothing was placed);
-    /// `Protocol` is `INTERNAL_ERROR`; `Refused` carries its code;
+    /// `Protocol` is `INTERNAL_ERROR`; `ModeMismatch` is `HALTED` (a guard
+    /// halts on it); `PendingApproval` is `OUTCOME_UNKNOWN`; `NotSupported`
+    /// is `INVALID_INPUT`; `Refused` carries its code;
     /// `Referenced` uses the wrapped error's.
     fn public_code(&self) -> ErrorCode {
         match self {
-            Self::Rejected { .. } | Self::NotFound { .. } => ErrorCode::InvalidInput,
+            Self::Rejected { .. } | Self::NotFound { .. } | Self::NotSupported { .. } => {
+                ErrorCode::InvalidInput
+            }
+            Self::ModeMismatch { .. } => ErrorCode::Halted,
+            Self::PendingApproval { .. } => ErrorCode::OutcomeUnknown,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::AuthFailed { .. } | Self::Unavailable { .. } => ErrorCode::BrokerUnavailable,
             Self::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,

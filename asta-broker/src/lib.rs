@@ -198,6 +198,7 @@ mod matching;
 mod mock;
 mod openalgo;
 mod paper;
+mod reconcile;
 mod risk_audit;
 mod risk_log;
 mod sandbox;
@@ -215,7 +216,7 @@ pub use emergency::{ClosedByStop, EmergencyFailure, EmergencyReport, EmergencySt
 pub use error::{BrokerError, MAX_REASON_CHARS};
 pub use guard::{
     DEFAULT_CONTROL_STRATEGY, Guard, GuardBuildError, GuardBuildErrorKind, GuardBuilder,
-    GuardConfig, SyncReport,
+    GuardConfig, OutcomeDecision, SyncReport, UnresolvedOutcome,
 };
 #[cfg(feature = "mock")]
 pub use mock::MockBroker;
@@ -230,8 +231,8 @@ pub use risk_log::{
 };
 pub use sandbox::{SandboxBroker, SandboxConfig, SandboxConfigError, SandboxOp};
 pub use types::{
-    CancelAllReport, CloseAllReport, ClosedPosition, Funds, ModifyError, ModifyRequest,
+    CancelAllReport, CloseAllReport, ClosedPosition, Funds, Holding, ModifyError, ModifyRequest,
     ModifyRequestBuilder, OrderBookEntry, OrderFailure, OrderState, OrderStatus, Position,
-    PositionFailure, PositionKey, Quote, QuoteError,
+    PositionFailure, PositionKey, Quote, QuoteError, SmartOrderOutcome, Trade,
 };
 pub use webhook::{WebhookAlertSink, WebhookConfig};

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use asta_broker::{
     Broker, BrokerError, Confirm, ConfirmRefusal, ConfirmRequest, DenyAll, Guard,
     GuardBuildErrorKind, ModifyRequest, OpenAlgoBroker, OpenAlgoConfig, OrderState, SandboxBroker,
-    SandboxOp, TotpConfirm, VaultTotpVerifier,
+    SandboxOp, ServerMode, TotpConfirm, VaultTotpVerifier,
 };
 use asta_core::{Clock, ErrorCode, Exchange, TradingMode};
 use asta_risk::TradingState;
@@ -468,30 +468,41 @@ async fn sandbox_and_paper_modes_refuse_a_network_broker() {
     let key =
         SecretString::from("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
     for mode in [TradingMode::Sandbox, TradingMode::Paper] {
-        let trail = trail(&clock);
-        let broker = OpenAlgoBroker::new(
-            &OpenAlgoConfig::new("http://127.0.0.1:9"),
-            key.clone(),
-            Arc::new(clock.clone()),
-        )
-        .unwrap();
-        let error = Guard::builder(
-            broker,
-            catalog(),
-            risk(&clock, risk_config()),
-            trail.log.clone(),
-            Arc::new(clock.clone()),
-        )
-        .mode(mode)
-        .build()
-        .await
-        .unwrap_err();
-        assert!(matches!(
-            error.kind(),
-            GuardBuildErrorKind::ModeMismatch { .. }
-        ));
-        assert_eq!(error.public_error().code(), ErrorCode::PermissionDenied);
-        assert!(!audit_text(&trail).contains("0123456789abcdef0123"));
+        for server_mode in [ServerMode::Live, ServerMode::Analyze] {
+            let trail = trail(&clock);
+            let mut config = OpenAlgoConfig::new("http://127.0.0.1:9");
+            config.server_mode = server_mode;
+            config.read_retries = 0;
+            let broker =
+                OpenAlgoBroker::new(&config, key.clone(), Arc::new(clock.clone())).unwrap();
+            let error = Guard::builder(
+                broker,
+                catalog(),
+                risk(&clock, risk_config()),
+                trail.log.clone(),
+                Arc::new(clock.clone()),
+            )
+            .mode(mode)
+            .build()
+            .await
+            .unwrap_err();
+            if server_mode == ServerMode::Live {
+                // A live server is refused by the mode gate.
+                assert!(matches!(
+                    error.kind(),
+                    GuardBuildErrorKind::ModeMismatch { .. }
+                ));
+            } else {
+                // An analyzer server passes the gate but must confirm its
+                // mode; this one cannot be reached.
+                assert!(
+                    matches!(error.kind(), GuardBuildErrorKind::VenueUnconfirmed { .. }),
+                    "{error}"
+                );
+            }
+            assert_eq!(error.public_error().code(), ErrorCode::PermissionDenied);
+            assert!(!audit_text(&trail).contains("0123456789abcdef0123"));
+        }
     }
 }
 

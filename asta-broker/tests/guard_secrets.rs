@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use asta_broker::{
     Broker, BrokerError, Confirm, ConfirmRefusal, ConfirmRequest, Guard, OpenAlgoBroker,
-    OpenAlgoConfig,
+    OpenAlgoConfig, ServerMode,
 };
 use asta_core::{ErrorCode, Exchange, OrderId, Side, TradingMode};
 use asta_risk::TradingState;
@@ -51,6 +51,10 @@ async fn the_api_key_never_reaches_audit_logs_alerts_or_errors() {
         let msg = format!("bad request {echoed} apikey={CANARY}");
         match req.path.as_str() {
             "/api/v1/placeorder" => Reply::json(403, &json!({"status": "error", "message": msg})),
+            "/api/v1/analyzer" => Reply::json(
+                200,
+                &json!({"status": "success", "data": {"analyze_mode": false, "mode": "live"}}),
+            ),
             _ => Reply::json(400, &json!({"status": "error", "message": msg})),
         }
     })
@@ -58,6 +62,7 @@ async fn the_api_key_never_reaches_audit_logs_alerts_or_errors() {
     let mut config = OpenAlgoConfig::new(&server.base_url());
     config.request_timeout_ms = 500;
     config.read_retries = 0;
+    config.server_mode = ServerMode::Live;
     let clock = clock();
     let trail = trail(&clock);
     let alerts = Alerts::default();

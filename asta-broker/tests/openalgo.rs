@@ -275,7 +275,10 @@ async fn an_order_this_adapter_already_placed_is_not_mistaken_for_the_unknown_on
 #[tokio::test]
 async fn null_order_id_is_reconciled() {
     let server = TestServer::start(routes(
-        Reply::json(200, &json!({"status": "success", "orderid": null})),
+        Reply::json(
+            200,
+            &json!({"mode": "analyze", "status": "success", "orderid": null}),
+        ),
         book(vec![book_entry(
             "888",
             "2026-11-28 02:51:00",
@@ -397,7 +400,7 @@ async fn forbidden_in_the_middle_of_a_session() {
         match req.path.as_str() {
             "/api/v1/funds" => Reply::json(
                 200,
-                &json!({"status": "success", "data": {"availablecash": 1000.0}}),
+                &json!({"mode": "analyze", "status": "success", "data": {"availablecash": 1000.0}}),
             ),
             _ => ok_order("1"),
         }
@@ -429,9 +432,10 @@ async fn malformed_and_mistyped_answers() {
         "/api/v1/funds" => Reply::raw(200, Some("application/json"), b"{bad"),
         "/api/v1/positionbook" => Reply::raw(200, Some("text/html"), b"<html>login</html>"),
         "/api/v1/quotes" => Reply::json(200, &json!({"status": "success", "data": {"ltp": "NaN"}})),
-        "/api/v1/orderstatus" => {
-            Reply::json(200, &json!({"status": "success", "data": {"orderid": "1"}}))
-        }
+        "/api/v1/orderstatus" => Reply::json(
+            200,
+            &json!({"mode": "analyze", "status": "success", "data": {"orderid": "1"}}),
+        ),
         "/api/v1/cancelorder" => Reply::raw(200, None, b"ok"),
         _ => book(vec![]),
     })

@@ -33,13 +33,16 @@ pub enum ErrorCode {
     BrokerUnavailable,
     /// The order may or may not have reached the exchange; reconcile before retrying.
     OutcomeUnknown,
+    /// An earlier identical order's outcome is still being checked; nothing
+    /// was sent. Try again once it is resolved (a sync or an operator).
+    OutcomePending,
     /// Anything else: a bug or an environment failure.
     InternalError,
 }
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::InvalidInput,
         ErrorCode::PermissionDenied,
         ErrorCode::RiskRejected,
@@ -47,6 +50,7 @@ impl ErrorCode {
         ErrorCode::Halted,
         ErrorCode::BrokerUnavailable,
         ErrorCode::OutcomeUnknown,
+        ErrorCode::OutcomePending,
         ErrorCode::InternalError,
     ];
 
@@ -60,6 +64,7 @@ impl ErrorCode {
             ErrorCode::Halted => "HALTED",
             ErrorCode::BrokerUnavailable => "BROKER_UNAVAILABLE",
             ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            ErrorCode::OutcomePending => "OUTCOME_PENDING",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -77,6 +82,9 @@ impl ErrorCode {
             ErrorCode::OutcomeUnknown => {
                 "The order outcome is unknown; check the order book before retrying."
             }
+            ErrorCode::OutcomePending => {
+                "An earlier identical order's outcome is being checked; nothing was sent."
+            }
             ErrorCode::InternalError => "An internal error occurred.",
         }
     }
@@ -91,7 +99,7 @@ impl fmt::Display for ErrorCode {
 /// Error returned when text is not a known [`ErrorCode`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown error code (expected one of INVALID_INPUT, PERMISSION_DENIED, RISK_REJECTED, RATE_LIMITED, HALTED, BROKER_UNAVAILABLE, OUTCOME_UNKNOWN, INTERNAL_ERROR)"
+    "unknown error code (expected one of INVALID_INPUT, PERMISSION_DENIED, RISK_REJECTED, RATE_LIMITED, HALTED, BROKER_UNAVAILABLE, OUTCOME_UNKNOWN, OUTCOME_PENDING, INTERNAL_ERROR)"
 )]
 pub struct UnknownErrorCode;
 

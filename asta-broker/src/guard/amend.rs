@@ -103,6 +103,20 @@ impl<B: Broker> Guard<B> {
                     let (_, events) = self.risk_call(|risk| risk.report_auth_failure(&detail));
                     self.audit_events(events).await;
                 }
+                if !root.definitely_not_placed() {
+                    // Settled by the order's status at the next sync.
+                    self.amend_unknown
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(AmendUnknown {
+                            order_id: old_id.clone(),
+                            strategy: strategy.clone(),
+                            kind: AmendKind::Modify {
+                                new: Box::new(new.clone()),
+                                old: previous.clone().map(Box::new),
+                            },
+                        });
+                }
                 Err(wrapped)
             }
         }
@@ -142,9 +156,22 @@ impl<B: Broker> Guard<B> {
                 self.settle_cancelled(order_id).await;
                 Ok(())
             }
-            Err(error) => Err(self
-                .broker_error("cancel", error, subject, Some(strategy))
-                .await),
+            Err(error) => {
+                if !error.definitely_not_placed() {
+                    // Settled by the order's status at the next sync.
+                    self.amend_unknown
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(AmendUnknown {
+                            order_id: order_id.clone(),
+                            strategy: strategy.clone(),
+                            kind: AmendKind::Cancel,
+                        });
+                }
+                Err(self
+                    .broker_error("cancel", error, subject, Some(strategy))
+                    .await)
+            }
         }
     }
 

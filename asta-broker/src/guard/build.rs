@@ -8,8 +8,9 @@ use crate::risk_log::{RestoreReport, RestoredRisk, SnapshotUse, UnknownPlacement
 #[non_exhaustive]
 pub enum GuardBuildErrorKind {
     /// The broker's venue is not allowed in the configured mode (sandbox
-    /// accepts only simulated brokers; paper also simulated brokers reading
-    /// live quotes).
+    /// accepts only simulated brokers and broker-side simulations such as an
+    /// OpenAlgo server in analyzer mode; paper also simulated brokers
+    /// reading live quotes).
     #[error("{mode} mode refuses a broker whose venue is {venue}")]
     ModeMismatch {
         /// The configured mode.
@@ -30,6 +31,14 @@ pub enum GuardBuildErrorKind {
     #[error("invalid guard configuration: {detail}")]
     InvalidConfig {
         /// What is wrong.
+        detail: String,
+    },
+    /// The venue could not be confirmed: the broker says it is not what it
+    /// was built for (an OpenAlgo server in another mode), or it could not
+    /// be asked.
+    #[error("the broker's venue could not be confirmed: {detail}")]
+    VenueUnconfirmed {
+        /// What the broker answered (no secrets).
         detail: String,
     },
     /// The audit trail cannot be written, so nothing may trade.
@@ -149,6 +158,13 @@ impl<B: Broker> GuardBuilder<B> {
     /// returned with that reference; its public code is `PERMISSION_DENIED`.
     /// On success a `guard_started` SYSTEM record is written durably.
     ///
+    /// Then the venue itself is asked ([`Broker::check_venue`]: an OpenAlgo
+    /// server's analyzer status): in sandbox and paper mode a venue that
+    /// cannot be confirmed refuses the build
+    /// ([`GuardBuildErrorKind::VenueUnconfirmed`]); in live mode the guard
+    /// starts HALTED instead (a mode change is a breaker trip: recorded and
+    /// alerted), so that the emergency stop still works through it.
+    ///
     /// Sandbox mode refuses an external broker rather than silently routing
     /// orders elsewhere: a configuration mistake should stop the program,
     /// not change where orders go.
@@ -185,10 +201,22 @@ impl<B: Broker> GuardBuilder<B> {
                 })
             }),
             snapshot_saving: tokio::sync::Mutex::new(()),
+            amend_unknown: Mutex::new(Vec::new()),
+            resolving: tokio::sync::Mutex::new(()),
+            startup_pending: AtomicBool::new(true),
         };
         if let Err(error) = control {
             let kind = GuardBuildErrorKind::InvalidConfig {
                 detail: error.to_string(),
+            };
+            return Err(guard.build_refused(kind).await);
+        }
+        if guard.config.reconcile_lookback_secs > 60 {
+            let kind = GuardBuildErrorKind::InvalidConfig {
+                detail: format!(
+                    "reconcile_lookback_secs = {} is above 60",
+                    guard.config.reconcile_lookback_secs
+                ),
             };
             return Err(guard.build_refused(kind).await);
         }
@@ -205,6 +233,30 @@ impl<B: Broker> GuardBuilder<B> {
         }
         if let Err(kind) = mode_allows(mode, venue) {
             return Err(guard.build_refused(kind).await);
+        }
+        // Ask the venue itself (an OpenAlgo server: its analyzer status). A
+        // rehearsal that cannot confirm it is a simulation does not start;
+        // a live session starts HALTED (so that the emergency stop still
+        // works through it) and an operator resets after checking.
+        let venue_check = guard.inner.check_venue().await;
+        if let Err(error) = venue_check {
+            if mode != TradingMode::Live {
+                let kind = GuardBuildErrorKind::VenueUnconfirmed {
+                    detail: error.to_string(),
+                };
+                return Err(guard.build_refused(kind).await);
+            }
+            let mismatch = error.is_mode_mismatch();
+            let wrapped = guard
+                .broker_error("check_venue", error, Value::Null, None)
+                .await;
+            if !mismatch {
+                let reason = format!(
+                    "the venue could not be confirmed at start ({wrapped}); trading halted until an operator resets"
+                );
+                let (_, events) = guard.risk_call(|risk| risk.halt(&reason));
+                guard.audit_events(events).await;
+            }
         }
         if mode == TradingMode::Live {
             if !guard.config.allow_live_trading {
@@ -254,8 +306,8 @@ impl<B: Broker> GuardBuilder<B> {
 
 pub(super) fn mode_allows(mode: TradingMode, venue: Venue) -> Result<(), GuardBuildErrorKind> {
     let allowed = match mode {
-        TradingMode::Sandbox => venue == Venue::Simulated,
-        TradingMode::Paper => venue.is_simulated(),
+        TradingMode::Sandbox => matches!(venue, Venue::Simulated | Venue::BrokerSimulation),
+        TradingMode::Paper => venue.is_simulated() || venue == Venue::BrokerSimulation,
         TradingMode::Live => true,
     };
     if allowed {
@@ -361,6 +413,7 @@ impl<B: Broker> Guard<B> {
                 ticket: ApprovalTicket::from_recorded(item.ticket),
                 order: item.order,
                 attempted_at: item.attempted_at,
+                pending_approval: None,
             });
         }
     }
@@ -397,6 +450,9 @@ mod tests {
         assert!(mode_allows(TradingMode::Paper, Venue::SimulatedWithLiveQuotes).is_ok());
         assert!(mode_allows(TradingMode::Paper, Venue::External).is_err());
         assert!(mode_allows(TradingMode::Live, Venue::External).is_ok());
+        // An OpenAlgo server in analyzer mode is a rehearsal venue.
+        assert!(mode_allows(TradingMode::Sandbox, Venue::BrokerSimulation).is_ok());
+        assert!(mode_allows(TradingMode::Paper, Venue::BrokerSimulation).is_ok());
         assert_eq!(GuardConfig::default().mode, TradingMode::Sandbox);
         assert!(!GuardConfig::default().allow_live_trading);
     }

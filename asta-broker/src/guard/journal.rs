@@ -68,18 +68,30 @@ impl<B: Broker> Guard<B> {
         f: impl FnOnce(&mut RiskEngine) -> R,
         carrier: impl FnOnce(&R) -> Option<AuditEvent>,
     ) -> (R, Vec<RiskEvent>) {
+        self.risk_step_many(f, |result| carrier(result).into_iter().collect())
+    }
+
+    /// [`risk_step`](Self::risk_step) with several carried records (a
+    /// basket's intents): the journal entries and the typed events ride in
+    /// the first, all are appended last, in order.
+    pub(crate) fn risk_step_many<R>(
+        &self,
+        f: impl FnOnce(&mut RiskEngine) -> R,
+        carrier: impl FnOnce(&R) -> Vec<AuditEvent>,
+    ) -> (R, Vec<RiskEvent>) {
         let mut risk = self.lock_risk();
         let result = f(&mut risk);
         let events = risk.drain_events();
         let entries = risk.drain_journal();
-        let carried = carrier(&result);
+        let mut carried = carrier(&result).into_iter();
+        let first = carried.next();
         // With a carrier, the typed events (approvals, fills) ride in it: one
         // record per step instead of one per event. Events that may hold
         // free text (halts, breaker trips) stay records of their own, scanned.
         let mut records = Vec::with_capacity(events.len() + 2);
         let mut folded = Vec::new();
         for event in &events {
-            if carried.is_some() && typed_event(event) {
+            if first.is_some() && typed_event(event) {
                 if !entries.is_empty() && matches!(event.kind, RiskEventKind::OrderApproved { .. })
                 {
                     // The journal's CHECK_ORDER entry holds the same facts
@@ -96,11 +108,11 @@ impl<B: Broker> Guard<B> {
                 });
             }
         }
-        if !entries.is_empty() || carried.is_some() {
+        if !entries.is_empty() || first.is_some() {
             let typed = entries
                 .iter()
                 .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
-            let mut record = carried
+            let mut record = first
                 .unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
             if !folded.is_empty() {
                 record = record.with_detail(EVENTS_FIELD, Value::Array(folded));
@@ -115,6 +127,7 @@ impl<B: Broker> Guard<B> {
                 record
             });
         }
+        records.extend(carried);
         let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         if let Some(snapshot) = self.snapshot_due(&mut risk, count, false) {
             records.push(snapshot);

@@ -36,8 +36,8 @@ use crate::risk_audit::risk_event_record;
 use crate::risk_log::{JOURNAL_FIELD, SNAPSHOT_ACTION, SnapshotStore};
 use crate::{
     Alert, AlertSink, Broker, BrokerError, CancelAllReport, CloseAllReport, Confirm,
-    ConfirmRefusal, ConfirmRequest, Funds, ModifyRequest, OrderBookEntry, OrderStatus, Position,
-    Quote, Severity, TracingAlertSink, Venue,
+    ConfirmRefusal, ConfirmRequest, Funds, Holding, ModifyRequest, OrderBookEntry, OrderStatus,
+    Position, PositionKey, Quote, Severity, SmartOrderOutcome, TracingAlertSink, Trade, Venue,
 };
 
 mod amend;
@@ -47,7 +47,11 @@ mod control;
 mod journal;
 mod place;
 mod record;
+mod resolve;
+mod startup;
+mod surface;
 mod sync;
+mod venue;
 
 use build::mode_allows;
 pub use build::{GuardBuildError, GuardBuildErrorKind, GuardBuilder};
@@ -55,8 +59,9 @@ use checks::Stage;
 use journal::SnapshotPlan;
 use record::log_unaudited;
 pub(crate) use record::{cancel_report_json, close_report_json};
+pub use resolve::{OutcomeDecision, UnresolvedOutcome};
 pub use sync::SyncReport;
-use sync::{Tracked, Unresolved};
+use sync::{AmendKind, AmendUnknown, Tracked, Unresolved};
 
 /// Settings of a [`Guard`], as written in a configuration file.
 ///
@@ -105,6 +110,15 @@ pub struct GuardConfig {
     /// (default 300).
     #[serde(default = "default_snapshot_secs")]
     pub snapshot_every_secs: u64,
+    /// How far before an attempt an order found in the order book may be
+    /// timestamped to count as that attempt's, in seconds (default 5; at
+    /// least 2 is used: OpenAlgo's timestamps have whole seconds).
+    #[serde(default = "default_lookback_secs")]
+    pub reconcile_lookback_secs: u64,
+}
+
+fn default_lookback_secs() -> u64 {
+    5
 }
 
 fn default_snapshot_entries() -> u64 {
@@ -132,6 +146,7 @@ impl Default for GuardConfig {
             control_strategy: None,
             snapshot_every_entries: default_snapshot_entries(),
             snapshot_every_secs: default_snapshot_secs(),
+            reconcile_lookback_secs: default_lookback_secs(),
         }
     }
 }
@@ -240,6 +255,14 @@ pub struct Guard<B> {
     snapshots: Option<Mutex<SnapshotPlan>>,
     /// One snapshot save at a time.
     snapshot_saving: tokio::sync::Mutex<()>,
+    /// Modifications and cancels whose outcome is unknown, for `sync`.
+    amend_unknown: Mutex<Vec<AmendUnknown>>,
+    /// One reconciliation at a time (an order-book entry resolves at most
+    /// one unknown, across concurrent syncs too).
+    resolving: tokio::sync::Mutex<()>,
+    /// The start-up reconciliation (orders and positions the risk engine
+    /// does not know) has not run yet.
+    startup_pending: AtomicBool,
 }
 
 /// Counts a placement or modification while the inner broker has it
@@ -455,5 +478,53 @@ impl<B: Broker> Broker for Guard<B> {
     /// The wrapped broker's venue: guards compose.
     fn venue(&self) -> Venue {
         self.inner.venue()
+    }
+
+    /// Asks the wrapped broker; a mode change halts trading.
+    async fn check_venue(&self) -> Result<(), BrokerError> {
+        let result = self.inner.check_venue().await;
+        self.passthrough("check_venue", Value::Null, result).await
+    }
+
+    async fn trade_book(&self) -> Result<Vec<Trade>, BrokerError> {
+        self.guarded_trade_book().await
+    }
+
+    async fn holdings(&self) -> Result<Vec<Holding>, BrokerError> {
+        let result = self.inner.holdings().await;
+        self.passthrough("holdings", Value::Null, result).await
+    }
+
+    async fn open_position(
+        &self,
+        strategy: &StrategyTag,
+        key: &PositionKey,
+    ) -> Result<i64, BrokerError> {
+        let result = self.inner.open_position(strategy, key).await;
+        let subject = json!({"exchange": key.exchange.to_string(), "symbol": key.symbol.as_str()});
+        self.passthrough("open_position", subject, result).await
+    }
+
+    async fn place_smart_order(
+        &self,
+        order: &OrderRequest,
+        target: i64,
+    ) -> Result<SmartOrderOutcome, BrokerError> {
+        self.guarded_smart_order(order, target).await
+    }
+
+    async fn close_position(
+        &self,
+        strategy: &StrategyTag,
+        key: &PositionKey,
+    ) -> Result<SmartOrderOutcome, BrokerError> {
+        self.guarded_close_position(strategy, key).await
+    }
+
+    async fn place_basket(
+        &self,
+        orders: &[OrderRequest],
+    ) -> Result<Vec<Result<OrderId, BrokerError>>, BrokerError> {
+        self.guarded_basket(orders).await
     }
 }

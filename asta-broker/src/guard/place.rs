@@ -13,6 +13,11 @@ impl<B: Broker> Guard<B> {
                 .refuse("place", stage, code, reason, strategy, summary(order))
                 .await);
         }
+        // No duplicate while an identical order's outcome is unknown, and a
+        // rehearsal asks its venue first.
+        self.duplicate_check("place", order).await?;
+        self.check_rehearsal_venue("place", strategy, &summary(order))
+            .await?;
         // 4-5: the risk decision and, when approved, the order's intent,
         // appended in order under the engine's lock (the intent carries the
         // approval's journal entry), then made durable: the one fdatasync
@@ -70,6 +75,63 @@ impl<B: Broker> Guard<B> {
                 reference,
             });
         }
+        self.send_approved(order, approval.ticket).await
+    }
+
+    /// Refuses `order` (OUTCOME_PENDING) while an earlier order for the
+    /// same strategy, exchange, symbol, side and product has an unknown
+    /// outcome or waits for manual approval: resending it is how duplicates
+    /// were made. `sync` resolving it, or an operator's decision
+    /// ([`Guard::resolve_outcome`]), lifts the block.
+    pub(super) async fn duplicate_check(
+        &self,
+        action: &str,
+        order: &OrderRequest,
+    ) -> Result<(), BrokerError> {
+        let blocking = self
+            .unresolved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|u| u.blocks(order))
+            .map(|u| (u.ticket.get(), u.pending_approval.is_some()));
+        let Some((ticket, pending)) = blocking else {
+            return Ok(());
+        };
+        let reason = format!(
+            "an earlier identical order ({} {} {} {} of strategy {}, ticket {ticket}) {}; this order was not sent. It is accepted once sync resolves the earlier one or an operator decides",
+            order.side(),
+            order.exchange(),
+            order.symbol(),
+            order.product(),
+            order.strategy(),
+            if pending {
+                "waits for manual approval at the broker"
+            } else {
+                "has an outcome still being checked"
+            }
+        );
+        Err(self
+            .refuse(
+                action,
+                Stage::Risk,
+                ErrorCode::OutcomePending,
+                reason,
+                order.strategy(),
+                json!({"order": summary(order), "blocked_by_ticket": ticket}),
+            )
+            .await)
+    }
+
+    /// Steps 6-8 for an order whose approval `ticket` is in a durable
+    /// intent: the inner call, the outcome and the risk update.
+    pub(super) async fn send_approved(
+        &self,
+        order: &OrderRequest,
+        ticket: ApprovalTicket,
+    ) -> Result<OrderId, BrokerError> {
+        let strategy = order.strategy();
+        let approval = Approved { ticket };
         // 6: the inner call.
         let attempted_at = self.clock.now();
         let in_flight = InFlight::enter(&self.in_flight);
@@ -116,6 +178,31 @@ impl<B: Broker> Guard<B> {
                         }
                     });
                     self.audit_events(events).await;
+                } else if let BrokerError::PendingApproval { pending_id } = &root {
+                    // Semi-auto: held as pending exposure until the order
+                    // shows up in the book or an operator decides.
+                    self.unresolved
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(Unresolved {
+                            ticket: approval.ticket,
+                            order: order.clone(),
+                            attempted_at,
+                            pending_approval: Some(pending_id.clone()),
+                        });
+                    self.alert(
+                        Alert::new(
+                            Severity::Warning,
+                            "pending_approval",
+                            "an order waits for manual approval at the broker; it counts as open until it shows up or is rejected",
+                            self.clock.now(),
+                        )
+                        .field("symbol", order.symbol().as_str())
+                        .field("strategy", strategy.as_str())
+                        .field("pending_id", pending_id)
+                        .field("reference", wrapped.reference().map_or("", ErrorReference::as_str)),
+                    )
+                    .await;
                 } else {
                     self.unresolved
                         .lock()
@@ -124,6 +211,7 @@ impl<B: Broker> Guard<B> {
                             ticket: approval.ticket,
                             order: order.clone(),
                             attempted_at,
+                            pending_approval: None,
                         });
                     self.alert(
                         Alert::new(
@@ -142,4 +230,10 @@ impl<B: Broker> Guard<B> {
             }
         }
     }
+}
+
+/// An approval whose intent is durable (only its ticket is needed to send).
+#[derive(Debug, Clone, Copy)]
+struct Approved {
+    ticket: ApprovalTicket,
 }

@@ -193,6 +193,9 @@ impl<B: Broker> Guard<B> {
         if !self.record(event).await {
             tracing::error!(target: "asta_broker::guard", %reference, %error, "broker error could not be audited");
         }
+        if error.is_mode_mismatch() {
+            self.on_mode_mismatch(op, &error, &reference).await;
+        }
         BrokerError::Referenced {
             reference,
             error: Box::new(error),

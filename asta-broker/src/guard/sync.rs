@@ -2,6 +2,8 @@
 //! orders and the reconciliation of unknown outcomes.
 
 use super::*;
+use crate::reconcile::{self, AmendCheck, Attempt, Resolution};
+use chrono::TimeDelta;
 
 /// A placement whose outcome is unknown: its approval stays pending in the
 /// risk engine until [`Guard::sync`] finds the order in the book.
@@ -10,6 +12,41 @@ pub(super) struct Unresolved {
     pub(super) ticket: ApprovalTicket,
     pub(super) order: OrderRequest,
     pub(super) attempted_at: DateTime<Utc>,
+    /// Set when the broker queued the order for manual approval
+    /// (semi-auto): its pending id.
+    pub(super) pending_approval: Option<String>,
+}
+
+impl Unresolved {
+    /// Whether `order` is the same trade as this one for the duplicate
+    /// block: same strategy, exchange, symbol, side and product.
+    pub(super) fn blocks(&self, order: &OrderRequest) -> bool {
+        let mine = &self.order;
+        mine.strategy() == order.strategy()
+            && mine.exchange() == order.exchange()
+            && mine.symbol() == order.symbol()
+            && mine.side() == order.side()
+            && mine.product() == order.product()
+    }
+}
+
+/// A modification or cancel whose outcome is unknown: `sync` reads the
+/// order's status to settle it.
+#[derive(Debug, Clone)]
+pub(super) struct AmendUnknown {
+    pub(super) order_id: OrderId,
+    pub(super) strategy: StrategyTag,
+    pub(super) kind: AmendKind,
+}
+
+/// Which change.
+#[derive(Debug, Clone)]
+pub(super) enum AmendKind {
+    Cancel,
+    Modify {
+        new: Box<OrderRequest>,
+        old: Option<Box<OrderRequest>>,
+    },
 }
 
 /// What the guard knows about an order it placed, to feed fills once.
@@ -37,6 +74,27 @@ pub struct SyncReport {
     /// Placements with an unknown outcome still not found: their approvals
     /// stay pending (counted as open) until found or an operator acts.
     pub unknown_pending: usize,
+    /// Of those, the ones the order book cannot settle without guessing
+    /// (several candidate orders, or one without a readable time): an
+    /// operator must decide ([`Guard::resolve_outcome`]).
+    pub unknown_ambiguous: usize,
+    /// Modifications and cancels with an unknown outcome settled by the
+    /// order's status.
+    pub amendments_resolved: usize,
+    /// Modifications and cancels whose outcome is still unknown.
+    pub amendments_pending: usize,
+    /// Whether the start-up reconciliation ran in this sync.
+    pub startup_reconciled: bool,
+    /// Working orders at the broker that ASTA did not know (placed by hand
+    /// or another tool), now counted as open by the risk engine.
+    pub external_orders: Vec<OrderId>,
+    /// Positions at the broker that the risk engine did not hold (or held
+    /// at another size), now taken in: (key, quantity taken in, signed).
+    #[serde(skip)]
+    pub external_positions: Vec<(PositionKey, i64)>,
+    /// The venue check of this sync failed (the failure is in `failures`;
+    /// a mode change halted trading).
+    pub venue_unconfirmed: bool,
     /// The account's trading state afterwards.
     pub trading_state: TradingState,
     /// Broker calls that failed (each recorded in the audit trail under the
@@ -46,16 +104,30 @@ pub struct SyncReport {
 }
 
 impl<B: Broker> Guard<B> {
-    /// Pulls what the broker knows into the risk engine: placements whose
-    /// outcome was unknown are looked up in the order book (same strategy,
-    /// exchange, symbol, side, product, quantity and prices, placed at or
-    /// after the attempt, not already known; the strategy too when the broker
-    /// reports it; a match becomes an open order
-    /// with its approval); the status of every
-    /// order the guard tracks (new fills are recorded, final orders closed)
-    /// and every open position's last price (as a mark, which can trip the
-    /// daily-loss breaker). Events are recorded; a breaker trip raises a
-    /// critical alert. Call it periodically.
+    /// Pulls what the broker knows into the risk engine. In order:
+    ///
+    /// 1. the venue is asked ([`Broker::check_venue`]: an OpenAlgo server's
+    ///    mode); a change halts trading and ends the sync (nothing more is
+    ///    read from a venue that is not the one configured);
+    /// 2. placements whose outcome was unknown (or that wait for manual
+    ///    approval) are looked up in the order book with the reconciliation
+    ///    shared with the adapter (`crate::reconcile`: exchange, symbol,
+    ///    side, product, quantity, strategy where reported, price only for
+    ///    LIMIT and SL, trigger for SL and SL-M, a look-back of at least
+    ///    2 s, one to one); a match becomes an open order with its
+    ///    approval, recorded as `place_reconciled`;
+    /// 3. modifications and cancels whose outcome was unknown are settled
+    ///    by the order's status;
+    /// 4. the status of every order the guard tracks (new fills are
+    ///    recorded, final orders closed);
+    /// 5. once, at start (when no unknown placement is left): working
+    ///    orders and positions at the broker that the risk engine does not
+    ///    hold are taken into its exposure and reported;
+    /// 6. every open position's last price (as a mark, which can trip the
+    ///    daily-loss breaker).
+    ///
+    /// Events are recorded; a breaker trip raises a critical alert. Call
+    /// it periodically.
     pub async fn sync(&self) -> SyncReport {
         let mut report = SyncReport {
             fills_recorded: 0,
@@ -63,10 +135,33 @@ impl<B: Broker> Guard<B> {
             marks_updated: 0,
             unknown_resolved: 0,
             unknown_pending: 0,
+            unknown_ambiguous: 0,
+            amendments_resolved: 0,
+            amendments_pending: 0,
+            startup_reconciled: false,
+            external_orders: Vec::new(),
+            external_positions: Vec::new(),
+            venue_unconfirmed: false,
             trading_state: TradingState::Active,
             failures: Vec::new(),
         };
+        let _one_at_a_time = self.resolving.lock().await;
+        if let Err(error) = self.inner.check_venue().await {
+            report.venue_unconfirmed = true;
+            report.unknown_pending = self
+                .unresolved
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len();
+            report.failures.push(
+                self.broker_error("check_venue", error, Value::Null, None)
+                    .await,
+            );
+            report.trading_state = self.trading_state();
+            return report;
+        }
         self.resolve_unknown(&mut report).await;
+        self.resolve_amendments(&mut report).await;
         let ids: Vec<(OrderId, StrategyTag)> = self
             .lock_tracked()
             .iter()
@@ -87,6 +182,9 @@ impl<B: Broker> Guard<B> {
                     );
                 }
             }
+        }
+        if self.startup_pending.load(Ordering::Acquire) && report.unknown_pending == 0 {
+            self.startup_reconcile(&mut report).await;
         }
         match self.inner.positions().await {
             Ok(positions) => {
@@ -138,36 +236,137 @@ impl<B: Broker> Guard<B> {
                 return;
             }
         };
-        let mut claimed: Vec<OrderId> = self.lock_tracked().keys().cloned().collect();
-        let mut still = Vec::new();
-        for item in pending {
-            let found = book.iter().find(|status| {
-                !claimed.contains(status.order_id()) && matches_order(status, &item)
-            });
-            let Some(status) = found else {
-                still.push(item);
-                continue;
-            };
-            let id = status.order_id().clone();
-            claimed.push(id.clone());
-            let strategy = item.order.strategy().clone();
-            self.record(AuditEvent::order(
-                "place_reconciled",
-                strategy.as_str(),
-                json!({"order_id": id.as_str(), "ticket": item.ticket.get(), "order": summary(&item.order)}),
-            ))
-            .await;
-            let (_, events) = self
-                .risk_call(|risk| risk.order_opened(id.clone(), &item.order, Some(item.ticket)));
-            self.audit_events(events).await;
-            self.track(id, strategy, Some(item.order.clone()));
-            report.unknown_resolved += 1;
+        let mut known: Vec<OrderId> = self.lock_tracked().keys().cloned().collect();
+        known.extend(self.lock_risk().open_order_ids());
+        let attempts: Vec<Attempt<'_>> = pending
+            .iter()
+            .map(|item| Attempt {
+                order: &item.order,
+                attempted_at: item.attempted_at,
+            })
+            .collect();
+        let lookback =
+            TimeDelta::seconds(i64::try_from(self.config.reconcile_lookback_secs).unwrap_or(60));
+        let found = reconcile::reconcile(&attempts, &book, lookback, &|id| known.contains(id));
+        let mut settled = Vec::new();
+        for (item, resolution) in pending.iter().zip(found) {
+            match resolution {
+                Resolution::Found(id) => {
+                    let strategy = item.order.strategy().clone();
+                    let (_, events) = self.risk_step(
+                        |risk| risk.order_opened(id.clone(), &item.order, Some(item.ticket)),
+                        |()| {
+                            Some(
+                                AuditEvent::order(
+                                    "place_reconciled",
+                                    strategy.as_str(),
+                                    json!({
+                                        "order_id": id.as_str(),
+                                        "ticket": item.ticket.get(),
+                                        "order": summary(&item.order),
+                                        "pending_approval": item.pending_approval,
+                                    }),
+                                )
+                                .typed_unchecked(),
+                            )
+                        },
+                    );
+                    self.audit_events(events).await;
+                    self.track(id, strategy, Some(item.order.clone()));
+                    settled.push(item.ticket);
+                    report.unknown_resolved += 1;
+                }
+                Resolution::Ambiguous(ids) => {
+                    report.unknown_ambiguous += 1;
+                    tracing::warn!(
+                        target: "asta_broker::guard",
+                        ticket = item.ticket.get(),
+                        candidates = ids.len(),
+                        "unknown outcome stays unknown: the order book is ambiguous"
+                    );
+                }
+                Resolution::NotFound => {}
+            }
         }
-        report.unknown_pending = still.len();
-        *self
+        let mut unresolved = self
             .unresolved
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = still;
+            .unwrap_or_else(PoisonError::into_inner);
+        unresolved.retain(|u| !settled.contains(&u.ticket));
+        report.unknown_pending = unresolved.len();
+    }
+
+    /// Settles modifications and cancels of unknown outcome by the order's status.
+    pub(super) async fn resolve_amendments(&self, report: &mut SyncReport) {
+        let pending: Vec<AmendUnknown> = self
+            .amend_unknown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut settled = Vec::new();
+        for (index, item) in pending.iter().enumerate() {
+            let status = match self
+                .inner
+                .order_status(&item.strategy, &item.order_id)
+                .await
+            {
+                Ok(status) => status,
+                Err(error) => {
+                    let subject = json!({"order_id": item.order_id.as_str()});
+                    report.failures.push(
+                        self.broker_error("order_status", error, subject, Some(&item.strategy))
+                            .await,
+                    );
+                    continue;
+                }
+            };
+            let (action, check) = match &item.kind {
+                AmendKind::Cancel => ("cancel_reconciled", reconcile::cancel_check(&status)),
+                AmendKind::Modify { new, old } => (
+                    "modify_reconciled",
+                    reconcile::modify_check(&status, new, old.as_deref()),
+                ),
+            };
+            let done = match check {
+                AmendCheck::Done => true,
+                AmendCheck::NotDone => false,
+                AmendCheck::Unclear(_) => continue,
+            };
+            self.record(AuditEvent::order(
+                action,
+                item.strategy.as_str(),
+                json!({"order_id": item.order_id.as_str(), "done": done, "state": status.state().as_str()}),
+            ))
+            .await;
+            match (&item.kind, done) {
+                (AmendKind::Cancel, true) => self.settle_cancelled(&item.order_id).await,
+                (AmendKind::Modify { old: Some(old), .. }, false) => {
+                    // The broker kept the old content: put the risk record back.
+                    let (_, events) =
+                        self.risk_call(|risk| risk.order_opened(item.order_id.clone(), old, None));
+                    self.audit_events(events).await;
+                    if let Some(t) = self.lock_tracked().get_mut(&item.order_id) {
+                        t.order = Some(old.as_ref().clone());
+                    }
+                }
+                _ => {}
+            }
+            settled.push(index);
+            report.amendments_resolved += 1;
+        }
+        let mut list = self
+            .amend_unknown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Items appended meanwhile stay; settled ones (by position in the
+        // copy taken above, which is a prefix of the list) go.
+        let mut index = 0;
+        list.retain(|_| {
+            let keep = !settled.contains(&index);
+            index += 1;
+            keep
+        });
+        report.amendments_pending = list.len();
     }
 
     /// Records the new fills shown by `status` for a tracked order, and
@@ -292,21 +491,6 @@ impl<B: Broker> Guard<B> {
             }
         }
     }
-}
-
-/// Whether `status` is the order of an unknown-outcome placement.
-fn matches_order(status: &OrderStatus, item: &Unresolved) -> bool {
-    let order = &item.order;
-    status.strategy().is_none_or(|s| s == order.strategy())
-        && status.exchange() == order.exchange()
-        && status.symbol() == order.symbol()
-        && status.side() == order.side()
-        && status.product() == order.product()
-        && status.quantity() == order.quantity()
-        && status.price_type() == order.price_type()
-        && status.price() == order.price()
-        && status.trigger_price() == order.trigger_price()
-        && status.placed_at().is_none_or(|at| at >= item.attempted_at)
 }
 
 /// The price of the newest `delta` filled units, from the cumulative

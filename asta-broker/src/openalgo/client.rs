@@ -7,6 +7,7 @@ use reqwest::{StatusCode, Url, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::ServerMode;
 use super::rate_limit::RateLimiter;
 use super::wire::{Object, message};
 use crate::BrokerError;
@@ -26,6 +27,10 @@ pub(crate) enum Endpoint {
     Quotes,
     Ping,
     Analyzer,
+    TradeBook,
+    Holdings,
+    OpenPosition,
+    PlaceSmartOrder,
     /// Any path, for replaying contract entries of endpoints this adapter
     /// deliberately does not call (analyzer toggle, smart orders, ...).
     #[cfg(test)]
@@ -50,9 +55,38 @@ impl Endpoint {
             Self::Quotes => "quotes",
             Self::Ping => "ping",
             Self::Analyzer => "analyzer",
+            Self::TradeBook => "tradebook",
+            Self::Holdings => "holdings",
+            Self::OpenPosition => "openposition",
+            Self::PlaceSmartOrder => "placesmartorder",
             #[cfg(test)]
             Self::Raw { path, .. } => path,
         }
+    }
+
+    /// The endpoint called `name` (tests replay contract entries by path).
+    #[cfg(test)]
+    pub(crate) fn by_name(name: &str) -> Option<Self> {
+        [
+            Self::PlaceOrder,
+            Self::ModifyOrder,
+            Self::CancelOrder,
+            Self::CancelAllOrder,
+            Self::ClosePosition,
+            Self::OrderStatus,
+            Self::OrderBook,
+            Self::PositionBook,
+            Self::Funds,
+            Self::Quotes,
+            Self::Ping,
+            Self::Analyzer,
+            Self::TradeBook,
+            Self::Holdings,
+            Self::OpenPosition,
+            Self::PlaceSmartOrder,
+        ]
+        .into_iter()
+        .find(|e| e.name() == name)
     }
 
     /// Whether the call changes something at the broker (and so may have
@@ -66,11 +100,22 @@ impl Endpoint {
         matches!(
             self,
             Self::PlaceOrder
+                | Self::PlaceSmartOrder
                 | Self::ModifyOrder
                 | Self::CancelOrder
                 | Self::CancelAllOrder
                 | Self::ClosePosition
         )
+    }
+
+    /// Whether answers of this endpoint say which mode served them (`mode`).
+    /// Quotes, ping and the analyzer status itself do not, in either mode.
+    pub(crate) fn carries_mode(self) -> bool {
+        #[cfg(test)]
+        if let Self::Raw { .. } = self {
+            return false;
+        }
+        !matches!(self, Self::Quotes | Self::Ping | Self::Analyzer)
     }
 }
 
@@ -82,6 +127,8 @@ pub(crate) struct TransportSettings {
     pub(crate) max_body_bytes: usize,
     pub(crate) order_per_sec: u32,
     pub(crate) other_per_sec: u32,
+    /// The mode every answer must come from.
+    pub(crate) server_mode: ServerMode,
 }
 
 /// A configured HTTP client for one OpenAlgo server and key.
@@ -248,6 +295,18 @@ impl Transport {
         body: Option<Object>,
     ) -> Result<Object, BrokerError> {
         let write = endpoint.is_write();
+        if let Some(found) = self.mode_problem(endpoint, status, body.as_ref()) {
+            tracing::error!(
+                endpoint = endpoint.name(),
+                expected = self.settings.server_mode.as_str(),
+                found = %found,
+                "OpenAlgo answered from another mode"
+            );
+            return Err(BrokerError::ModeMismatch {
+                expected: self.settings.server_mode.as_str(),
+                found,
+            });
+        }
         let msg = self.scrub(body.as_ref().and_then(message));
         let code = status.as_u16();
         let reason = |fallback: &str| msg.clone().unwrap_or_else(|| fallback.to_owned());
@@ -281,9 +340,15 @@ impl Transport {
                 reason: reason(&format!("HTTP {code}")),
             },
             429 => BrokerError::RateLimited { retry_after },
-            404 if endpoint == Endpoint::OrderStatus => BrokerError::NotFound {
-                detail: reason("order not found"),
-            },
+            404 if matches!(
+                endpoint,
+                Endpoint::OrderStatus | Endpoint::CancelOrder | Endpoint::ModifyOrder
+            ) =>
+            {
+                BrokerError::NotFound {
+                    detail: reason("order not found"),
+                }
+            }
             400 | 404 | 405 | 409 | 413 | 415 | 422 => {
                 BrokerError::rejected(&reason(&format!("HTTP {code}")))
             }
@@ -307,6 +372,40 @@ impl Transport {
                 detail: format!("{} answered unexpected HTTP {code}", endpoint.name()),
             },
         })
+    }
+
+    /// What is wrong with the `mode` of an answer, if anything: an answer of
+    /// an analyze-mode adapter must say `analyze` (an error answer without
+    /// `mode` comes from OpenAlgo's request checks, before any mode applies,
+    /// and keeps its meaning); a live-mode adapter accepts `live`,
+    /// `semi_auto` or no `mode` (live answers carry none), never `analyze`.
+    fn mode_problem(
+        &self,
+        endpoint: Endpoint,
+        status: StatusCode,
+        body: Option<&Object>,
+    ) -> Option<String> {
+        if !endpoint.carries_mode() {
+            return None;
+        }
+        let body = body?;
+        let shown = |v: &Value| match v {
+            Value::String(s) => crate::error::sanitize_text(s, 32),
+            Value::Null => "null".to_owned(),
+            _ => "a non-text value".to_owned(),
+        };
+        match (self.settings.server_mode, body.get("mode")) {
+            (ServerMode::Analyze, Some(Value::String(m))) if m == "analyze" => None,
+            (ServerMode::Analyze, Some(other)) => Some(shown(other)),
+            (ServerMode::Analyze, None) => {
+                let success = status.is_success()
+                    && body.get("status").and_then(Value::as_str) == Some("success");
+                success.then(|| "no mode (a live answer)".to_owned())
+            }
+            (ServerMode::Live, None) => None,
+            (ServerMode::Live, Some(Value::String(m))) if m == "live" || m == "semi_auto" => None,
+            (ServerMode::Live, Some(other)) => Some(shown(other)),
+        }
     }
 
     /// Maps a reqwest error without ever reading its text (it may hold the URL).

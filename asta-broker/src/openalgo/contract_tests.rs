@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use self::support::{Reply, TestServer};
 use super::client::Endpoint;
 use super::{OpenAlgoBroker, OpenAlgoConfig, ServerMode};
-use crate::{Broker, BrokerError, ModifyRequest, OrderState};
+use crate::{Broker, BrokerError, ModifyRequest, OrderState, PositionKey, SmartOrderOutcome};
 
 const CONTRACT: &str = include_str!("../../tests/data/openalgo-v1-exchanges.json");
 const KEY: &str = "CANARY0KEY0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee";
@@ -43,14 +43,24 @@ async fn setup() -> (TestServer, Routes) {
 
 /// A fresh adapter (and so a fresh client-side rate limiter: the replay sends
 /// more than 10 placements within a second, which the limiter would deny).
-fn adapter(server: &TestServer) -> OpenAlgoBroker {
+fn adapter(server: &TestServer, mode: ServerMode) -> OpenAlgoBroker {
     let mut config = OpenAlgoConfig::new(&server.base_url());
+    config.server_mode = mode;
     config.reconcile_polls = 2;
     config.reconcile_interval_ms = 1;
     config.read_retries = 1;
     config.retry_backoff_ms = 1;
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 21, 21, 0).unwrap());
     OpenAlgoBroker::new(&config, SecretString::from(KEY), Arc::new(clock)).unwrap()
+}
+
+/// The server's mode when entry `i` was recorded (the analyzer toggles are
+/// entries 4, 38, 41 and 54).
+fn mode_at(i: usize) -> ServerMode {
+    match i {
+        4..=37 | 41..=53 => ServerMode::Analyze,
+        _ => ServerMode::Live,
+    }
 }
 
 fn entries() -> Vec<Value> {
@@ -136,7 +146,7 @@ async fn every_contract_entry_is_replayed() {
         let path = entry["path"].as_str().unwrap();
         let endpoint = path.trim_start_matches("/api/v1/");
         route(&routes, entry);
-        let broker = adapter(&server);
+        let broker = adapter(&server, mode_at(i));
         let before = server.requests().len();
         // `check` compares the body this adapter sent with the contract's.
         let mut check = true;
@@ -404,16 +414,76 @@ async fn every_contract_entry_is_replayed() {
                 );
             }
             57 => {
+                // Semi-auto: queued for approval, not placed yet, not rejected.
                 let err = broker
                     .place_order(&limit("SBIN", "500", 1, Product::Cnc))
                     .await
                     .unwrap_err();
-                let BrokerError::Rejected { reason } = &err else {
-                    panic!("{ctx}: {err:?}")
-                };
-                assert!(reason.contains("queued for manual approval"), "{reason}");
-                assert!(reason.contains("pending id 1"), "{reason}");
+                assert_eq!(
+                    err,
+                    BrokerError::PendingApproval {
+                        pending_id: "1".into()
+                    },
+                    "{ctx}"
+                );
+                assert!(!err.definitely_not_placed(), "{ctx}");
+                let books = server.requests()[before..]
+                    .iter()
+                    .filter(|r| r.path == "/api/v1/orderbook")
+                    .count();
+                assert_eq!(books, 0, "{ctx}: not reconciled");
             }
+            20 => {
+                // placesmartorder (400, analyzer without quotes): rejected.
+                let err = broker
+                    .place_smart_order(&limit("SBIN", "500", 1, Product::Cnc), 1)
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(err, BrokerError::Rejected { .. }),
+                    "{ctx}: {err:?}"
+                );
+            }
+            48 | 49 => {
+                let got = broker
+                    .place_smart_order(
+                        &order("SBIN", Side::Buy, PriceType::Market, Product::Cnc, 5),
+                        15,
+                    )
+                    .await
+                    .unwrap();
+                let want = if i == 48 {
+                    SmartOrderOutcome::Placed(id("26112802979546"))
+                } else {
+                    SmartOrderOutcome::AlreadyMatched
+                };
+                assert_eq!(got, want, "{ctx}");
+            }
+            22 | 50 => {
+                let key = PositionKey {
+                    exchange: Exchange::Nse,
+                    symbol: Symbol::new("SBIN").unwrap(),
+                    product: Product::Cnc,
+                };
+                let net = broker.open_position(&strategy(), &key).await.unwrap();
+                assert_eq!(net, if i == 22 { 0 } else { 15 }, "{ctx}");
+            }
+            23 | 45 => {
+                let trades = broker.trade_book().await.unwrap();
+                if i == 23 {
+                    assert!(trades.is_empty(), "{ctx}");
+                } else {
+                    assert_eq!(trades.len(), 1, "{ctx}");
+                    let t = &trades[0];
+                    assert_eq!(t.order_id, id("26112886081295"));
+                    assert_eq!(t.quantity.get(), 10);
+                    assert_eq!(t.price.to_string(), "800.05");
+                    assert_eq!(t.side, Side::Buy);
+                    assert_eq!(t.strategy, Some(strategy()));
+                    assert!(t.executed_at.is_some());
+                }
+            }
+            24 => assert!(broker.holdings().await.unwrap().is_empty(), "{ctx}"),
             58 => {
                 let err = broker
                     .cancel_order(&strategy(), &id("123"))
@@ -494,4 +564,94 @@ fn the_copy_in_the_crate_matches_the_shared_contract() {
             eprintln!("shared contract not found beside the workspace; using the crate's copy")
         }
     }
+}
+
+/// Every recorded answer that names a mode, replayed to an adapter built for
+/// the other mode, is a `ModeMismatch` (the request was sent: not "not
+/// placed"); replayed to an adapter of its own mode, it never is. An
+/// analyzer success with its `mode` removed is a live answer.
+#[tokio::test]
+async fn every_answer_from_the_other_mode_is_a_mode_mismatch() {
+    let (server, routes) = setup().await;
+    let mut refused = 0;
+    let mut all = entries();
+    let mut stripped = all[5].clone();
+    stripped["response"].as_object_mut().unwrap().remove("mode");
+    stripped["name"] = json!("placeorder success without mode");
+    all.push(stripped);
+    for (i, entry) in all.iter().enumerate() {
+        let name = entry["path"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("/api/v1/");
+        let Some(endpoint) = Endpoint::by_name(name) else {
+            continue;
+        };
+        if !endpoint.carries_mode() || entry["request"].get("_raw").is_some() {
+            continue;
+        }
+        let response = &entry["response"];
+        let success = response["status"] == "success";
+        let (own, other) = match response.get("mode").and_then(Value::as_str) {
+            Some("analyze") => (ServerMode::Analyze, ServerMode::Live),
+            Some(_) => (ServerMode::Live, ServerMode::Analyze),
+            None if success => (ServerMode::Live, ServerMode::Analyze),
+            None => continue,
+        };
+        route(&routes, entry);
+        let mut body = entry["request"].as_object().cloned().unwrap_or_default();
+        body.remove("apikey");
+        let ctx = format!("entry {i}: {}", entry["name"]);
+        let err = adapter(&server, other)
+            .transport
+            .post(endpoint, body.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, BrokerError::ModeMismatch { expected, .. } if *expected == other.as_str()),
+            "{ctx}: {err:?}"
+        );
+        assert!(!err.definitely_not_placed(), "{ctx}");
+        assert!(err.is_mode_mismatch());
+        let mine = adapter(&server, own).transport.post(endpoint, body).await;
+        assert!(
+            !matches!(mine, Err(BrokerError::ModeMismatch { .. })),
+            "{ctx}: {mine:?}"
+        );
+        refused += 1;
+    }
+    assert!(refused >= 25, "only {refused} entries replayed");
+}
+
+/// The analyzer status decides `check_venue`: the live answer (entries 1
+/// and 56) is a mismatch for an analyze-mode adapter, the analyzer toggle's
+/// answer shape is not used.
+#[tokio::test]
+async fn check_venue_asks_the_analyzer_status() {
+    let (server, routes) = setup().await;
+    let all = entries();
+    route(&routes, &all[1]);
+    let err = adapter(&server, ServerMode::Analyze)
+        .check_venue()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BrokerError::ModeMismatch {
+            expected: "analyze",
+            found: "live".into()
+        }
+    );
+    adapter(&server, ServerMode::Live)
+        .check_venue()
+        .await
+        .unwrap();
+    assert_eq!(
+        adapter(&server, ServerMode::Analyze).venue(),
+        crate::Venue::BrokerSimulation
+    );
+    assert_eq!(
+        adapter(&server, ServerMode::Live).venue(),
+        crate::Venue::External
+    );
 }

@@ -4,7 +4,6 @@ mod client;
 #[cfg(test)]
 mod contract_tests;
 mod rate_limit;
-mod reconcile;
 mod wire;
 
 use std::collections::{HashSet, VecDeque};
@@ -18,12 +17,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use self::client::{Endpoint, Transport, TransportSettings};
-use self::reconcile::Finding;
-use self::wire::{Object, PlaceAnswer};
+use self::wire::{Object, PlaceAnswer, SmartAnswer};
+use crate::reconcile::{self, AmendCheck, Attempt, Resolution};
 use crate::url_policy::checked_url;
 use crate::{
-    Broker, BrokerError, CancelAllReport, CloseAllReport, Funds, ModifyRequest, OrderBookEntry,
-    OrderStatus, Position, Quote, QuoteSource,
+    Broker, BrokerError, CancelAllReport, CloseAllReport, Funds, Holding, ModifyRequest,
+    OrderBookEntry, OrderStatus, Position, PositionKey, Quote, QuoteSource, SmartOrderOutcome,
+    Trade, Venue,
 };
 
 /// Settings of an [`OpenAlgoBroker`]. The API key is passed separately, as a
@@ -38,6 +38,12 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAlgoConfig {
+    /// The mode the server must be in: `analyze` (default: OpenAlgo's
+    /// analyzer simulates every order) or `live`. Every answer is checked
+    /// against it; an answer from the other mode is a
+    /// [`BrokerError::ModeMismatch`].
+    #[serde(default)]
+    pub server_mode: ServerMode,
     /// The server's base URL: `https://...`, or `http://` on a loopback
     /// address (127.0.0.0/8, ::1, localhost). No credentials, query or fragment.
     pub base_url: String,
@@ -71,7 +77,7 @@ pub struct OpenAlgoConfig {
     pub reconcile_interval_ms: u64,
     /// How far before the attempt a matching order may be timestamped, in
     /// seconds (default 5: the server's timestamps have one-second resolution
-    /// and clocks drift; at most 60).
+    /// and clocks drift; at most 60; values below 2 are used as 2).
     #[serde(default = "d_lookback")]
     pub reconcile_lookback_secs: u64,
 }
@@ -111,6 +117,7 @@ impl OpenAlgoConfig {
     /// Defaults for everything but the base URL.
     pub fn new(base_url: &str) -> Self {
         Self {
+            server_mode: ServerMode::default(),
             base_url: base_url.to_owned(),
             connect_timeout_ms: d_connect(),
             request_timeout_ms: d_request(),
@@ -153,13 +160,25 @@ pub enum OpenAlgoConfigError {
 
 /// Whether the server simulates orders (analyze mode) or sends them to the
 /// broker (live).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ServerMode {
     /// Analyzer (sandbox) mode: orders are simulated by the server.
+    #[default]
     Analyze,
     /// Live mode: orders go to the exchange.
     Live,
+}
+
+impl ServerMode {
+    /// `analyze` or `live`, as OpenAlgo spells it in `mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerMode::Analyze => "analyze",
+            ServerMode::Live => "live",
+        }
+    }
 }
 
 fn range(
@@ -267,6 +286,7 @@ fn build_transport(
         max_body_bytes: config.max_body_bytes,
         order_per_sec: config.order_rate_per_sec,
         other_per_sec: config.other_rate_per_sec,
+        server_mode: config.server_mode,
     };
     let transport =
         Transport::new(&base, api_key, settings).map_err(|_| OpenAlgoConfigError::Client)?;
@@ -290,26 +310,38 @@ const KNOWN_IDS: usize = 10_000;
 
 /// A [`Broker`] over an OpenAlgo v1 server (reqwest with rustls).
 ///
+/// - **Built for one server mode** ([`OpenAlgoConfig::server_mode`]).
+///   Every answer is checked: an analyze-mode adapter needs `"mode":
+///   "analyze"` on every answer of an order, book or account endpoint (a
+///   success without it is a live answer); a live-mode adapter refuses
+///   `"mode": "analyze"`. A mismatch is [`BrokerError::ModeMismatch`]: the
+///   request was sent and may have been acted on. [`venue`](Broker::venue)
+///   is [`Venue::BrokerSimulation`] in analyze mode and [`Venue::External`]
+///   in live mode; [`check_venue`](Broker::check_venue) asks the server's
+///   analyzer status.
 /// - **Placement is never retried.** A timeout, a dropped connection, a 5xx,
 ///   an unreadable success or a success without an order id is reconciled
-///   against the order book (see the `reconcile_*` settings): exactly one
-///   matching order placed since the attempt gives its id; otherwise the call
-///   fails with [`BrokerError::OutcomeUnknown`] saying what was found. A
-///   found order's id is returned whatever its state (it may already be
-///   rejected or filled): check [`order_status`](Broker::order_status).
+///   against the order book (see the `reconcile_*` settings and
+///   `crate::reconcile`): exactly one matching order placed since the
+///   attempt (minus a look-back of at least 2 s) gives its id; otherwise the
+///   call fails with [`BrokerError::OutcomeUnknown`] saying what was found.
+///   A MARKET order is matched without its price (OpenAlgo books it at the
+///   last traded price). An empty order book is never read as "no order"
+///   (in live mode it is also what a broker error looks like).
 ///   Reconciliation dates the attempt with the injected clock and compares it
 ///   with the server's IST timestamps, so production code must use a real
-///   clock (`SystemClock`); an order without a readable timestamp never
-///   proves a placement (it makes the result ambiguous instead).
+///   clock (`SystemClock`).
 /// - A semi-auto answer (`pending_order_id`: queued for manual approval) is
-///   [`BrokerError::Rejected`]: nothing is at the exchange because of this
-///   call. (A human may still approve it in OpenAlgo's Action Center.)
-/// - Modifications and cancels are not retried either; their unknown
-///   outcomes are reported as `OutcomeUnknown` without reconciliation.
+///   [`BrokerError::PendingApproval`]: not at the exchange yet, but an
+///   operator may still approve it in OpenAlgo's Action Center.
+/// - In live mode OpenAlgo reports any broker HTTP 200 as success, so a
+///   successful `modifyorder` or `cancelorder` is confirmed by reading the
+///   order's status; a status that does not show the change is an
+///   `OutcomeUnknown`, not `Ok`. Modifications and cancels are not retried.
 /// - Read-only calls retry transient failures with doubling backoff.
 /// - 403 (and 401) are [`BrokerError::AuthFailed`]; 429 is
-///   [`BrokerError::RateLimited`]; 400/404/... are `Rejected`
-///   (`NotFound` for an unknown order).
+///   [`BrokerError::RateLimited`]; 404 on an order is
+///   [`BrokerError::NotFound`]; other 4xx are `Rejected`.
 /// - Client-side rate limit: order endpoints are denied beyond
 ///   `order_rate_per_sec` in any one-second window; other calls wait.
 /// - An order carrying an exchange algo id is rejected: OpenAlgo v1 has no
@@ -317,6 +349,7 @@ const KNOWN_IDS: usize = 10_000;
 pub struct OpenAlgoBroker {
     transport: Arc<Transport>,
     clock: Arc<dyn Clock>,
+    mode: ServerMode,
     reconcile: Reconcile,
     retry: Retry,
     known: Mutex<KnownIds>,
@@ -329,21 +362,25 @@ struct KnownIds {
 }
 
 impl KnownIds {
-    fn insert(&mut self, id: OrderId) {
-        if self.set.insert(id.clone()) {
-            self.order.push_back(id);
-            while self.order.len() > KNOWN_IDS {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
+    /// Remembers `id`; `false` if it was already known.
+    fn insert(&mut self, id: OrderId) -> bool {
+        if !self.set.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back(id);
+        while self.order.len() > KNOWN_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
             }
         }
+        true
     }
 }
 
 impl fmt::Debug for OpenAlgoBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAlgoBroker")
+            .field("mode", &self.mode)
             .field("transport", &self.transport)
             .field("reconcile", &self.reconcile)
             .field("retry", &self.retry)
@@ -363,10 +400,16 @@ impl OpenAlgoBroker {
         Ok(Self {
             transport: Arc::new(transport),
             clock,
+            mode: config.server_mode,
             reconcile,
             retry,
             known: Mutex::new(KnownIds::default()),
         })
+    }
+
+    /// The server mode this adapter was built for.
+    pub fn expected_mode(&self) -> ServerMode {
+        self.mode
     }
 
     /// A quote-only view of this server, for a [`PaperBroker`](crate::PaperBroker).
@@ -404,11 +447,11 @@ impl OpenAlgoBroker {
             .map_err(protocol)
     }
 
-    fn remember(&self, id: &OrderId) {
+    fn remember(&self, id: &OrderId) -> bool {
         self.known
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone());
+            .insert(id.clone())
     }
 
     fn is_known(&self, id: &OrderId) -> bool {
@@ -426,8 +469,8 @@ impl OpenAlgoBroker {
         attempt_at: chrono::DateTime<chrono::Utc>,
         why: &str,
     ) -> Result<OrderId, BrokerError> {
-        let since = attempt_at - self.reconcile.lookback;
         let mut book_failures = 0u32;
+        let mut empty_books = 0u32;
         for _ in 0..self.reconcile.polls {
             tokio::time::sleep(self.reconcile.interval).await;
             let body = match self
@@ -436,49 +479,104 @@ impl OpenAlgoBroker {
                 .await
             {
                 Ok(body) => body,
+                Err(error @ BrokerError::ModeMismatch { .. }) => return Err(error),
                 Err(_) => {
                     book_failures += 1;
                     continue;
                 }
             };
-            let entries = match wire::order_book_objects(&body) {
-                Ok(entries) => entries,
-                Err(_) => {
-                    book_failures += 1;
-                    continue;
-                }
+            let Ok(objects) = wire::order_book_objects(&body) else {
+                book_failures += 1;
+                continue;
             };
-            match reconcile::find(&entries, order, since, &|id| self.is_known(id)) {
-                Finding::Found(id) => {
+            if objects.is_empty() {
+                empty_books += 1;
+            }
+            // Entries that do not parse cannot be the order this adapter
+            // sent (every field of it is valid): they are left out.
+            let book: Vec<OrderStatus> = objects
+                .into_iter()
+                .filter_map(|raw| wire::order_status(raw).ok())
+                .collect();
+            let attempt = Attempt {
+                order,
+                attempted_at: attempt_at,
+            };
+            let found = reconcile::reconcile(&[attempt], &book, self.reconcile.lookback, &|id| {
+                self.is_known(id)
+            });
+            match found.into_iter().next().unwrap_or(Resolution::NotFound) {
+                Resolution::Found(id) => {
+                    // One to one: a concurrent reconciliation may have claimed it.
+                    if !self.remember(&id) {
+                        continue;
+                    }
                     tracing::warn!(
                         order_id = %id,
                         "placement outcome was unknown; reconciliation found the order"
                     );
-                    self.remember(&id);
                     return Ok(id);
                 }
-                Finding::Ambiguous(ids) => {
-                    let list: Vec<&str> = ids.iter().take(5).map(OrderId::as_str).collect();
+                ambiguous @ Resolution::Ambiguous(_) => {
                     return Err(BrokerError::outcome_unknown(&format!(
-                        "{why}; reconciliation is ambiguous: {} orders match ({}); check the order book before retrying",
-                        ids.len(),
-                        list.join(", ")
+                        "{why}; reconciliation is {}; check the order book before retrying",
+                        ambiguous.explain()
                     )));
                 }
-                Finding::Nothing => {}
+                Resolution::NotFound => {}
             }
         }
         tracing::warn!("placement outcome unknown and not found in the order book");
+        let mut notes = Vec::new();
+        if book_failures > 0 {
+            notes.push(format!("{book_failures} polls failed"));
+        }
+        if empty_books > 0 {
+            notes.push(format!(
+                "{empty_books} polls saw an empty order book, which can also be a broker error: could not tell"
+            ));
+        }
         Err(BrokerError::outcome_unknown(&format!(
             "{why}; reconciliation found no matching order after {} order-book polls over {} ms{}; the order may still appear: check the order book before retrying",
             self.reconcile.polls,
             self.reconcile.interval.as_millis() * u128::from(self.reconcile.polls),
-            if book_failures > 0 {
-                format!(" ({book_failures} polls failed)")
-            } else {
+            if notes.is_empty() {
                 String::new()
+            } else {
+                format!(" ({})", notes.join("; "))
             }
         )))
+    }
+
+    /// In live mode, reads the order's status after a modify or cancel that
+    /// OpenAlgo called a success, and turns anything but proof into an
+    /// unknown outcome.
+    async fn confirm(
+        &self,
+        what: &str,
+        strategy: &StrategyTag,
+        order_id: &OrderId,
+        check: impl Fn(&OrderStatus) -> AmendCheck,
+    ) -> Result<(), BrokerError> {
+        if self.mode != ServerMode::Live {
+            return Ok(());
+        }
+        match self.order_status(strategy, order_id).await {
+            Ok(status) => match check(&status) {
+                AmendCheck::Done => Ok(()),
+                AmendCheck::NotDone => Err(BrokerError::outcome_unknown(&format!(
+                    "OpenAlgo answered success to {what} of order {order_id}, but its status ({}) does not show it: the broker may have refused it",
+                    status.state().as_str()
+                ))),
+                AmendCheck::Unclear(why) => Err(BrokerError::outcome_unknown(&format!(
+                    "OpenAlgo answered success to {what} of order {order_id}, but its status cannot confirm it: {why}"
+                ))),
+            },
+            Err(error @ BrokerError::ModeMismatch { .. }) => Err(error),
+            Err(error) => Err(BrokerError::outcome_unknown(&format!(
+                "OpenAlgo answered success to {what} of order {order_id}, but its status could not be read to confirm it ({error})"
+            ))),
+        }
     }
 }
 
@@ -548,7 +646,9 @@ impl Broker for OpenAlgoBroker {
                     self.remember(&id);
                     return Ok(id);
                 }
-                PlaceAnswer::Queued(reason) => return Err(BrokerError::rejected(&reason)),
+                PlaceAnswer::Queued(pending_id) => {
+                    return Err(BrokerError::PendingApproval { pending_id });
+                }
                 PlaceAnswer::NoOrderId(why) => why.to_owned(),
             },
             Err(BrokerError::OutcomeUnknown { detail }) => detail,
@@ -571,10 +671,16 @@ impl Broker for OpenAlgoBroker {
                 wire::modify_order_body(request.order_id(), request.order()),
             )
             .await?;
-        Ok(body
+        let id = body
             .get("orderid")
             .and_then(wire::order_id_of)
-            .unwrap_or_else(|| request.order_id().clone()))
+            .unwrap_or_else(|| request.order_id().clone());
+        let new = request.order();
+        self.confirm("modifyorder", new.strategy(), &id, |status| {
+            reconcile::modify_check(status, new, None)
+        })
+        .await?;
+        Ok(id)
     }
 
     async fn cancel_order(
@@ -587,8 +693,9 @@ impl Broker for OpenAlgoBroker {
                 Endpoint::CancelOrder,
                 wire::order_ref_body(strategy, order_id),
             )
+            .await?;
+        self.confirm("cancelorder", strategy, order_id, reconcile::cancel_check)
             .await
-            .map(|_| ())
     }
 
     async fn cancel_all_orders(
@@ -672,6 +779,104 @@ impl Broker for OpenAlgoBroker {
             symbol,
         )
         .await
+    }
+
+    /// [`Venue::BrokerSimulation`] for an analyze-mode adapter,
+    /// [`Venue::External`] for a live one.
+    fn venue(&self) -> Venue {
+        match self.mode {
+            ServerMode::Analyze => Venue::BrokerSimulation,
+            ServerMode::Live => Venue::External,
+        }
+    }
+
+    /// Asks the server's analyzer status; another mode than the adapter's
+    /// is [`BrokerError::ModeMismatch`].
+    async fn check_venue(&self) -> Result<(), BrokerError> {
+        let now = self.server_mode().await?;
+        if now == self.mode {
+            Ok(())
+        } else {
+            tracing::error!(
+                expected = self.mode.as_str(),
+                found = now.as_str(),
+                "the OpenAlgo server is in another mode"
+            );
+            Err(BrokerError::ModeMismatch {
+                expected: self.mode.as_str(),
+                found: now.as_str().to_owned(),
+            })
+        }
+    }
+
+    async fn trade_book(&self) -> Result<Vec<Trade>, BrokerError> {
+        let body = read(
+            &self.transport,
+            &self.retry,
+            Endpoint::TradeBook,
+            Object::new(),
+        )
+        .await?;
+        wire::trade_book_response(&body).map_err(protocol)
+    }
+
+    async fn holdings(&self) -> Result<Vec<Holding>, BrokerError> {
+        let body = read(
+            &self.transport,
+            &self.retry,
+            Endpoint::Holdings,
+            Object::new(),
+        )
+        .await?;
+        wire::holdings_response(&body).map_err(protocol)
+    }
+
+    async fn open_position(
+        &self,
+        strategy: &StrategyTag,
+        key: &PositionKey,
+    ) -> Result<i64, BrokerError> {
+        let body = read(
+            &self.transport,
+            &self.retry,
+            Endpoint::OpenPosition,
+            wire::open_position_body(strategy, key),
+        )
+        .await?;
+        wire::open_position_response(&body).map_err(protocol)
+    }
+
+    /// `placesmartorder`: the server computes the order from its own view
+    /// of the position. Never retried; an unclear answer is an unknown
+    /// outcome (not reconciled here: the order is not known in advance).
+    async fn place_smart_order(
+        &self,
+        order: &OrderRequest,
+        target: i64,
+    ) -> Result<SmartOrderOutcome, BrokerError> {
+        if order.algo_id().is_some() {
+            return Err(BrokerError::rejected(
+                "OpenAlgo v1 has no field for an exchange algo id; the order was not sent",
+            ));
+        }
+        let body = self
+            .transport
+            .post(
+                Endpoint::PlaceSmartOrder,
+                wire::smart_order_body(order, target),
+            )
+            .await?;
+        match wire::smart_answer(&body) {
+            SmartAnswer::Placed(id) => {
+                self.remember(&id);
+                Ok(SmartOrderOutcome::Placed(id))
+            }
+            SmartAnswer::NoAction => Ok(SmartOrderOutcome::AlreadyMatched),
+            SmartAnswer::Queued(pending_id) => Err(BrokerError::PendingApproval { pending_id }),
+            SmartAnswer::Unclear => Err(BrokerError::outcome_unknown(
+                "placesmartorder succeeded without an order id or a no-action message; check the order book",
+            )),
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{MAX_REASON_CHARS, sanitize_text};
 use crate::{
-    CancelAllReport, CloseAllReport, Funds, OrderFailure, OrderState, OrderStatus, Position,
-    PositionKey, Quote,
+    CancelAllReport, CloseAllReport, Funds, Holding, OrderFailure, OrderState, OrderStatus,
+    Position, PositionKey, Quote, Trade,
 };
 
 /// A JSON object.
@@ -76,6 +76,23 @@ pub(crate) fn modify_order_body(order_id: &OrderId, order: &OrderRequest) -> Obj
     body
 }
 
+/// The body of `placesmartorder` (without `apikey`): the order's fields
+/// and the target `position_size`.
+pub(crate) fn smart_order_body(order: &OrderRequest, target: i64) -> Object {
+    let mut body = place_order_body(order);
+    body.insert("position_size".into(), target.to_string().into());
+    body
+}
+
+/// The body of `openposition` (without `apikey`).
+pub(crate) fn open_position_body(strategy: &StrategyTag, key: &PositionKey) -> Object {
+    let mut body = strategy_body(strategy);
+    body.insert("symbol".into(), key.symbol.as_str().into());
+    body.insert("exchange".into(), key.exchange.as_str().into());
+    body.insert("product".into(), key.product.as_str().into());
+    body
+}
+
 /// The body of `cancelorder` and `orderstatus` (without `apikey`).
 pub(crate) fn order_ref_body(strategy: &StrategyTag, order_id: &OrderId) -> Object {
     let mut body = Object::new();
@@ -122,7 +139,8 @@ pub(crate) fn message(body: &Object) -> Option<String> {
 pub(crate) enum PlaceAnswer {
     /// An order id.
     Placed(OrderId),
-    /// Queued for manual approval (semi-auto mode): not placed.
+    /// Queued for manual approval (semi-auto mode): not at the exchange
+    /// yet, but it may be approved later. The pending id, sanitized.
     Queued(String),
     /// Success without a usable order id: outcome unknown.
     NoOrderId(&'static str),
@@ -146,12 +164,11 @@ pub(crate) fn place_answer(body: &Object) -> PlaceAnswer {
             None => PlaceAnswer::NoOrderId("success with an unusable order id"),
         },
         None => match body.get("pending_order_id") {
-            Some(pending) => PlaceAnswer::Queued(format!(
-                "queued for manual approval in OpenAlgo's Action Center (semi-auto mode), pending id {}; not placed by this call",
+            Some(pending) => PlaceAnswer::Queued(
                 number_text(pending)
                     .map(|t| sanitize_text(&t, 32))
-                    .unwrap_or_else(|| "unknown".into())
-            )),
+                    .unwrap_or_else(|| "unknown".into()),
+            ),
             None => PlaceAnswer::NoOrderId("success without an order id"),
         },
     }
@@ -225,9 +242,23 @@ fn symbol_field(obj: &Object) -> Result<Symbol, WireError> {
     Symbol::new(&text_field(obj, "symbol")?).map_err(|e| format!("field `symbol`: {e}"))
 }
 
-/// OpenAlgo timestamps are `YYYY-MM-DD HH:MM:SS` in IST (UTC+05:30, no DST).
+/// The timestamp layouts OpenAlgo answers with: its analyzer's
+/// `2026-11-28 02:51:50`, and what live brokers pass through (the documented
+/// `28-Nov-2026 02:51:50`, and `02:51:50 28-11-2026` or `28-11-2026 02:51:50`).
+const TIME_FORMATS: [&str; 4] = [
+    "%Y-%m-%d %H:%M:%S",
+    "%d-%b-%Y %H:%M:%S",
+    "%H:%M:%S %d-%m-%Y",
+    "%d-%m-%Y %H:%M:%S",
+];
+
+/// OpenAlgo timestamps are in IST (UTC+05:30, no DST), whole seconds, in
+/// one of [`TIME_FORMATS`].
 pub(crate) fn parse_ist(text: &str) -> Option<DateTime<Utc>> {
-    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
+    let text = text.trim();
+    let naive = TIME_FORMATS
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())?;
     let ist = FixedOffset::east_opt(5 * 3600 + 30 * 60)?;
     ist.from_local_datetime(&naive)
         .single()
@@ -443,6 +474,114 @@ pub(crate) fn close_all_response(body: &Object) -> Result<CloseAllReport, WireEr
     })
 }
 
+/// `tradebook`: every execution (`data` as a list).
+pub(crate) fn trade_book_response(body: &Object) -> Result<Vec<Trade>, WireError> {
+    let Value::Array(list) = required(body, "data")? else {
+        return Err("field `data` is not a list".into());
+    };
+    list.iter()
+        .map(|item| {
+            let obj = item
+                .as_object()
+                .ok_or_else(|| "a trade is not an object".to_owned())?;
+            let order_id = order_id_of(required(obj, "orderid")?)
+                .ok_or_else(|| "field `orderid` is not a valid order id".to_owned())?;
+            let price = match price_field(obj, "average_price")? {
+                Some(price) => price,
+                None => {
+                    price_field(obj, "price")?.ok_or_else(|| "a trade has no price".to_owned())?
+                }
+            };
+            Ok(Trade {
+                trade_id: field(obj, "tradeid")
+                    .and_then(number_text)
+                    .map(|t| sanitize_text(&t, 64)),
+                order_id,
+                exchange: parse_enum(obj, "exchange")?,
+                symbol: symbol_field(obj)?,
+                side: parse_enum(obj, "action")?,
+                product: parse_enum(obj, "product")?,
+                quantity: Quantity::new(unsigned_field(obj, "quantity")?)
+                    .map_err(|e| format!("field `quantity`: {e}"))?,
+                price,
+                strategy: field(obj, "strategy")
+                    .and_then(Value::as_str)
+                    .and_then(|s| StrategyTag::new(s).ok()),
+                executed_at: field(obj, "timestamp")
+                    .and_then(Value::as_str)
+                    .and_then(parse_ist),
+            })
+        })
+        .collect()
+}
+
+/// `holdings`: `data.holdings` (or `data` as a list).
+pub(crate) fn holdings_response(body: &Object) -> Result<Vec<Holding>, WireError> {
+    let list = match required(body, "data")? {
+        Value::Object(data) => match field(data, "holdings") {
+            Some(Value::Array(list)) => list,
+            Some(_) => return Err("field `data.holdings` is not a list".into()),
+            None => return Ok(Vec::new()),
+        },
+        Value::Array(list) => list,
+        _ => return Err("field `data` is neither an object nor a list".into()),
+    };
+    list.iter()
+        .map(|item| {
+            let obj = item
+                .as_object()
+                .ok_or_else(|| "a holding is not an object".to_owned())?;
+            Ok(Holding {
+                exchange: parse_enum(obj, "exchange")?,
+                symbol: symbol_field(obj)?,
+                product: match field(obj, "product") {
+                    Some(_) => parse_enum(obj, "product")?,
+                    None => Product::Cnc,
+                },
+                quantity: unsigned_field(obj, "quantity")?,
+                average_price: price_field(obj, "average_price")?.unwrap_or(Price::ZERO),
+                last_price: price_field(obj, "ltp")?,
+                pnl: money_field(obj, "pnl")?,
+            })
+        })
+        .collect()
+}
+
+/// `openposition`: the signed net quantity.
+pub(crate) fn open_position_response(body: &Object) -> Result<i64, WireError> {
+    integer_field(body, "quantity")
+}
+
+/// What a success answer to `placesmartorder` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SmartAnswer {
+    /// An order was placed.
+    Placed(OrderId),
+    /// The position already matched ("Positions Already Matched").
+    NoAction,
+    /// Queued for manual approval (semi-auto); the pending id.
+    Queued(String),
+    /// Success without an order id or a no-action message: unknown.
+    Unclear,
+}
+
+pub(crate) fn smart_answer(body: &Object) -> SmartAnswer {
+    match place_answer(body) {
+        PlaceAnswer::Placed(id) => SmartAnswer::Placed(id),
+        PlaceAnswer::Queued(pending) => SmartAnswer::Queued(pending),
+        PlaceAnswer::NoOrderId(_) => {
+            let text = message(body).unwrap_or_default().to_ascii_lowercase();
+            if body.get("orderid").is_none()
+                && (text.contains("already matched") || text.contains("no action"))
+            {
+                SmartAnswer::NoAction
+            } else {
+                SmartAnswer::Unclear
+            }
+        }
+    }
+}
+
 /// `ping`: the broker name.
 pub(crate) fn ping_response(body: &Object) -> Result<String, WireError> {
     let data = data_object(body)?;
@@ -571,6 +710,10 @@ mod tests {
         let _ = close_all_response(body);
         let _ = ping_response(body);
         let _ = analyze_mode(body);
+        let _ = trade_book_response(body);
+        let _ = holdings_response(body);
+        let _ = open_position_response(body);
+        let _ = smart_answer(body);
         let _ = message(body);
         if let Ok(entries) = order_book_objects(body) {
             for entry in entries {
@@ -600,9 +743,25 @@ mod tests {
 
     #[test]
     fn ist_timestamps() {
-        let t = parse_ist("2026-11-28 02:51:50").unwrap();
-        assert_eq!(t.to_rfc3339(), "2026-11-27T21:21:50+00:00");
-        assert!(parse_ist("yesterday").is_none());
+        for text in [
+            "2026-11-28 02:51:50",
+            "28-Nov-2026 02:51:50",
+            "02:51:50 28-11-2026",
+            "28-11-2026 02:51:50",
+            " 2026-11-28 02:51:50 ",
+        ] {
+            let t = parse_ist(text).unwrap();
+            assert_eq!(t.to_rfc3339(), "2026-11-27T21:21:50+00:00", "{text}");
+        }
+        for bad in [
+            "yesterday",
+            "",
+            "2026-11-28",
+            "28/11/2026 02:51:50",
+            "2026-13-28 02:51:50",
+        ] {
+            assert!(parse_ist(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

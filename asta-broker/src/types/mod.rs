@@ -6,6 +6,7 @@ mod position;
 mod quote;
 mod report;
 mod status;
+mod trade;
 
 pub use funds::Funds;
 pub use modify::{ModifyError, ModifyRequest, ModifyRequestBuilder};
@@ -13,3 +14,4 @@ pub use position::{Position, PositionKey};
 pub use quote::{Quote, QuoteError};
 pub use report::{CancelAllReport, CloseAllReport, ClosedPosition, OrderFailure, PositionFailure};
 pub use status::{OrderBookEntry, OrderState, OrderStatus};
+pub use trade::{Holding, SmartOrderOutcome, Trade};

@@ -29,6 +29,19 @@ impl OrderState {
         matches!(self, Self::Open | Self::TriggerPending | Self::Unknown)
     }
 
+    /// A stable name: `OPEN`, `TRIGGER_PENDING`, `COMPLETE`, `CANCELLED`,
+    /// `REJECTED` or `UNKNOWN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "OPEN",
+            Self::TriggerPending => "TRIGGER_PENDING",
+            Self::Complete => "COMPLETE",
+            Self::Cancelled => "CANCELLED",
+            Self::Rejected => "REJECTED",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
+
     /// Whether the order has reached a final state.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Complete | Self::Cancelled | Self::Rejected)

@@ -96,6 +96,12 @@ pub struct RiskStatus {
 }
 
 impl RiskEngine {
+    /// The ids of the orders the engine counts as open at the broker (for
+    /// reconciliation after a restart: an order in this list is known).
+    pub fn open_order_ids(&self) -> Vec<asta_core::OrderId> {
+        self.state.open_orders.keys().cloned().collect()
+    }
+
     /// A snapshot for operators (`asta risk status`).
     pub fn status(&self) -> RiskStatus {
         let now = self.clock.now();
