@@ -90,6 +90,8 @@ pub struct GuardBuilder<B> {
     confirm: Option<Arc<dyn Confirm>>,
     alerts: Arc<dyn AlertSink>,
     restored: Option<Restored>,
+    halt_marker: Option<crate::control::HaltMarker>,
+    control_trail: Option<(std::path::PathBuf, asta_audit::ChainKey)>,
 }
 
 /// What [`Guard::restored`] brings to the build.
@@ -139,6 +141,30 @@ impl<B: Broker> GuardBuilder<B> {
         self
     }
 
+    /// A halt marker file ([`HaltMarker`](crate::HaltMarker)) checked before
+    /// every order is admitted (one `lstat`): while anything is at `path`,
+    /// placements and modifications are refused `HALTED`. A marker present
+    /// at build halts the account (latched). Only a TOTP-authorized
+    /// [`Guard::reset`] removes it.
+    pub fn halt_marker(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.halt_marker = Some(crate::control::HaltMarker::new(path));
+        self
+    }
+
+    /// The control trail in `dir` (what `asta kill` did while this
+    /// session's predecessor did not answer), verified with `key` at build
+    /// and linked: its head is recorded in this guard's trail
+    /// ([`link_control_trail`](crate::link_control_trail)). A control trail
+    /// that does not verify halts the account.
+    pub fn control_trail(
+        mut self,
+        dir: impl Into<std::path::PathBuf>,
+        key: asta_audit::ChainKey,
+    ) -> Self {
+        self.control_trail = Some((dir.into(), key));
+        self
+    }
+
     /// Checks everything and starts the guard.
     ///
     /// In order: the audit trail must accept appends; the broker's
@@ -185,6 +211,7 @@ impl<B: Broker> GuardBuilder<B> {
                 })
             }),
             snapshot_saving: tokio::sync::Mutex::new(()),
+            halt_marker: self.halt_marker,
         };
         if let Err(error) = control {
             let kind = GuardBuildErrorKind::InvalidConfig {
@@ -232,6 +259,7 @@ impl<B: Broker> GuardBuilder<B> {
         if let Some(restored) = self.restored {
             guard.record_restore(restored).await;
         }
+        guard.on_start_control(self.control_trail).await;
         let state = guard.trading_state();
         let started = AuditEvent::system(
             "guard_started",
@@ -285,6 +313,8 @@ impl<B: Broker> Guard<B> {
             confirm: None,
             alerts: Arc::new(TracingAlertSink),
             restored: None,
+            halt_marker: None,
+            control_trail: None,
         }
     }
 
