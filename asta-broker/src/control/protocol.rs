@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-
 /// The longest request line the server reads, newline included (4 KiB).
 /// A longer line is refused and the connection closed.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024;
@@ -224,6 +223,12 @@ impl ControlRequest {
             });
         }
         let text = std::str::from_utf8(line).map_err(|_| ProtocolError::NotUtf8)?;
+        if !text.trim_start().starts_with('{') {
+            // serde would also take `["halt"]` for the struct.
+            return Err(ProtocolError::Malformed {
+                problem: "not a JSON object".to_owned(),
+            });
+        }
         let wire: Wire =
             serde_json::from_str(text.trim_end_matches(['\n', '\r'])).map_err(|e| {
                 ProtocolError::Malformed {
@@ -433,13 +438,13 @@ pub struct ControlResponse {
     /// Whether the session did what was asked.
     pub ok: bool,
     /// The command answered (absent when the request was unreadable).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<ControlCommand>,
     /// The command's result when `ok`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     /// What went wrong when not `ok`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ControlFailure>,
 }
 
@@ -517,6 +522,7 @@ mod tests {
             ("\u{0}\u{1}".into(), |e| matches!(e, E::Malformed { .. })),
             ("".into(), |e| matches!(e, E::Malformed { .. })),
             ("[]".into(), |e| matches!(e, E::Malformed { .. })),
+            (r#"["halt"]"#.into(), |e| matches!(e, E::Malformed { .. })),
             ("{".into(), |e| matches!(e, E::Malformed { .. })),
             (
                 r#"{"cmd":"explode"}"#.into(),

@@ -31,8 +31,10 @@ pub enum ControlTrailLink {
 
 /// Verifies the control trail in `dir` with `key` and records the outcome
 /// in `main`, durably: `SYSTEM control_trail_linked` with its record count
-/// and head (a checkpoint line, so a later verification of the control
-/// trail against it detects truncation), or `SECURITY control_trail_broken`
+/// and head (`head_seq`, `head_ts`, and `head_mac` in four groups of 16 hex
+/// digits, since a run of 64 would be redacted as a key: enough to rebuild
+/// a checkpoint that detects a later truncation of the control trail), or
+/// `SECURITY control_trail_broken`
 /// with the first bad record. A missing directory is
 /// [`ControlTrailLink::Absent`] and records nothing.
 ///
@@ -57,7 +59,9 @@ pub async fn link_control_trail(
                 json!({
                     "dir": shown,
                     "records": verified.records,
-                    "head": head.as_ref().map(ToString::to_string),
+                    "head_seq": head.as_ref().map(Checkpoint::seq),
+                    "head_mac": head.as_ref().map(|h| grouped_mac(&h.mac().to_string())),
+                    "head_ts": head.as_ref().map(|h| h.ts().to_rfc3339()),
                 }),
             );
             (
@@ -79,4 +83,14 @@ pub async fn link_control_trail(
     };
     main.append_async(event).await?;
     Ok(link)
+}
+
+/// The MAC's hex in groups of 16 joined by `-`: a run of 64 hex digits
+/// would be redacted from the record as a key.
+pub(crate) fn grouped_mac(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(16)
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
 }
