@@ -34,10 +34,6 @@ pub struct MarkerRecord {
     pub uid: u32,
     /// That uid's user name.
     pub user: String,
-    /// The control trail record that holds the full account of what was
-    /// done, when it was written.
-    #[serde(default)]
-    pub control_trail_seq: Option<u64>,
 }
 
 impl MarkerRecord {
@@ -48,7 +44,6 @@ impl MarkerRecord {
             at,
             uid,
             user: user.to_owned(),
-            control_trail_seq: None,
         }
     }
 }

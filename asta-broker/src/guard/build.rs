@@ -90,6 +90,7 @@ pub struct GuardBuilder<B> {
     confirm: Option<Arc<dyn Confirm>>,
     alerts: Arc<dyn AlertSink>,
     restored: Option<Restored>,
+    protective_only: bool,
     halt_marker: Option<crate::control::HaltMarker>,
     control_trail: Option<(std::path::PathBuf, asta_audit::ChainKey)>,
 }
@@ -138,6 +139,17 @@ impl<B: Broker> GuardBuilder<B> {
     /// Where alerts go (default: [`TracingAlertSink`]).
     pub fn alert_sink(mut self, alerts: Arc<dyn AlertSink>) -> Self {
         self.alerts = alerts;
+        self
+    }
+
+    /// Builds a guard that can only cut risk, for a kill switch: in live
+    /// mode it is built without `allow_live_trading` and without asking
+    /// for the live confirmation, so live trading is never confirmed and
+    /// the mode gate refuses **every** placement and modification; cancels,
+    /// the emergency stop and the read-only calls work as usual. Halting
+    /// and cancelling must never wait for a question.
+    pub fn protective_only(mut self) -> Self {
+        self.protective_only = true;
         self
     }
 
@@ -233,7 +245,7 @@ impl<B: Broker> GuardBuilder<B> {
         if let Err(kind) = mode_allows(mode, venue) {
             return Err(guard.build_refused(kind).await);
         }
-        if mode == TradingMode::Live {
+        if mode == TradingMode::Live && !self.protective_only {
             if !guard.config.allow_live_trading {
                 return Err(guard
                     .build_refused(GuardBuildErrorKind::LiveNotAllowed)
@@ -266,7 +278,8 @@ impl<B: Broker> GuardBuilder<B> {
             json!({
                 "mode": mode.to_string(),
                 "venue": venue.as_str(),
-                "live_confirmed": mode == TradingMode::Live,
+                "live_confirmed": guard.live_confirmed.load(Ordering::Acquire),
+                "protective_only": self.protective_only,
                 "trading_state": state.to_string(),
             }),
         );
@@ -313,6 +326,7 @@ impl<B: Broker> Guard<B> {
             confirm: None,
             alerts: Arc::new(TracingAlertSink),
             restored: None,
+            protective_only: false,
             halt_marker: None,
             control_trail: None,
         }
