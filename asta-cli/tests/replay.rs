@@ -88,10 +88,16 @@ async fn trade(d: &Path, key: ChainKey) -> u64 {
     )
     .unwrap();
     let sandbox = SandboxBroker::new(Arc::clone(&shared));
-    let guard = Guard::restored(sandbox.clone(), catalog, restored, audit, Arc::clone(&shared))
-        .build()
-        .await
-        .unwrap();
+    let guard = Guard::restored(
+        sandbox.clone(),
+        catalog,
+        restored,
+        audit,
+        Arc::clone(&shared),
+    )
+    .build()
+    .await
+    .unwrap();
     let sbin = Symbol::new("SBIN").unwrap();
     let quote = Quote::last("800".parse().unwrap(), clock.now()).unwrap();
     sandbox.set_quote(Exchange::Nse, &sbin, quote);
@@ -133,9 +139,15 @@ async fn replay_shows_the_risk_state_at_any_record_and_the_decisions_around_it()
     let then = asta(d, &["audit", "replay", "--until", &until]);
     let shown = text(&then);
     assert!(then.status.success(), "{shown}");
-    assert!(shown.contains(&format!("risk state at audit record {first_fill}")), "{shown}");
+    assert!(
+        shown.contains(&format!("risk state at audit record {first_fill}")),
+        "{shown}"
+    );
     assert!(shown.contains("\"net\":10"), "{shown}");
-    assert!(shown.contains("ORDER_APPROVED") && shown.contains("place_intent"), "{shown}");
+    assert!(
+        shown.contains("ORDER_APPROVED") && shown.contains("place_intent"),
+        "{shown}"
+    );
     let json = asta(d, &["audit", "replay", "--until", &until, "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["state"]["positions"][0]["net"], 10);
@@ -149,5 +161,9 @@ async fn replay_shows_the_risk_state_at_any_record_and_the_decisions_around_it()
     // Past the end: an input error that says where the trail ends.
     let past = asta(d, &["audit", "replay", "--until", "999999"]);
     assert_eq!(past.status.code(), Some(3), "{}", text(&past));
-    assert!(text(&past).contains("the trail ends at record"), "{}", text(&past));
+    assert!(
+        text(&past).contains("the trail ends at record"),
+        "{}",
+        text(&past)
+    );
 }
