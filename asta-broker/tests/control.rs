@@ -647,3 +647,119 @@ fn request_debug_never_shows_a_code() {
     };
     assert!(!format!("{request:?}").contains(CANARY_CODE));
 }
+
+/// The sandbox dressed as a real broker, to build a live-mode guard.
+#[derive(Clone)]
+struct External(SandboxBroker);
+
+#[async_trait::async_trait]
+impl Broker for External {
+    async fn place_order(
+        &self,
+        order: &asta_core::OrderRequest,
+    ) -> Result<asta_core::OrderId, asta_broker::BrokerError> {
+        self.0.place_order(order).await
+    }
+    async fn modify_order(
+        &self,
+        request: &asta_broker::ModifyRequest,
+    ) -> Result<asta_core::OrderId, asta_broker::BrokerError> {
+        self.0.modify_order(request).await
+    }
+    async fn cancel_order(
+        &self,
+        strategy: &asta_core::StrategyTag,
+        id: &asta_core::OrderId,
+    ) -> Result<(), asta_broker::BrokerError> {
+        self.0.cancel_order(strategy, id).await
+    }
+    async fn cancel_all_orders(
+        &self,
+        strategy: &asta_core::StrategyTag,
+    ) -> Result<asta_broker::CancelAllReport, asta_broker::BrokerError> {
+        self.0.cancel_all_orders(strategy).await
+    }
+    async fn close_all_positions(
+        &self,
+        strategy: &asta_core::StrategyTag,
+    ) -> Result<asta_broker::CloseAllReport, asta_broker::BrokerError> {
+        self.0.close_all_positions(strategy).await
+    }
+    async fn order_status(
+        &self,
+        strategy: &asta_core::StrategyTag,
+        id: &asta_core::OrderId,
+    ) -> Result<asta_broker::OrderStatus, asta_broker::BrokerError> {
+        self.0.order_status(strategy, id).await
+    }
+    async fn order_book(
+        &self,
+    ) -> Result<Vec<asta_broker::OrderBookEntry>, asta_broker::BrokerError> {
+        self.0.order_book().await
+    }
+    async fn positions(&self) -> Result<Vec<asta_broker::Position>, asta_broker::BrokerError> {
+        self.0.positions().await
+    }
+    async fn funds(&self) -> Result<asta_broker::Funds, asta_broker::BrokerError> {
+        self.0.funds().await
+    }
+    async fn quote(
+        &self,
+        exchange: Exchange,
+        symbol: &asta_core::Symbol,
+    ) -> Result<asta_broker::Quote, asta_broker::BrokerError> {
+        self.0.quote(exchange, symbol).await
+    }
+    fn venue(&self) -> asta_broker::Venue {
+        asta_broker::Venue::External
+    }
+}
+
+#[tokio::test]
+async fn a_protective_live_guard_cancels_without_confirmation_and_never_trades() {
+    let clock = clock();
+    let trail = trail(&clock);
+    let sandbox = SandboxBroker::new(Arc::new(clock.clone()));
+    sandbox.set_quote(Exchange::Nse, &sbin(), quote(&clock, "800"));
+    // An order resting at the broker from an earlier session.
+    let resting = sandbox
+        .place_order(&limit(Side::Buy, 5, "790"))
+        .await
+        .unwrap();
+    let build = |protective: bool| {
+        let builder = Guard::builder(
+            External(sandbox.clone()),
+            catalog(),
+            risk(&clock, risk_config()),
+            trail.log.clone(),
+            Arc::new(clock.clone()),
+        )
+        .mode(asta_core::TradingMode::Live);
+        if protective {
+            builder.protective_only().build()
+        } else {
+            builder.build()
+        }
+    };
+    // Without protective_only, live mode still needs the switch and a confirmation.
+    assert!(build(false).await.is_err());
+    let guard = build(true).await.unwrap();
+    let refused = guard
+        .place_order(&limit(Side::Buy, 1, "790"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.public_code().as_str(), "PERMISSION_DENIED");
+    assert_eq!(sandbox.order_book().await.unwrap().len(), 1);
+    let report = guard.halt_and_cancel("operator kill switch").await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.cancelled, vec![resting]);
+    let started = lines_with(&trail, "\"guard_started\"");
+    assert!(
+        started[0].contains("\"protective_only\":true"),
+        "{started:?}"
+    );
+    assert!(
+        started[0].contains("\"live_confirmed\":false"),
+        "{started:?}"
+    );
+}
