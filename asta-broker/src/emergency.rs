@@ -96,7 +96,24 @@ impl EmergencyReport {
         self.halted && self.failures.is_empty()
     }
 
-    fn fail(
+    /// An empty report of a stop that starts now.
+    pub(crate) fn started(reason: String, at: DateTime<Utc>) -> Self {
+        Self {
+            reason,
+            at,
+            was_halted: false,
+            halted: false,
+            halt_persisted: false,
+            cancelled: Vec::new(),
+            closed: Vec::new(),
+            closed_unnamed: 0,
+            failures: Vec::new(),
+            audited: false,
+            alerted: false,
+        }
+    }
+
+    pub(crate) fn fail(
         &mut self,
         step: EmergencyStep,
         target: Option<String>,
@@ -136,20 +153,24 @@ impl<B: Broker> Guard<B> {
     /// the cancels and closes that are still needed and reports again.
     /// Leaving HALTED needs [`Guard::reset`] with a TOTP code.
     pub async fn emergency_stop(&self, reason: &str) -> EmergencyReport {
+        self.run_stop(reason, true).await
+    }
+
+    /// The kill switch without closing positions: halt, cancel every open
+    /// order, record, alert. What the control server's `halt` runs
+    /// ([`ControlServer`](crate::ControlServer)).
+    ///
+    /// The same steps as [`emergency_stop`](Self::emergency_stop) except
+    /// step 4 (positions are left as they are; close them with
+    /// [`Guard::flatten`], which needs a TOTP code). Needs no TOTP and no
+    /// `allow_live_trading`: it only removes risk. Idempotent.
+    pub async fn halt_and_cancel(&self, reason: &str) -> EmergencyReport {
+        self.run_stop(reason, false).await
+    }
+
+    async fn run_stop(&self, reason: &str, close: bool) -> EmergencyReport {
         let reason = sanitize_text(reason, crate::MAX_REASON_CHARS);
-        let mut report = EmergencyReport {
-            reason: reason.clone(),
-            at: self.clock.now(),
-            was_halted: false,
-            halted: false,
-            halt_persisted: false,
-            cancelled: Vec::new(),
-            closed: Vec::new(),
-            closed_unnamed: 0,
-            failures: Vec::new(),
-            audited: false,
-            alerted: false,
-        };
+        let mut report = EmergencyReport::started(reason.clone(), self.clock.now());
 
         // 1. Halt (persisted by the risk engine).
         let ((was_halted, halted, save_error), events) = self.risk_call(|risk| {
@@ -184,7 +205,7 @@ impl<B: Broker> Guard<B> {
         // with the halt's own risk journal entry (staged just before it).
         let stop = AuditEvent::system(
             "emergency_stop",
-            json!({"severity": "CRITICAL", "reason": reason, "was_halted": was_halted}),
+            json!({"severity": "CRITICAL", "reason": reason, "was_halted": was_halted, "close_positions": close}),
         );
         report.audited = match self.audit.append_async(stop).await {
             Ok(_) => true,
@@ -221,7 +242,9 @@ impl<B: Broker> Guard<B> {
         self.stop_cancel(&strategy, &mut report).await;
 
         // 4. Close everything, whatever step 3 managed.
-        self.stop_close(&strategy, &mut report).await;
+        if close {
+            self.stop_close(&strategy, &mut report).await;
+        }
 
         // Orders the broker was handling during the stop may land after the
         // cancels (new ones are refused: the account is HALTED). Say so.
@@ -241,7 +264,11 @@ impl<B: Broker> Guard<B> {
         let alert = Alert::new(
             Severity::Critical,
             "emergency_stop",
-            "EMERGENCY STOP: trading halted, orders cancelled, positions closed",
+            if close {
+                "EMERGENCY STOP: trading halted, orders cancelled, positions closed"
+            } else {
+                "EMERGENCY STOP: trading halted, orders cancelled (positions left open)"
+            },
             self.clock.now(),
         )
         .field("reason", &reason)
@@ -395,7 +422,7 @@ impl<B: Broker> Guard<B> {
         }
     }
 
-    async fn stop_close(&self, strategy: &StrategyTag, report: &mut EmergencyReport) {
+    pub(crate) async fn stop_close(&self, strategy: &StrategyTag, report: &mut EmergencyReport) {
         self.record(AuditEvent::order(
             "close_all_intent",
             strategy.as_str(),

@@ -116,6 +116,11 @@
 //! [`VaultTotpVerifier`]) leaves HALTED. [`Guard::sync`] feeds fills and
 //! marks to the risk engine; call it periodically.
 //!
+//! The session that runs a guard can serve it on a Unix socket with
+//! [`ControlServer`], so that the operator's kill switch, status and reset
+//! reach the running session ([`ControlClient`]); a [`HaltMarker`] stops a
+//! session that does not answer from trading when it resumes.
+//!
 //! A bare adapter, without the guard:
 //!
 //! ```
@@ -190,6 +195,7 @@
 mod alert;
 mod broker;
 mod confirm;
+mod control;
 mod emergency;
 mod error;
 mod guard;
@@ -211,6 +217,13 @@ pub use alert::{Alert, AlertDelivery, AlertError, AlertSink, Severity, TracingAl
 pub use broker::{Broker, Venue};
 pub use confirm::{
     Confirm, ConfirmRefusal, ConfirmRequest, DenyAll, TotpConfirm, VaultTotpVerifier,
+};
+pub use control::{
+    ControlClient, ControlClientError, ControlCommand, ControlConfig, ControlError, ControlFailure,
+    ControlRequest, ControlResponse, ControlServer, ControlTrailLink, DEFAULT_ANSWER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, HaltMarker, MAX_CONTROL_REASON_CHARS,
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MarkerError, MarkerRecord, MarkerStatus, Peer,
+    ProtocolError, SessionStatus, link_control_trail,
 };
 pub use emergency::{ClosedByStop, EmergencyFailure, EmergencyReport, EmergencyStep};
 pub use error::{BrokerError, MAX_REASON_CHARS};

@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 /// Exit codes: 0 success; 1 a check failed (doctor FAIL, audit tampering,
 /// backup or TOTP verification failed); 2 usage error; 3 configuration or
 /// input error; 4 refused (permission, confirmation, halted, overwrite
-/// without --force); 5 internal or I/O error.
+/// without --force); 5 internal or I/O error; 6 acted without the running
+/// session's confirmation (it holds the audit lock but did not answer).
 #[derive(Debug, Parser)]
 #[command(name = "asta", version, about, long_about = None)]
 pub struct Cli {
@@ -43,8 +44,18 @@ pub enum Command {
     Backup(BackupArgs),
     /// Risk state: status, and the TOTP-authorized reset out of HALTED.
     Risk(RiskArgs),
-    /// Emergency stop: halt, cancel all orders, close all positions, audit, alert.
+    /// Kill switch: halt and cancel every open order (--flatten: also close positions).
     Kill(KillArgs),
+    /// The running session's state (through its control socket), or the saved state.
+    Status(StatusArgs),
+}
+
+/// `asta status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `asta demo`.
@@ -270,7 +281,10 @@ pub struct KillArgs {
     /// Why (recorded in the audit trail and the alert).
     #[arg(long, default_value = "operator kill switch")]
     pub reason: String,
-    /// Who is stopping (recorded).
+    /// Who is stopping (recorded beside your uid and user name).
     #[arg(long, default_value = "operator")]
     pub operator: String,
+    /// Also close every open position at market (asks for a TOTP code).
+    #[arg(long)]
+    pub flatten: bool,
 }

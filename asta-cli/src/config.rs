@@ -78,6 +78,14 @@ pub struct PathsSection {
     pub backups: PathBuf,
     /// SQLite databases to back up and check.
     pub databases: Vec<PathBuf>,
+    /// The running session's control socket (its directory is kept 0700).
+    pub control_socket: PathBuf,
+    /// The halt marker `asta kill` writes when the session does not answer;
+    /// every guard refuses orders while it exists.
+    pub halt_marker: PathBuf,
+    /// The control trail: what `asta kill` did while the session did not
+    /// answer (same chain key as the audit trail, its own chain).
+    pub control_audit_dir: PathBuf,
 }
 
 impl Default for PathsSection {
@@ -92,6 +100,9 @@ impl Default for PathsSection {
             instruments: PathBuf::from("instruments.csv"),
             backups: PathBuf::from("backups"),
             databases: Vec::new(),
+            control_socket: PathBuf::from("run/asta.sock"),
+            halt_marker: PathBuf::from("run/HALTED"),
+            control_audit_dir: PathBuf::from("audit-control"),
         }
     }
 }
@@ -308,6 +319,21 @@ impl Config {
         self.resolve(&self.file.paths.backups)
     }
 
+    /// The session's control socket.
+    pub fn control_socket_path(&self) -> PathBuf {
+        self.resolve(&self.file.paths.control_socket)
+    }
+
+    /// The halt marker.
+    pub fn halt_marker_path(&self) -> PathBuf {
+        self.resolve(&self.file.paths.halt_marker)
+    }
+
+    /// The control trail's directory.
+    pub fn control_audit_dir(&self) -> PathBuf {
+        self.resolve(&self.file.paths.control_audit_dir)
+    }
+
     /// The SQLite databases.
     pub fn database_paths(&self) -> Vec<PathBuf> {
         self.file
@@ -371,5 +397,11 @@ mod tests {
         let config = Config::from_file(&path).unwrap();
         assert_eq!(config.vault_path(), dir.path().join("secrets/v.asta"));
         assert_eq!(config.audit_dir(), dir.path().join("audit"));
+        assert_eq!(
+            config.control_socket_path(),
+            dir.path().join("run/asta.sock")
+        );
+        assert_eq!(config.halt_marker_path(), dir.path().join("run/HALTED"));
+        assert_eq!(config.control_audit_dir(), dir.path().join("audit-control"));
     }
 }

@@ -16,6 +16,9 @@ pub const EXIT_INVALID: u8 = 3;
 pub const EXIT_REFUSED: u8 = 4;
 /// Exit code: internal or I/O error.
 pub const EXIT_INTERNAL: u8 = 5;
+/// Exit code: the command acted without the running session's confirmation
+/// (the session holds the audit lock but did not answer).
+pub const EXIT_UNCONFIRMED: u8 = 6;
 
 /// A failed command: what the user sees, the hint, the exit code, and the
 /// detail shown only with `--verbose`.

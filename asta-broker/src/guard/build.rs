@@ -99,6 +99,9 @@ pub struct GuardBuilder<B> {
     confirm: Option<Arc<dyn Confirm>>,
     alerts: Arc<dyn AlertSink>,
     restored: Option<Restored>,
+    protective_only: bool,
+    halt_marker: Option<crate::control::HaltMarker>,
+    control_trail: Option<(std::path::PathBuf, asta_audit::ChainKey)>,
 }
 
 /// What [`Guard::restored`] brings to the build.
@@ -145,6 +148,41 @@ impl<B: Broker> GuardBuilder<B> {
     /// Where alerts go (default: [`TracingAlertSink`]).
     pub fn alert_sink(mut self, alerts: Arc<dyn AlertSink>) -> Self {
         self.alerts = alerts;
+        self
+    }
+
+    /// Builds a guard that can only cut risk, for a kill switch: in live
+    /// mode it is built without `allow_live_trading` and without asking
+    /// for the live confirmation, so live trading is never confirmed and
+    /// the mode gate refuses **every** placement and modification; cancels,
+    /// the emergency stop and the read-only calls work as usual. Halting
+    /// and cancelling must never wait for a question.
+    pub fn protective_only(mut self) -> Self {
+        self.protective_only = true;
+        self
+    }
+
+    /// A halt marker file ([`HaltMarker`](crate::HaltMarker)) checked before
+    /// every order is admitted (one `lstat`): while anything is at `path`,
+    /// placements and modifications are refused `HALTED`. A marker present
+    /// at build halts the account (latched). Only a TOTP-authorized
+    /// [`Guard::reset`] removes it.
+    pub fn halt_marker(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.halt_marker = Some(crate::control::HaltMarker::new(path));
+        self
+    }
+
+    /// The control trail in `dir` (what `asta kill` did while this
+    /// session's predecessor did not answer), verified with `key` at build
+    /// and linked: its head is recorded in this guard's trail
+    /// ([`link_control_trail`](crate::link_control_trail)). A control trail
+    /// that does not verify halts the account.
+    pub fn control_trail(
+        mut self,
+        dir: impl Into<std::path::PathBuf>,
+        key: asta_audit::ChainKey,
+    ) -> Self {
+        self.control_trail = Some((dir.into(), key));
         self
     }
 
@@ -204,6 +242,7 @@ impl<B: Broker> GuardBuilder<B> {
             amend_unknown: Mutex::new(Vec::new()),
             resolving: tokio::sync::Mutex::new(()),
             startup_pending: AtomicBool::new(true),
+            halt_marker: self.halt_marker,
         };
         if let Err(error) = control {
             let kind = GuardBuildErrorKind::InvalidConfig {
@@ -258,7 +297,7 @@ impl<B: Broker> GuardBuilder<B> {
                 guard.audit_events(events).await;
             }
         }
-        if mode == TradingMode::Live {
+        if mode == TradingMode::Live && !self.protective_only {
             if !guard.config.allow_live_trading {
                 return Err(guard
                     .build_refused(GuardBuildErrorKind::LiveNotAllowed)
@@ -284,13 +323,15 @@ impl<B: Broker> GuardBuilder<B> {
         if let Some(restored) = self.restored {
             guard.record_restore(restored).await;
         }
+        guard.on_start_control(self.control_trail).await;
         let state = guard.trading_state();
         let started = AuditEvent::system(
             "guard_started",
             json!({
                 "mode": mode.to_string(),
                 "venue": venue.as_str(),
-                "live_confirmed": mode == TradingMode::Live,
+                "live_confirmed": guard.live_confirmed.load(Ordering::Acquire),
+                "protective_only": self.protective_only,
                 "trading_state": state.to_string(),
             }),
         );
@@ -337,6 +378,9 @@ impl<B: Broker> Guard<B> {
             confirm: None,
             alerts: Arc::new(TracingAlertSink),
             restored: None,
+            protective_only: false,
+            halt_marker: None,
+            control_trail: None,
         }
     }
 

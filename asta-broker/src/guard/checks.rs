@@ -1,4 +1,5 @@
-//! Steps 1-3 of the order path: instrument, mode gate, trading state.
+//! Steps 1-3 of the order path: instrument, mode gate, trading state (and
+//! the halt marker).
 
 use super::*;
 
@@ -55,6 +56,16 @@ impl<B: Broker> Guard<B> {
                 Stage::TradingState,
                 ErrorCode::Halted,
                 "the risk engine's state is not trusted after an internal panic; only cancels are accepted until restart".to_owned(),
+            ));
+        }
+        if let Some(marker) = self.halt_marker.as_ref().filter(|m| m.is_present()) {
+            return Err((
+                Stage::TradingState,
+                ErrorCode::Halted,
+                format!(
+                    "a halt marker is present at {}; only cancels are accepted until an operator resets with TOTP",
+                    marker.path().display()
+                ),
             ));
         }
         let state = self.lock_risk().strategy_state(order.strategy());

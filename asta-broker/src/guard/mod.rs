@@ -8,7 +8,8 @@
 //! - [`place`]: a new order, from the risk decision to the outcome;
 //! - [`amend`]: modify, cancel, cancel all and close all;
 //! - [`sync`]: fills, marks and reconciliation of unknown outcomes;
-//! - [`control`]: the operator's actions (reset) and error references;
+//! - [`control`]: the operator's actions (reset, flatten, halt marker,
+//!   status) and error references;
 //! - [`record`]: how everything above is written to the audit trail;
 //! - [`journal`]: the risk engine's inputs in the trail, and snapshots.
 
@@ -263,6 +264,8 @@ pub struct Guard<B> {
     /// The start-up reconciliation (orders and positions the risk engine
     /// does not know) has not run yet.
     startup_pending: AtomicBool,
+    /// The halt marker checked before admitting an order.
+    halt_marker: Option<crate::control::HaltMarker>,
 }
 
 /// Counts a placement or modification while the inner broker has it

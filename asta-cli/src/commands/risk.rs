@@ -3,10 +3,11 @@
 use std::sync::{Arc, Mutex};
 
 use asta_audit::AuditEvent;
-use asta_broker::{VaultTotpVerifier, risk_event_record};
+use asta_broker::{ControlRequest, HaltMarker, VaultTotpVerifier, risk_event_record};
 use asta_core::{PublicCode, SystemClock};
 use secrecy::ExposeSecret;
 
+use super::control::{ACTION_TIMEOUT, Asked, Fallback, ask, fallback, ping};
 use crate::cli::{RiskArgs, RiskCommand};
 use crate::config::Config;
 use crate::context::{open_audit, open_risk, open_risk_store, open_vault};
@@ -16,11 +17,8 @@ use crate::secret_input::read_secret;
 /// Runs one risk subcommand.
 pub fn run(args: &RiskArgs, config: &Config) -> CommandResult {
     match &args.command {
-        RiskCommand::Status { json } => {
-            let risk = open_risk(config)?;
-            print_status(&risk.status(), *json)
-        }
-        RiskCommand::Reset { operator } => reset(config, operator),
+        RiskCommand::Status { json } => super::status::run(*json, config),
+        RiskCommand::Reset { operator } => reset_anywhere(config, operator),
         RiskCommand::Init => init(config),
     }
 }
@@ -54,10 +52,66 @@ fn init(config: &Config) -> CommandResult {
     Ok(EXIT_OK)
 }
 
-fn reset(config: &Config, operator: &str) -> CommandResult {
-    let vault = open_vault(config)?;
-    let audit = open_audit(config, &vault)?;
+/// The reset goes to the running session first; without one, to the
+/// files; a session that holds the trail but does not answer is refused.
+fn reset_anywhere(config: &Config, operator: &str) -> CommandResult {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::internal("cannot start the async runtime", e))?;
+    let why = match runtime.block_on(ping(config)) {
+        Asked::Answered(_) => {
+            let code = read_secret("TOTP code: ")
+                .map_err(|e| Failure::invalid("type the 6-digit code", e))?;
+            let request = ControlRequest::Reset {
+                totp: code,
+                operator: Some(operator.to_owned()),
+            };
+            return match runtime.block_on(ask(config, &request, ACTION_TIMEOUT)) {
+                Asked::Answered(answer) if answer.ok => {
+                    crate::say!(
+                        "the running session reset: trading state {}",
+                        answer.result.as_ref().map_or_else(
+                            || "?".to_owned(),
+                            |r| r["trading_state"].as_str().unwrap_or("?").to_owned()
+                        )
+                    );
+                    Ok(EXIT_OK)
+                }
+                Asked::Answered(answer) => Err(super::control::refused(&answer)),
+                Asked::NoAnswer(error) => Err(Failure::internal(
+                    "the session did not confirm the reset; check `asta status`",
+                    error,
+                )),
+            };
+        }
+        Asked::NoAnswer(error) => error,
+    };
+    match fallback(config)? {
+        Fallback::Direct { vault, audit } => reset(config, operator, vault, audit),
+        Fallback::Hung { .. } => Err(Failure::refused(
+            "a process holds the audit trail but its session does not answer: a reset must go through              the session; stop that process first (or wait for it to answer)",
+            anyhow::anyhow!(
+                "no answer on {}: {why}",
+                config.control_socket_path().display()
+            ),
+        )),
+    }
+}
+
+fn reset(
+    config: &Config,
+    operator: &str,
+    vault: asta_vault::Vault,
+    audit: asta_audit::AuditLog,
+) -> CommandResult {
     let mut risk = open_risk(config)?;
+    let marker = HaltMarker::new(config.halt_marker_path());
+    let marker_present = marker.is_present();
+    if marker_present && risk.trading_state() != asta_risk::TradingState::Halted {
+        // One TOTP-authorized reset clears the halt the marker stands for.
+        risk.halt("halt marker present (written by a kill while the session did not answer)");
+    }
     let code =
         read_secret("TOTP code: ").map_err(|e| Failure::invalid("type the 6-digit code", e))?;
     let verifier = VaultTotpVerifier::shared_entry(
@@ -87,6 +141,29 @@ fn reset(config: &Config, operator: &str) -> CommandResult {
                 e,
             )
         })?;
+    }
+    if result.is_ok() && marker_present {
+        // The authorized reset is on record: now the marker may go.
+        let removed = marker.remove();
+        let event = AuditEvent::security(
+            "halt_marker_removed",
+            serde_json::json!({
+                "via": "asta risk reset",
+                "path": marker.path().display().to_string(),
+                "removed": removed.is_ok(),
+            }),
+        )
+        .with_actor(operator.to_owned());
+        audit
+            .append(event)
+            .map_err(|e| Failure::new(e.public_code(), "the audit trail failed", e))?;
+        removed.map_err(|e| {
+            Failure::internal(
+                "the reset was authorized but the halt marker stays (orders are still refused); fix the cause and retry",
+                e,
+            )
+        })?;
+        crate::say!("halt marker {} removed", marker.path().display());
     }
     audit.close().map_err(|e| {
         Failure::new(
