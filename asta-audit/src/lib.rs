@@ -114,6 +114,7 @@
 mod canonical;
 mod checkpoint;
 mod config;
+mod depth;
 mod error;
 mod key;
 mod layer;
@@ -131,6 +132,7 @@ pub use config::{
     AuditConfig, AuditConfigBuilder, DEFAULT_DEFERRED_FLUSH_DELAY, DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_BYTES, Durability,
 };
+pub use depth::MAX_DETAILS_DEPTH;
 pub use error::AuditError;
 pub use key::{ChainKey, MIN_KEY_BYTES};
 pub use layer::AuditLayer;
