@@ -78,6 +78,9 @@ pub struct PathsSection {
     pub backups: PathBuf,
     /// SQLite databases to back up and check.
     pub databases: Vec<PathBuf>,
+    /// A market calendar file (asta-core's JSON format) to use instead of
+    /// the one built in, e.g. a newer year's from `asta calendar import`.
+    pub calendar: Option<PathBuf>,
 }
 
 impl Default for PathsSection {
@@ -92,6 +95,7 @@ impl Default for PathsSection {
             instruments: PathBuf::from("instruments.csv"),
             backups: PathBuf::from("backups"),
             databases: Vec::new(),
+            calendar: None,
         }
     }
 }
@@ -306,6 +310,11 @@ impl Config {
     /// The backup directory.
     pub fn backups_dir(&self) -> PathBuf {
         self.resolve(&self.file.paths.backups)
+    }
+
+    /// The configured market calendar file, if one replaces the built-in data.
+    pub fn calendar_path(&self) -> Option<PathBuf> {
+        self.file.paths.calendar.as_deref().map(|p| self.resolve(p))
     }
 
     /// The SQLite databases.

@@ -130,8 +130,7 @@ pub fn open_risk_store(
     let limits = risk_config(config)?;
     let catalog = asta_core::InstrumentCatalog::from_path(&config.instruments_path())
         .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
-    let calendar = asta_core::MarketCalendar::bundled()
-        .map_err(|e| Failure::internal("the bundled market calendar is unreadable", e))?;
+    let calendar = market_calendar(config)?;
     asta_risk::RiskEngine::open(
         limits,
         Arc::new(catalog),
@@ -151,6 +150,24 @@ pub fn open_risk_store(
         };
         Failure::new(e.public_code(), hint, e)
     })
+}
+
+/// The market calendar: `paths.calendar` when configured, else the data
+/// built into asta-core.
+pub fn market_calendar(config: &Config) -> Result<asta_core::MarketCalendar, Failure> {
+    match config.calendar_path() {
+        Some(path) => asta_core::MarketCalendar::from_path(&path).map_err(|e| {
+            Failure::invalid(
+                format!(
+                    "fix the market calendar {} (paths.calendar in asta.toml): {e}",
+                    path.display()
+                ),
+                e,
+            )
+        }),
+        None => asta_core::MarketCalendar::bundled()
+            .map_err(|e| Failure::internal("the bundled market calendar is unreadable", e)),
+    }
 }
 
 /// Opens the configured audit trail with the vault's chain key.

@@ -43,7 +43,24 @@ fn good_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join(".gitignore"), GOOD_GITIGNORE).unwrap();
-    std::fs::write(d.join("asta.toml"), "[trading]\nmode = \"sandbox\"\n").unwrap();
+    std::fs::write(
+        d.join("asta.toml"),
+        "[paths]\ncalendar = \"calendar.json\"\n[trading]\nmode = \"sandbox\"\n",
+    )
+    .unwrap();
+    // A calendar that covers the coming year, whenever the test runs (the
+    // built-in data ends on a fixed date; doctor warns 30 days before it).
+    let today = chrono::Utc::now().date_naive();
+    let until = today + chrono::TimeDelta::days(400);
+    std::fs::write(
+        d.join("calendar.json"),
+        format!(
+            r#"{{"format": 1, "version": "test", "covers": {{"from": "{}", "to": "{until}"}},
+                "sessions": {{"NSE": {{"open": "09:15", "close": "15:30", "mis_cutoff": "15:15"}}}}}}"#,
+            today - chrono::TimeDelta::days(30)
+        ),
+    )
+    .unwrap();
     for args in [
         &["vault", "init"][..],
         &["totp", "enroll"],
@@ -57,7 +74,7 @@ fn good_dir() -> tempfile::TempDir {
         );
     }
     git(d, &["init", "-q"]);
-    git(d, &["add", ".gitignore", "asta.toml"]);
+    git(d, &["add", ".gitignore", "asta.toml", "calendar.json"]);
     git(d, &["commit", "-q", "-m", "init"]);
     dir
 }
@@ -100,7 +117,7 @@ fn a_good_directory_passes_every_check() {
         assert_eq!(check["status"], "PASS", "{check:#}");
     }
     assert_eq!(code, 0);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 9);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 10);
 }
 
 #[test]

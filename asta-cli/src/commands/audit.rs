@@ -29,7 +29,9 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
             verify_command(&dir, &key, checkpoint.as_ref())
         }
         AuditCommand::Tail { lines } => {
-            let mut last: VecDeque<AuditRecord> = VecDeque::with_capacity(*lines);
+            // Grows with the records that exist, never with the number asked
+            // for: `-n 18446744073709551615` must not allocate that much.
+            let mut last: VecDeque<AuditRecord> = VecDeque::new();
             for record in records(&dir, &key)? {
                 let record = record.map_err(tampered)?;
                 if last.len() == *lines {

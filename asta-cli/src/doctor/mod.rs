@@ -3,6 +3,7 @@
 //! Each check returns PASS, WARN or FAIL with a one-line fix. Any FAIL makes
 //! the command exit non-zero.
 
+mod calendar;
 mod gitignore;
 mod network;
 mod permissions;
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 use crate::config::{Config, MIN_AUDIT_RETENTION_DAYS};
 
+pub use calendar::{CALENDAR_WARN_DAYS, check_calendar};
 pub use gitignore::{GitIgnore, REQUIRED};
 pub use network::{bind_host, broker_url_problem, is_loopback_host};
 pub use permissions::{LoosePermission, check_path, find_sensitive_files, is_sensitive_name};
