@@ -51,7 +51,12 @@ pub fn open_vault(config: &Config) -> Result<Vault, Failure> {
     }
     let source = key_source(config)?;
     let options = VaultOptions::new().with_clock(Arc::new(SystemClock));
-    Vault::open_with(config.vault_path(), &source, options).map_err(vault_failure)
+    let vault = Vault::open_with(config.vault_path(), &source, options).map_err(vault_failure)?;
+    // For the command's own audit record, so a passphrase is asked once.
+    if let Ok(key) = chain_key(config, &vault) {
+        crate::record::remember_chain_key(&key);
+    }
+    Ok(vault)
 }
 
 /// A vault error as a command failure, with a hint for the common cases.
@@ -93,6 +98,9 @@ pub fn chain_key(config: &Config, vault: &Vault) -> Result<asta_audit::ChainKey,
 pub fn create_chain_key(config: &Config, vault: &mut Vault) -> Result<(), Failure> {
     let key = asta_vault::MasterKey::generate().map_err(vault_failure)?;
     let encoded = key.to_base64();
+    if let Ok(chain) = asta_audit::ChainKey::from_base64(&encoded) {
+        crate::record::remember_chain_key(&chain);
+    }
     vault
         .set_with(
             &config.file.audit.chain_key_entry,

@@ -11,10 +11,24 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = run(&cli);
+    let recorded = asta_cli::record::command_outcome(&cli, &result);
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => {
+            if let Err(why) = recorded {
+                eprintln!("note: this command is not in the audit trail: {why}");
+            }
+            ExitCode::from(code)
+        }
         Err(failure) => {
             eprint!("{}", failure.render(cli.verbose));
+            match recorded {
+                Ok(Some(seq)) => eprintln!(
+                    "the detail is in the audit trail under {} (record {seq})",
+                    failure.public.reference()
+                ),
+                Ok(None) => {}
+                Err(why) => eprintln!("note: this failure is not in the audit trail: {why}"),
+            }
             ExitCode::from(failure.exit)
         }
     }

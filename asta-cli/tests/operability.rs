@@ -56,3 +56,131 @@ fn audit_tail_with_a_huge_count_shows_what_exists() {
     assert_eq!(tail.status.code(), Some(0), "{}", text(&tail));
     assert!(!String::from_utf8_lossy(&tail.stdout).is_empty());
 }
+
+const CANARY: &str = "CANARY-9b2e-operability-secret";
+
+/// The trail as JSON values, through `asta audit export`.
+fn trail(d: &Path) -> Vec<serde_json::Value> {
+    let out = asta(d, &["audit", "export"]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn actions(records: &[serde_json::Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn audit_verify_right_after_vault_init_passes() {
+    let dir = project();
+    let verify = asta(dir.path(), &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    assert!(
+        text(&verify).starts_with("OK: 1 records"),
+        "{}",
+        text(&verify)
+    );
+}
+
+#[test]
+fn every_vault_totp_and_backup_action_and_refusal_is_recorded_without_values() {
+    let dir = project();
+    let d = dir.path();
+    ok(asta_with_stdin(
+        d,
+        &["vault", "set", "broker.password"],
+        &format!("{CANARY}\n"),
+    ));
+    let refused = asta(d, &["vault", "get", "broker.password"]);
+    assert_eq!(refused.status.code(), Some(4));
+    let revealed = asta(d, &["vault", "get", "broker.password", "--reveal"]);
+    assert!(String::from_utf8_lossy(&revealed.stdout).contains(CANARY));
+    ok(asta_with_stdin(
+        d,
+        &["vault", "rotate", "broker.password"],
+        &format!("{CANARY}-2\n"),
+    ));
+    ok(asta(d, &["vault", "list"]));
+    ok(asta(d, &["vault", "rekey"]));
+    ok(asta(d, &["totp", "enroll"]));
+    let bad_code = asta_with_stdin(d, &["totp", "verify"], "000000\n");
+    assert_ne!(bad_code.status.code(), Some(0));
+    ok(asta(d, &["backup", "create"]));
+    ok(asta(d, &["vault", "rm", "broker.password"]));
+
+    let records = trail(d);
+    let actions = actions(&records);
+    for expected in [
+        "cli.vault.init",
+        "cli.vault.set",
+        "cli.vault.get.failed",
+        "cli.vault.get",
+        "cli.vault.rotate",
+        "cli.vault.list",
+        "cli.vault.rekey",
+        "cli.totp.enroll",
+        "cli.backup.create",
+        "cli.vault.rm",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    assert!(
+        actions.iter().any(|a| a.starts_with("cli.totp.verify")),
+        "{actions:?}"
+    );
+    let reveal = records
+        .iter()
+        .find(|r| r["action"] == "cli.vault.get")
+        .unwrap();
+    assert_eq!(reveal["category"], "SECURITY");
+    assert_eq!(reveal["details"]["entry"], "broker.password");
+    assert_eq!(reveal["details"]["reveal"], true);
+    let refusal = records
+        .iter()
+        .find(|r| r["action"] == "cli.vault.get.failed")
+        .unwrap();
+    assert_eq!(refusal["category"], "ERROR");
+    assert_eq!(refusal["details"]["code"], "PERMISSION_DENIED");
+    let all = serde_json::to_string(&records).unwrap();
+    assert!(!all.contains(CANARY), "a value reached the trail");
+}
+
+#[test]
+fn a_failure_reference_is_recorded_with_its_detail() {
+    let dir = project();
+    let d = dir.path();
+    let failed = asta(d, &["vault", "get", "no.such.entry", "--reveal"]);
+    assert_ne!(failed.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&failed.stderr).into_owned();
+    let reference = stderr
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| w.starts_with("ERR-"))
+        .unwrap_or_else(|| panic!("no reference in {stderr}"))
+        .to_owned();
+    assert!(
+        stderr.contains("the detail is in the audit trail"),
+        "{stderr}"
+    );
+    let records = trail(d);
+    let record = records
+        .iter()
+        .find(|r| r["reference"] == reference.as_str())
+        .unwrap_or_else(|| panic!("{reference} is not in the trail"));
+    assert_eq!(record["category"], "ERROR");
+    assert!(
+        record["details"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no.such.entry"),
+        "{record}"
+    );
+}

@@ -67,9 +67,18 @@ mod tests {
     #[test]
     fn warns_in_the_last_30_days_and_fails_past_the_end() {
         let config = Config::defaults_in(std::path::Path::new("."));
-        assert_eq!(check_calendar(&config, at(2026, 11, 27)).status, Status::Pass);
-        assert_eq!(check_calendar(&config, at(2026, 12, 1)).status, Status::Warn);
-        assert_eq!(check_calendar(&config, at(2026, 12, 31)).status, Status::Warn);
+        assert_eq!(
+            check_calendar(&config, at(2026, 11, 27)).status,
+            Status::Pass
+        );
+        assert_eq!(
+            check_calendar(&config, at(2026, 12, 1)).status,
+            Status::Warn
+        );
+        assert_eq!(
+            check_calendar(&config, at(2026, 12, 31)).status,
+            Status::Warn
+        );
         let past = check_calendar(&config, at(2027, 1, 1));
         assert_eq!(past.status, Status::Fail);
         assert!(past.detail.contains("2026-12-31"), "{}", past.detail);
