@@ -24,7 +24,10 @@ fn republic_day_2027_is_not_a_trading_day_with_the_2026_data() {
     let cal = MarketCalendar::bundled().unwrap();
     assert_eq!(cal.covers(), (date(2025, 1, 1), date(2026, 12, 31)));
     // Thursday 31 December 2026 is the last covered day and trades.
-    assert_eq!(cal.phase(Exchange::Nse, ist(2026, 12, 31, 10, 0)), MarketPhase::Open);
+    assert_eq!(
+        cal.phase(Exchange::Nse, ist(2026, 12, 31, 10, 0)),
+        MarketPhase::Open
+    );
     // Tuesday 26 January 2027 (Republic Day) read as open before.
     for exchange in [Exchange::Nse, Exchange::Nfo, Exchange::Mcx] {
         assert_eq!(
@@ -72,7 +75,10 @@ fn a_newer_calendar_file_extends_the_range() {
             name: "Republic Day".to_owned()
         })
     );
-    assert_eq!(cal.phase(Exchange::Nse, ist(2027, 1, 27, 10, 0)), MarketPhase::Open);
+    assert_eq!(
+        cal.phase(Exchange::Nse, ist(2027, 1, 27, 10, 0)),
+        MarketPhase::Open
+    );
     assert_eq!(
         cal.next_open(Exchange::Nse, ist(2027, 1, 25, 16, 0)),
         Some(ist(2027, 1, 27, 9, 15))
@@ -81,7 +87,8 @@ fn a_newer_calendar_file_extends_the_range() {
 
 #[test]
 fn the_range_is_stated_or_derived_and_checked() {
-    let sessions = r#""sessions": {"NSE": {"open": "09:15", "close": "15:30", "mis_cutoff": "15:15"}}"#;
+    let sessions =
+        r#""sessions": {"NSE": {"open": "09:15", "close": "15:30", "mis_cutoff": "15:15"}}"#;
     // Neither a range nor a dated entry: refused, with what to add.
     let none = format!(r#"{{"format": 1, "version": "t", {sessions}}}"#);
     let Err(CalendarError::Invalid(message)) = MarketCalendar::from_json_str(&none) else {
