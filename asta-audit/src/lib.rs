@@ -60,8 +60,11 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use asta_audit::{AuditConfig, AuditEvent, AuditLog, ChainKey, RiskDecision, Verification, verify};
-//! use asta_core::{ErrorReference, SystemClock};
+//! // The clock and error reference types are re-exported from asta-core.
+//! use asta_audit::{
+//!     AuditConfig, AuditEvent, AuditLog, ChainKey, ErrorReference, RiskDecision, SystemClock,
+//!     Verification, verify,
+//! };
 //! use serde_json::json;
 //!
 //! let tmp = tempfile::tempdir()?;
@@ -127,6 +130,9 @@ mod segment;
 mod verify;
 mod writer;
 
+/// asta-core's clocks (the log takes an `Arc<dyn Clock>`) and error
+/// references, re-exported so a user needs no asta-core dependency.
+pub use asta_core::{Clock, ErrorReference, ManualClock, SystemClock};
 pub use checkpoint::Checkpoint;
 pub use config::{
     AuditConfig, AuditConfigBuilder, DEFAULT_DEFERRED_FLUSH_DELAY, DEFAULT_RETENTION_DAYS,
