@@ -97,13 +97,17 @@ fn has_sensitive_token(name: &str) -> bool {
             .any(|t| word.eq_ignore_ascii_case(t))
     };
     for (at, c) in name.char_indices() {
-        let boundary = !c.is_alphanumeric()
-            || prev.is_some_and(|p| p.is_lowercase() && c.is_uppercase());
+        let boundary =
+            !c.is_alphanumeric() || prev.is_some_and(|p| p.is_lowercase() && c.is_uppercase());
         if boundary {
             if name.get(start..at).is_some_and(&mut check) {
                 return true;
             }
-            start = if c.is_alphanumeric() { at } else { at + c.len_utf8() };
+            start = if c.is_alphanumeric() {
+                at
+            } else {
+                at + c.len_utf8()
+            };
         }
         prev = Some(c);
     }

@@ -27,7 +27,14 @@ fn pass_and_credentials_fields_are_hidden_and_lookalikes_are_not() {
     ] {
         assert!(is_sensitive_name(name), "{name} must be sensitive");
     }
-    for name in ["passed", "checks_passed", "bypass", "compass", "passive", "symbol"] {
+    for name in [
+        "passed",
+        "checks_passed",
+        "bypass",
+        "compass",
+        "passive",
+        "symbol",
+    ] {
         assert!(!is_sensitive_name(name), "{name} must stay visible");
     }
     let mut value = json!({

@@ -66,6 +66,20 @@ impl Failure {
         Self::new(ErrorCode::InternalError, hint, detail)
     }
 
+    /// The configuration file could not be loaded. The hint carries the
+    /// parser's message (the file, line and column, what was found and
+    /// what was expected) without `--verbose`, since fixing the file needs
+    /// it; it passes through the audit trail's redaction first, in case a
+    /// secret was typed into a misspelled field.
+    pub fn config(error: crate::config::ConfigError) -> Self {
+        let message = error.to_string();
+        let shown = asta_audit::redact_text(&message);
+        Self::invalid(
+            format!("fix the configuration: {}", shown.trim_end()),
+            error,
+        )
+    }
+
     /// A check that ran and found a problem (exit code 1).
     pub fn check_failed(hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
         Self {

@@ -35,10 +35,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> CommandResult {
-    let load = || {
-        Config::load(cli.config.as_deref())
-            .map_err(|e| Failure::invalid("fix the configuration file", e))
-    };
+    let load = || Config::load(cli.config.as_deref()).map_err(Failure::config);
     match &cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Doctor(args) => commands::doctor::run(args, cli.config.as_deref()),

@@ -184,3 +184,63 @@ fn a_failure_reference_is_recorded_with_its_detail() {
         "{record}"
     );
 }
+
+#[test]
+fn backup_verify_says_what_it_needs() {
+    let dir = project();
+    let d = dir.path();
+    // A missing file is an input error (3), not an internal one.
+    let missing = asta(d, &["backup", "verify", "backups/nothing.sealed"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    // A passphrase backup verified without --passphrase: it says so, and
+    // does not call the backup FAILED.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
+        .current_dir(d)
+        .args(["backup", "create", "--passphrase"])
+        .env("ASTA_BACKUP_PASSPHRASE", "a long enough backup passphrase")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let backup = std::fs::read_dir(d.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sealed"))
+        .unwrap();
+    let verify = asta(d, &["backup", "verify", &backup.to_string_lossy()]);
+    let out = text(&verify);
+    assert_eq!(verify.status.code(), Some(3), "{out}");
+    assert!(!out.contains("FAILED"), "{out}");
+    assert!(out.contains("sealed with a passphrase"), "{out}");
+    assert!(out.contains("--passphrase"), "{out}");
+}
+
+#[test]
+fn configuration_errors_show_file_line_column_and_expectation_without_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("asta.toml"),
+        "[trading]\nmode = \"sandbox\"\nallow_live_trade = true\n",
+    )
+    .unwrap();
+    let out = asta(d, &["vault", "list"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("asta.toml"), "{err}");
+    assert!(err.contains("line 3, column 1"), "{err}");
+    assert!(err.contains("allow_live_trade"), "{err}");
+    assert!(err.contains("expected"), "{err}");
+    // A secret typed into a misspelled field is not echoed back.
+    std::fs::write(
+        d.join("asta.toml"),
+        "[broker]\napikey = \"CANARY-typed-into-the-wrong-field\"\n",
+    )
+    .unwrap();
+    let out = asta(d, &["vault", "list"]);
+    let all = text(&out);
+    assert!(all.contains("line 2"), "{all}");
+    assert!(!all.contains("CANARY-typed"), "{all}");
+}

@@ -104,8 +104,8 @@ pub use kdf::{
 pub use key_source::{KeyFile, KeySource, MASTER_KEY_ENV, MasterKey};
 pub use seal_field::{FieldSealer, MAX_FIELD_LEN, SEALED_FIELD_PREFIX};
 pub use seal_file::{
-    SEAL_CHUNK_SIZE, open_stream, open_stream_with_passphrase, seal_stream,
-    seal_stream_with_passphrase,
+    SEAL_CHUNK_SIZE, SealedWith, open_stream, open_stream_with_passphrase, seal_stream,
+    seal_stream_with_passphrase, sealed_with,
 };
 pub use seal_key::{SealError, SealKey};
 pub use totp::{
@@ -116,9 +116,9 @@ pub use vault::entry::{
 };
 pub use vault::{KeyProtection, TotpEnrollment, Vault, VaultOptions};
 
+/// asta-core's clocks, for [`VaultOptions::with_clock`].
+pub use asta_core::{Clock, ManualClock, SystemClock};
 /// The secrecy types this crate's API takes and returns, re-exported so a
 /// user needs no secrecy dependency of their own (and always the same
 /// version as the vault).
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
-/// asta-core's clocks, for [`VaultOptions::with_clock`].
-pub use asta_core::{Clock, ManualClock, SystemClock};

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::context::{open_vault, vault_failure};
 use crate::failure::{CommandResult, EXIT_CHECK_FAILED, EXIT_OK, Failure};
 use crate::secret_input::read_secret;
+use asta_vault::SealError;
 
 /// The environment variable a backup passphrase is read from when there is no terminal.
 pub const BACKUP_PASSPHRASE_ENV: &str = "ASTA_BACKUP_PASSPHRASE";
@@ -31,6 +32,7 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             Ok(EXIT_OK)
         }
         BackupCommand::Verify { file, passphrase } => {
+            check_sealing_kind(file, *passphrase)?;
             let sealing = sealing(config, *passphrase, KeyUse::Existing)?;
             match backup::verify(file, &sealing) {
                 Ok(report) => {
@@ -46,6 +48,10 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
                     Ok(EXIT_OK)
                 }
                 Err(error @ BackupError::Io { .. }) => Err(backup_failure(error)),
+                // Not a verification failure: the wrong kind of secret was given.
+                Err(error @ BackupError::Seal(SealError::WrongKeyKind { .. })) => {
+                    Err(backup_failure(error))
+                }
                 Err(error) => {
                     crate::say!("FAILED: {error}");
                     Ok(EXIT_CHECK_FAILED)
@@ -57,6 +63,7 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             force,
             passphrase,
         } => {
+            check_sealing_kind(file, *passphrase)?;
             let sealing = sealing(config, *passphrase, KeyUse::Existing)?;
             let targets = Targets {
                 databases: config.database_paths(),
@@ -84,6 +91,29 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             }
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// Refuses a missing file (an input error) and a backup that needs the
+/// other kind of secret, before any secret is asked for.
+fn check_sealing_kind(file: &Path, passphrase_given: bool) -> Result<(), Failure> {
+    let opened = std::fs::File::open(file).map_err(|e| {
+        Failure::invalid(
+            "name an existing backup file (in paths.backups)",
+            anyhow::Error::new(e).context(format!("cannot open {}", file.display())),
+        )
+    })?;
+    match asta_vault::sealed_with(opened) {
+        Ok(asta_vault::SealedWith::Passphrase) if !passphrase_given => Err(Failure::invalid(
+            "this backup is sealed with a passphrase: run it again with --passphrase",
+            anyhow::anyhow!("{} needs a passphrase", file.display()),
+        )),
+        Ok(asta_vault::SealedWith::Key) if passphrase_given => Err(Failure::invalid(
+            "this backup is sealed with the vault's backup key: run it again without --passphrase",
+            anyhow::anyhow!("{} needs the vault's backup key", file.display()),
+        )),
+        // Damage is reported by the full check that follows.
+        _ => Ok(()),
     }
 }
 
@@ -116,6 +146,15 @@ fn sealing(config: &Config, passphrase: bool, key_use: KeyUse) -> Result<Sealing
 
 fn backup_failure(error: BackupError) -> Failure {
     match &error {
+        // The wrong kind of secret was given: an input error, not damage.
+        BackupError::Seal(SealError::WrongKeyKind { expected, .. }) => {
+            let hint = if *expected == "a passphrase" {
+                "this backup is sealed with a passphrase: run it again with --passphrase"
+            } else {
+                "this backup is sealed with the vault's backup key: run it again without --passphrase"
+            };
+            Failure::invalid(hint, error)
+        }
         BackupError::WouldOverwrite(_) => Failure::new(
             ErrorCode::PermissionDenied,
             "restore refuses to overwrite; add --force to replace the current files",

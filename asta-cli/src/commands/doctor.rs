@@ -33,7 +33,7 @@ pub fn run(args: &DoctorArgs, config_path: Option<&Path>) -> CommandResult {
             }
         }
     }
-    .map_err(|e| Failure::invalid("fix the configuration file", e))?;
+    .map_err(Failure::config)?;
 
     let report = checklist(&dir, &config);
     if args.json {
