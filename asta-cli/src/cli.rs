@@ -232,6 +232,11 @@ pub enum BackupCommand {
         /// It was sealed with a passphrase.
         #[arg(long)]
         passphrase: bool,
+        /// Restore an audit trail that does not extend the present one: the
+        /// present trail is moved aside (never deleted) and the restore is
+        /// recorded in the restored trail.
+        #[arg(long)]
+        replace_audit_trail: bool,
     },
     /// Delete backups older than backup.retention_days (never the newest).
     Prune,

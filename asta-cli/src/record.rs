@@ -108,11 +108,12 @@ pub fn describe(command: &Command) -> Option<(&'static str, bool, Value)> {
                 file,
                 force,
                 passphrase,
+                replace_audit_trail,
             } => (
                 "backup.restore",
                 system,
                 json!({"file": file.display().to_string(), "force": force,
-                       "passphrase": passphrase}),
+                       "passphrase": passphrase, "replace_audit_trail": replace_audit_trail}),
             ),
             BackupCommand::Prune => ("backup.prune", system, json!({})),
         },

@@ -391,7 +391,25 @@ fn backup_of_a_database_being_written_restores_consistently() {
         asta(d, &["backup", "restore", &backup]).status.code(),
         Some(4)
     );
-    ok(asta(d, &["backup", "restore", &backup, "--force"]));
+    // The trail has grown since the backup (every command is recorded): a
+    // restore that would shorten it is refused even with --force ...
+    assert_eq!(
+        asta(d, &["backup", "restore", &backup, "--force"])
+            .status
+            .code(),
+        Some(4)
+    );
+    // ... and allowed only with --replace-audit-trail.
+    ok(asta(
+        d,
+        &[
+            "backup",
+            "restore",
+            &backup,
+            "--force",
+            "--replace-audit-trail",
+        ],
+    ));
     let conn = rusqlite::Connection::open(&db_path).unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -244,3 +244,125 @@ fn configuration_errors_show_file_line_column_and_expectation_without_verbose() 
     assert!(all.contains("line 2"), "{all}");
     assert!(!all.contains("CANARY-typed"), "{all}");
 }
+
+fn count_records(d: &Path) -> usize {
+    trail(d).len()
+}
+
+fn newest_backup(d: &Path) -> String {
+    let mut found: Vec<_> = std::fs::read_dir(d.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sealed"))
+        .collect();
+    found.sort();
+    found.pop().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn backups_hold_risk_state_config_instruments_and_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = "[paths]\ncalendar = \"calendar.json\"\n";
+    std::fs::write(d.join("asta.toml"), config).unwrap();
+    let files = [
+        ("risk-state.json", "risk state bytes\n"),
+        (
+            "instruments.csv",
+            "exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper\nNSE,SBIN,0.05,1,,,\n",
+        ),
+        ("calendar.json", "{\"calendar\": true}\n"),
+    ];
+    for (name, content) in files {
+        std::fs::write(d.join(name), content).unwrap();
+    }
+    ok(asta(d, &["vault", "init"]));
+    ok(asta(d, &["backup", "create"]));
+    let backup = newest_backup(d);
+    let verified = ok(asta(d, &["backup", "verify", &backup]));
+    for name in [
+        "risk-state.json",
+        "instruments.csv",
+        "calendar.json",
+        "asta.toml",
+    ] {
+        assert!(verified.contains(name), "{name} missing: {verified}");
+    }
+    for (name, _) in files {
+        std::fs::remove_file(d.join(name)).unwrap();
+    }
+    // An edited configuration (the restore takes its places from the
+    // present configuration, so it still names the calendar).
+    std::fs::write(d.join("asta.toml"), format!("{config}# edited\n")).unwrap();
+    // The audit trail is gone too (a lost disk): it extends nothing, so the
+    // restore may bring it back.
+    std::fs::remove_dir_all(d.join("audit")).unwrap();
+    ok(asta(d, &["backup", "restore", &backup, "--force"]));
+    for (name, content) in files {
+        assert_eq!(std::fs::read_to_string(d.join(name)).unwrap(), content);
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.join("asta.toml")).unwrap(),
+        config
+    );
+    ok(asta(d, &["audit", "verify"]));
+}
+
+#[test]
+fn a_restore_never_shortens_the_trail_without_replace_and_then_keeps_it_aside() {
+    let dir = project();
+    let d = dir.path();
+    ok(asta(d, &["backup", "create"]));
+    let backup = newest_backup(d);
+    for i in 0..5 {
+        ok(asta_with_stdin(
+            d,
+            &["vault", "set", &format!("later.{i}")],
+            "v\n",
+        ));
+    }
+    let before = count_records(d);
+
+    let refused = asta(d, &["backup", "restore", &backup, "--force"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", text(&refused));
+    assert!(text(&refused).contains("--replace-audit-trail"));
+    // Nothing was lost: the trail only grew (by the export and the refusal).
+    let after_refusal = trail(d);
+    assert!(after_refusal.len() > before);
+    assert!(actions(&after_refusal).contains(&"cli.vault.set".to_owned()));
+
+    let replaced = ok(asta(
+        d,
+        &[
+            "backup",
+            "restore",
+            &backup,
+            "--force",
+            "--replace-audit-trail",
+        ],
+    ));
+    assert!(
+        replaced.contains("previous audit trail is kept in"),
+        "{replaced}"
+    );
+    let kept: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("audit.replaced-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    // The kept trail is whole: it still verifies as a trail of its own.
+    let kept_text: String = std::fs::read_dir(d.join(&kept[0]))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(kept_text.contains("later.4"), "the newest record is kept");
+    // The restored trail verifies and says what happened.
+    ok(asta(d, &["audit", "verify"]));
+    let records = trail(d);
+    assert!(
+        actions(&records).contains(&"backup_restore_replaced_audit_trail".to_owned()),
+        "{:?}",
+        actions(&records)
+    );
+}

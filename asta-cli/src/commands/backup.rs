@@ -5,7 +5,8 @@ use std::path::Path;
 use asta_core::{Clock, ErrorCode, SystemClock};
 use chrono::TimeDelta;
 
-use crate::backup::{self, BackupError, Sealing, Sources, Targets};
+use crate::backup::bundle::EntryKind;
+use crate::backup::{self, BackupError, RestoreOptions, Sealing, Sources, Targets};
 use crate::cli::{BackupArgs, BackupCommand};
 use crate::config::Config;
 use crate::context::{open_vault, vault_failure};
@@ -25,6 +26,7 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
                 databases: config.database_paths(),
                 vault: Some(config.vault_path()).filter(|p| p.exists()),
                 audit_dir: Some(config.audit_dir()).filter(|p| p.is_dir()),
+                files: single_files(config),
             };
             let path = backup::create(&sources, &config.backups_dir(), &sealing, SystemClock.now())
                 .map_err(backup_failure)?;
@@ -62,6 +64,7 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             file,
             force,
             passphrase,
+            replace_audit_trail,
         } => {
             check_sealing_kind(file, *passphrase)?;
             let sealing = sealing(config, *passphrase, KeyUse::Existing)?;
@@ -69,11 +72,23 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
                 databases: config.database_paths(),
                 vault: config.vault_path(),
                 audit_dir: config.audit_dir(),
+                files: single_files(config),
             };
-            let restored =
-                backup::restore(file, &sealing, &targets, *force).map_err(backup_failure)?;
-            for path in &restored {
+            let options = RestoreOptions {
+                force: *force,
+                replace_audit_trail: *replace_audit_trail,
+            };
+            let report = backup::restore(file, &sealing, &targets, options, SystemClock.now())
+                .map_err(backup_failure)?;
+            for path in &report.restored {
                 crate::say!("restored {}", path.display());
+            }
+            for skipped in &report.skipped {
+                crate::say!("not restored (no place configured for it): {skipped}");
+            }
+            if let Some(kept) = &report.audit_trail_kept_at {
+                crate::say!("the previous audit trail is kept in {}", kept.display());
+                record_replaced_trail(config, file, kept)?;
             }
             Ok(EXIT_OK)
         }
@@ -92,6 +107,45 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// The single files a backup holds, where the configuration puts them.
+fn single_files(config: &Config) -> Vec<(EntryKind, std::path::PathBuf)> {
+    let mut files = vec![
+        (EntryKind::RiskState, config.risk_state_path()),
+        (EntryKind::Instruments, config.instruments_path()),
+        (
+            EntryKind::Config,
+            config
+                .source
+                .clone()
+                .unwrap_or_else(|| config.base_dir.join(crate::config::DEFAULT_CONFIG_FILE)),
+        ),
+    ];
+    if let Some(calendar) = config.calendar_path() {
+        files.push((EntryKind::Calendar, calendar));
+    }
+    files
+}
+
+/// Writes, in the restored trail, that it replaced another one and where
+/// that one is kept.
+fn record_replaced_trail(config: &Config, backup: &Path, kept: &Path) -> Result<(), Failure> {
+    let vault = open_vault(config)?;
+    let audit = crate::context::open_audit(config, &vault)?;
+    audit
+        .append(asta_audit::AuditEvent::security(
+            "backup_restore_replaced_audit_trail",
+            serde_json::json!({
+                "backup": backup.display().to_string(),
+                "previous_trail_kept_at": kept.display().to_string(),
+            }),
+        ))
+        .map_err(|e| Failure::internal("the restore is done but could not be recorded", e))?;
+    audit
+        .close()
+        .map_err(|e| Failure::internal("the restore is done but could not be recorded", e))?;
+    Ok(())
 }
 
 /// Refuses a missing file (an input error) and a backup that needs the
@@ -155,6 +209,14 @@ fn backup_failure(error: BackupError) -> Failure {
             };
             Failure::invalid(hint, error)
         }
+        BackupError::WouldRewindAuditTrail { .. } => Failure::refused(
+            "the backup would shorten or replace the audit trail; if that is really wanted, add --replace-audit-trail (the present trail is kept aside)",
+            error,
+        ),
+        BackupError::AuditTrailInUse(_) => Failure::refused(
+            "stop the running session before restoring its audit trail",
+            error,
+        ),
         BackupError::WouldOverwrite(_) => Failure::new(
             ErrorCode::PermissionDenied,
             "restore refuses to overwrite; add --force to replace the current files",
