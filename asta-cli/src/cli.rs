@@ -6,12 +6,13 @@ use clap::{Args, Parser, Subcommand};
 
 /// ASTA: safe automated trading for Indian markets.
 ///
-/// Exit codes: 0 success; 1 a check failed (doctor FAIL, audit tampering,
-/// backup or TOTP verification failed); 2 usage error; 3 configuration or
-/// input error; 4 refused (permission, confirmation, halted, overwrite
-/// without --force); 5 internal or I/O error.
+/// Exit codes (one meaning each, the same for every command): 0 success;
+/// 1 a check failed (doctor FAIL, audit tampering, a backup or TOTP code
+/// that does not verify); 2 usage error; 3 invalid input or configuration;
+/// 4 refused (permission, confirmation, halted, a safety rule); 5 internal
+/// or I/O error; 6 already exists; 7 not found.
 #[derive(Debug, Parser)]
-#[command(name = "asta", version, about, long_about = None)]
+#[command(name = "asta", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// The configuration file (default: ./asta.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -25,6 +26,18 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The exit code table printed after `asta --help` (kept equal to
+/// [`crate::failure::EXIT_CODES`] by a test).
+pub const EXIT_CODES_HELP: &str = "Exit codes:
+  0  success
+  1  a check ran and failed (doctor FAIL, audit tampering, a backup or TOTP code that does not verify, an incomplete emergency stop)
+  2  usage error (unknown command or flag)
+  3  invalid input or configuration
+  4  refused (permission, confirmation, halted, a safety rule such as overwrite without --force)
+  5  internal or I/O error
+  6  already exists (nothing was replaced)
+  7  not found";
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]

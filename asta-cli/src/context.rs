@@ -44,7 +44,7 @@ pub fn passphrase(prompt: &str) -> Result<SecretString, Failure> {
 pub fn open_vault(config: &Config) -> Result<Vault, Failure> {
     let path = config.vault_path();
     if !path.exists() {
-        return Err(Failure::invalid(
+        return Err(Failure::not_found(
             "create the vault and its key with `asta vault init` (or fix paths.vault in asta.toml)",
             anyhow::anyhow!("no vault at {}", path.display()),
         ));
@@ -75,9 +75,21 @@ pub fn vault_failure(error: VaultError) -> Failure {
         _ if error.is_integrity_failure() => {
             "the vault file is damaged or was tampered with: restore it from a backup"
         }
+        VaultError::EntryExists { .. } => {
+            "that entry exists: `asta vault rotate NAME` replaces its value"
+        }
+        VaultError::VaultExists { .. } => {
+            "a vault already exists there; use `asta vault rekey` to change its key"
+        }
         _ => "run with --verbose for the detail",
     };
-    Failure::new(error.public_code(), hint, error)
+    match &error {
+        VaultError::NotFound { .. } => Failure::not_found(hint, error),
+        VaultError::EntryExists { .. } | VaultError::VaultExists { .. } => {
+            Failure::already_exists(hint, error)
+        }
+        _ => Failure::new(error.public_code(), hint, error),
+    }
 }
 
 /// The audit chain key, read from the vault entry the configuration names.
@@ -156,7 +168,11 @@ pub fn open_risk_store(
             }
             _ => "the risk state file is unreadable; trading stays halted until an operator recovers it",
         };
-        Failure::new(e.public_code(), hint, e)
+        match e {
+            asta_risk::StateError::Missing { .. } => Failure::not_found(hint, e),
+            asta_risk::StateError::AlreadyExists { .. } => Failure::already_exists(hint, e),
+            _ => Failure::new(e.public_code(), hint, e),
+        }
     })
 }
 

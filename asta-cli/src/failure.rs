@@ -16,6 +16,30 @@ pub const EXIT_INVALID: u8 = 3;
 pub const EXIT_REFUSED: u8 = 4;
 /// Exit code: internal or I/O error.
 pub const EXIT_INTERNAL: u8 = 5;
+/// Exit code: what was to be created already exists (a vault, an entry, a
+/// risk state, a TOTP enrollment, an export file, a backup name).
+pub const EXIT_ALREADY_EXISTS: u8 = 6;
+/// Exit code: what was named does not exist (a vault, an entry, a risk
+/// state, a backup file).
+pub const EXIT_NOT_FOUND: u8 = 7;
+
+/// Every exit code and its one meaning, as `asta --help` and the README show them.
+pub const EXIT_CODES: [(u8, &str); 8] = [
+    (EXIT_OK, "success"),
+    (
+        EXIT_CHECK_FAILED,
+        "a check ran and failed (doctor FAIL, audit tampering, a backup or TOTP code that does not verify, an incomplete emergency stop)",
+    ),
+    (EXIT_USAGE, "usage error (unknown command or flag)"),
+    (EXIT_INVALID, "invalid input or configuration"),
+    (
+        EXIT_REFUSED,
+        "refused (permission, confirmation, halted, a safety rule such as overwrite without --force)",
+    ),
+    (EXIT_INTERNAL, "internal or I/O error"),
+    (EXIT_ALREADY_EXISTS, "already exists (nothing was replaced)"),
+    (EXIT_NOT_FOUND, "not found"),
+];
 
 /// A failed command: what the user sees, the hint, the exit code, and the
 /// detail shown only with `--verbose`.
@@ -59,6 +83,22 @@ impl Failure {
     /// Refused: permission, confirmation or safety.
     pub fn refused(hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
         Self::new(ErrorCode::PermissionDenied, hint, detail)
+    }
+
+    /// What was to be created already exists (exit 6); nothing was replaced.
+    pub fn already_exists(hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
+        Self {
+            exit: EXIT_ALREADY_EXISTS,
+            ..Self::new(ErrorCode::InvalidInput, hint, detail)
+        }
+    }
+
+    /// What was named does not exist (exit 7).
+    pub fn not_found(hint: impl Into<String>, detail: impl Into<anyhow::Error>) -> Self {
+        Self {
+            exit: EXIT_NOT_FOUND,
+            ..Self::new(ErrorCode::InvalidInput, hint, detail)
+        }
     }
 
     /// An internal or I/O failure.

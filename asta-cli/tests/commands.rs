@@ -109,7 +109,7 @@ fn vault_round_trip_never_prints_a_secret_unasked() {
         asta(d, &["vault", "get", "shoonya.password", "--reveal"])
             .status
             .code(),
-        Some(3)
+        Some(7)
     );
 }
 
@@ -181,13 +181,13 @@ fn api_keys_need_a_scope_and_show_in_status() {
 fn vault_failures_are_typed_and_clear() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // No vault yet.
+    // No vault yet: not found (7).
     let out = asta(d, &["vault", "list"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
     assert!(text(&out).contains("asta vault init"), "{}", text(&out));
     ok(asta(d, &["vault", "init"]));
-    // A second init refuses to clobber.
-    assert_eq!(asta(d, &["vault", "init"]).status.code(), Some(4));
+    // A second init refuses to clobber: already exists (6).
+    assert_eq!(asta(d, &["vault", "init"]).status.code(), Some(6));
     // An empty secret on stdin.
     assert_eq!(
         asta_with_stdin(d, &["vault", "set", "x.y"], "\n")
@@ -321,7 +321,7 @@ fn audit_export_to_a_file_is_private_and_never_overwrites_or_follows_links() {
     // An existing export is evidence: never replaced.
     let before = std::fs::read(&out).unwrap();
     let again = asta(d, &["audit", "export", "--out", &out_arg]);
-    assert_eq!(again.status.code(), Some(4), "{}", text(&again));
+    assert_eq!(again.status.code(), Some(6), "{}", text(&again));
     assert_eq!(std::fs::read(&out).unwrap(), before);
 
     // A symbolic link is refused, and nothing is written where it points.

@@ -189,9 +189,9 @@ fn a_failure_reference_is_recorded_with_its_detail() {
 fn backup_verify_says_what_it_needs() {
     let dir = project();
     let d = dir.path();
-    // A missing file is an input error (3), not an internal one.
+    // A missing file is "not found" (7), not an internal error (5).
     let missing = asta(d, &["backup", "verify", "backups/nothing.sealed"]);
-    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    assert_eq!(missing.status.code(), Some(7), "{}", text(&missing));
     // A passphrase backup verified without --passphrase: it says so, and
     // does not call the backup FAILED.
     let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
@@ -365,4 +365,89 @@ fn a_restore_never_shortens_the_trail_without_replace_and_then_keeps_it_aside() 
         "{:?}",
         actions(&records)
     );
+}
+
+#[test]
+fn exit_codes_have_one_meaning_across_commands_and_help_shows_them() {
+    let help = ok(asta(Path::new("."), &["--help"]));
+    for line in [
+        "Exit codes:",
+        "3  invalid input or configuration",
+        "4  refused",
+        "6  already exists",
+        "7  not found",
+    ] {
+        assert!(help.contains(line), "{line} missing from --help:\n{help}");
+    }
+    for (code, meaning) in asta_cli::failure::EXIT_CODES {
+        assert!(
+            help.contains(&format!("{code}  {meaning}")),
+            "{code} {meaning} differs in --help"
+        );
+    }
+
+    let dir = project();
+    let d = dir.path();
+    // Already exists: 6, whatever the command.
+    assert_eq!(asta(d, &["vault", "init"]).status.code(), Some(6));
+    ok(asta(d, &["totp", "enroll"]));
+    assert_eq!(asta(d, &["totp", "enroll"]).status.code(), Some(6));
+    ok(asta_with_stdin(d, &["vault", "set", "a.b"], "v\n"));
+    let out = d.join("x.jsonl").to_string_lossy().into_owned();
+    ok(asta(d, &["audit", "export", "--out", &out]));
+    assert_eq!(
+        asta(d, &["audit", "export", "--out", &out]).status.code(),
+        Some(6)
+    );
+    // Not found: 7.
+    assert_eq!(
+        asta(d, &["vault", "get", "no.such", "--reveal"])
+            .status
+            .code(),
+        Some(7)
+    );
+    assert_eq!(asta(d, &["vault", "rm", "no.such"]).status.code(), Some(7));
+    assert_eq!(
+        asta(d, &["backup", "verify", "no-such.sealed"])
+            .status
+            .code(),
+        Some(7)
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(
+        asta(empty.path(), &["vault", "list"]).status.code(),
+        Some(7)
+    );
+    // Refused: 4. Input: 3.
+    assert_eq!(asta(d, &["vault", "get", "a.b"]).status.code(), Some(4));
+    assert_eq!(
+        asta(d, &["audit", "verify", "--checkpoint", "nonsense"])
+            .status
+            .code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn risk_reset_with_a_wrong_code_is_not_an_order_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("asta.toml"),
+        "[risk]\ncapital = \"1000000\"\nmax_order_quantity = 100\nmax_order_notional = \"100000\"\nmax_gross_exposure = \"500000\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("instruments.csv"),
+        "exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper\nNSE,SBIN,0.05,1,,,\n",
+    )
+    .unwrap();
+    ok(asta(d, &["vault", "init"]));
+    ok(asta(d, &["totp", "enroll"]));
+    ok(asta(d, &["risk", "init"]));
+    let reset = asta_with_stdin(d, &["risk", "reset"], "000000\n");
+    let out = text(&reset);
+    assert_ne!(reset.status.code(), Some(0), "{out}");
+    assert!(!out.contains("RISK_REJECTED"), "{out}");
+    assert!(!out.contains("order was rejected"), "{out}");
 }

@@ -60,12 +60,14 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
                 // file (an export is evidence) and never through a symlink.
                 Some(path) => Box::new(std::io::BufWriter::new(
                     asta_core::safe_file::create_new_private(path).map_err(|e| match e {
-                        SafeFileError::AlreadyExists { .. } | SafeFileError::Symlink { .. } => {
-                            Failure::refused(
-                                "name a new file for the export (existing files and symbolic links are refused)",
-                                e,
-                            )
-                        }
+                        SafeFileError::AlreadyExists { .. } => Failure::already_exists(
+                            "name a new file for the export: an existing export is evidence and is never replaced",
+                            e,
+                        ),
+                        SafeFileError::Symlink { .. } => Failure::refused(
+                            "name a new file for the export (symbolic links are refused)",
+                            e,
+                        ),
                         other => {
                             Failure::internal(format!("cannot create {}", path.display()), other)
                         }

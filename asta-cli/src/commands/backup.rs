@@ -152,7 +152,7 @@ fn record_replaced_trail(config: &Config, backup: &Path, kept: &Path) -> Result<
 /// other kind of secret, before any secret is asked for.
 fn check_sealing_kind(file: &Path, passphrase_given: bool) -> Result<(), Failure> {
     let opened = std::fs::File::open(file).map_err(|e| {
-        Failure::invalid(
+        Failure::not_found(
             "name an existing backup file (in paths.backups)",
             anyhow::Error::new(e).context(format!("cannot open {}", file.display())),
         )
@@ -217,6 +217,9 @@ fn backup_failure(error: BackupError) -> Failure {
             "stop the running session before restoring its audit trail",
             error,
         ),
+        BackupError::Exists(_) => {
+            Failure::already_exists("a backup with that name exists already; try again", error)
+        }
         BackupError::WouldOverwrite(_) => Failure::new(
             ErrorCode::PermissionDenied,
             "restore refuses to overwrite; add --force to replace the current files",

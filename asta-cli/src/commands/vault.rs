@@ -64,7 +64,7 @@ pub fn run(args: &VaultArgs, config: &Config) -> CommandResult {
 fn init(config: &Config) -> CommandResult {
     let vault_path = config.vault_path();
     if vault_path.exists() {
-        return Err(Failure::refused(
+        return Err(Failure::already_exists(
             "a vault already exists there; use `asta vault rekey` to change its key",
             anyhow::anyhow!("{} exists", vault_path.display()),
         ));
