@@ -42,6 +42,11 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set up a new project directory: a commented asta.toml with safe
+    /// defaults, the vault and its key file, the audit trail, a risk state, a
+    /// sample instrument catalog and the incident response plan. Never
+    /// overwrites anything.
+    Init(InitArgs),
     /// Run a simulated trading session through the full guard (sandbox, local files only).
     Demo(DemoArgs),
     /// The pre-deployment security checklist.
@@ -58,6 +63,14 @@ pub enum Command {
     Risk(RiskArgs),
     /// Emergency stop: halt, cancel all orders, close all positions, audit, alert.
     Kill(KillArgs),
+}
+
+/// `asta init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (default: the current directory; created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `asta demo`.

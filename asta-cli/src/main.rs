@@ -37,6 +37,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> CommandResult {
     let load = || Config::load(cli.config.as_deref()).map_err(Failure::config);
     match &cli.command {
+        Command::Init(args) => commands::init::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Doctor(args) => commands::doctor::run(args, cli.config.as_deref()),
         Command::Vault(args) => commands::vault::run(args, &load()?),

@@ -41,6 +41,11 @@ pub fn describe(command: &Command) -> Option<(&'static str, bool, Value)> {
     let system = false;
     Some(match command {
         Command::Demo(_) | Command::Doctor(_) => return None,
+        Command::Init(args) => (
+            "init",
+            system,
+            json!({"dir": args.dir.as_ref().map(|p| p.display().to_string())}),
+        ),
         Command::Vault(args) => match &args.command {
             VaultCommand::Init => ("vault.init", security, json!({})),
             VaultCommand::Set {
@@ -143,8 +148,18 @@ pub fn command_outcome(cli: &Cli, result: &CommandResult) -> Result<Option<u64>,
     let Some((action, security, mut args)) = describe(&cli.command) else {
         return Ok(None);
     };
-    let config = Config::load(cli.config.as_deref())
-        .map_err(|_| "the configuration is invalid".to_owned())?;
+    let config = match (&cli.command, cli.config.as_deref()) {
+        // `asta init DIR` writes its configuration in DIR.
+        (Command::Init(args), None) => Config::from_file(
+            &args
+                .dir
+                .as_deref()
+                .unwrap_or(std::path::Path::new("."))
+                .join(crate::config::DEFAULT_CONFIG_FILE),
+        ),
+        (_, path) => Config::load(path),
+    }
+    .map_err(|_| "the configuration is missing or invalid".to_owned())?;
     let key = match CHAIN_KEY.get() {
         Some(key) => key.clone(),
         None => read_chain_key(&config)?,

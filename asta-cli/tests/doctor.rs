@@ -61,6 +61,12 @@ fn good_dir() -> tempfile::TempDir {
         ),
     )
     .unwrap();
+    std::fs::create_dir(d.join("docs")).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/docs/incident-response.md"),
+        d.join("docs/incident-response.md"),
+    )
+    .unwrap();
     for args in [
         &["vault", "init"][..],
         &["totp", "enroll"],
@@ -117,7 +123,7 @@ fn a_good_directory_passes_every_check() {
         assert_eq!(check["status"], "PASS", "{check:#}");
     }
     assert_eq!(code, 0);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 10);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 11);
 }
 
 #[test]

@@ -451,3 +451,70 @@ fn risk_reset_with_a_wrong_code_is_not_an_order_rejection() {
     assert!(!out.contains("RISK_REJECTED"), "{out}");
     assert!(!out.contains("order was rejected"), "{out}");
 }
+
+#[test]
+fn init_sets_up_a_project_that_works_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("project");
+    let arg = d.to_string_lossy().into_owned();
+    ok(asta(tmp.path(), &["init", &arg]));
+    let mode = |p: &str| std::fs::metadata(d.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("vault.asta"), 0o600);
+    assert_eq!(mode("keys/vault.key"), 0o600);
+    assert_eq!(mode("keys"), 0o700);
+    assert_eq!(mode("audit"), 0o700);
+    for file in [
+        "asta.toml",
+        "instruments.csv",
+        "risk-state.json",
+        "docs/incident-response.md",
+        ".gitignore",
+    ] {
+        assert!(d.join(file).is_file(), "{file} missing");
+    }
+    let config = std::fs::read_to_string(d.join("asta.toml")).unwrap();
+    assert!(config.contains("mode = \"sandbox\""));
+    assert!(config.contains("allow_live_trading = false"));
+    assert!(
+        config.lines().any(|l| l.trim_start().starts_with('#')),
+        "commented"
+    );
+    // The pieces work together from inside the project.
+    let verify = ok(asta(&d, &["audit", "verify"]));
+    assert!(verify.starts_with("OK: "), "{verify}");
+    let records = trail(&d);
+    let actions = actions(&records);
+    assert!(
+        actions.contains(&"risk_state_created".to_owned()),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"cli.init".to_owned()), "{actions:?}");
+    ok(asta(&d, &["risk", "status"]));
+    let doctor = asta(&d, &["doctor", "--json", "."]);
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let incident = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "incident-response")
+        .unwrap();
+    assert_eq!(incident["status"], "PASS", "{incident}");
+
+    // A second init writes nothing and says what exists (exit 6).
+    let before = std::fs::read(d.join("asta.toml")).unwrap();
+    let again = asta(tmp.path(), &["init", &arg]);
+    assert_eq!(again.status.code(), Some(6), "{}", text(&again));
+    assert_eq!(std::fs::read(d.join("asta.toml")).unwrap(), before);
+    // Any one existing file is enough to refuse, before anything is written.
+    let partial = tmp.path().join("partial");
+    std::fs::create_dir(&partial).unwrap();
+    std::fs::write(partial.join("instruments.csv"), "mine\n").unwrap();
+    let refused = asta(tmp.path(), &["init", &partial.to_string_lossy()]);
+    assert_eq!(refused.status.code(), Some(6));
+    assert!(!partial.join("asta.toml").exists());
+    assert_eq!(
+        std::fs::read_to_string(partial.join("instruments.csv")).unwrap(),
+        "mine\n"
+    );
+}

@@ -64,6 +64,7 @@ pub fn checklist(dir: &Path, config: &Config) -> DoctorReport {
             doctor::check_live_trading(config),
             doctor::check_audit_retention(config),
             doctor::check_calendar(config, now),
+            doctor::check_incident_response(config),
             doctor::check_totp(vault_ref, &config.file.security.totp_entry),
             check_backup(config, now),
             doctor::check_api_keys(vault_ref, config.file.security.api_key_max_age_days, now),

@@ -5,6 +5,7 @@ pub mod audit_replay;
 pub mod backup;
 pub mod demo;
 pub mod doctor;
+pub mod init;
 pub mod kill;
 pub mod risk;
 pub mod totp;

@@ -5,6 +5,7 @@
 
 mod calendar;
 mod gitignore;
+mod incident;
 mod network;
 mod permissions;
 mod secrets;
@@ -17,6 +18,7 @@ use crate::config::{Config, MIN_AUDIT_RETENTION_DAYS};
 
 pub use calendar::{CALENDAR_WARN_DAYS, check_calendar};
 pub use gitignore::{GitIgnore, REQUIRED};
+pub use incident::check_incident_response;
 pub use network::{bind_host, broker_url_problem, is_loopback_host};
 pub use permissions::{LoosePermission, check_path, find_sensitive_files, is_sensitive_name};
 pub use secrets::{
