@@ -175,8 +175,9 @@ fn a_missing_risk_state_is_never_a_fresh_start() {
     // Deleting the state does not un-halt: every risk command refuses until
     // an explicit, audited `risk init`.
     std::fs::remove_file(d.join("risk-state.json")).unwrap();
+    // Not found (7): nothing is opened, trading stays refused.
     let status = asta_in(d, &["risk", "status"], "");
-    assert_eq!(status.status.code(), Some(4), "{}", text(&status));
+    assert_eq!(status.status.code(), Some(7), "{}", text(&status));
     assert!(
         text(&status).contains("asta risk init"),
         "{}",
@@ -185,7 +186,7 @@ fn a_missing_risk_state_is_never_a_fresh_start() {
     assert_ne!(asta_in(d, &["kill"], "").status.code(), Some(0));
     // init refuses to replace an existing state.
     assert!(asta_in(d, &["risk", "init"], "").status.success());
-    assert_eq!(asta_in(d, &["risk", "init"], "").status.code(), Some(3));
+    assert_eq!(asta_in(d, &["risk", "init"], "").status.code(), Some(6));
     let tail = text(&asta_in(d, &["audit", "tail", "-n", "200"], ""));
     assert_eq!(tail.matches("risk_state_created").count(), 2, "{tail}");
 }
