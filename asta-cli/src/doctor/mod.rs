@@ -195,9 +195,12 @@ fn check_path_dir_only(dir: &Path, findings: &mut Vec<LoosePermission>) {
     }
 }
 
-/// Configured bind addresses are loopback; the broker URL is https or loopback.
+/// Configured bind addresses are loopback; the broker URL is https or
+/// loopback. Every problem is reported, not only the first.
 pub fn check_network(config: &Config) -> CheckResult {
     const ID: &str = "network";
+    let mut problems = Vec::new();
+    let mut fixes = Vec::new();
     let exposed: Vec<&str> = config
         .file
         .security
@@ -207,23 +210,25 @@ pub fn check_network(config: &Config) -> CheckResult {
         .filter(|a| !is_loopback_host(bind_host(a)))
         .collect();
     if !exposed.is_empty() {
-        return CheckResult::fail(
-            ID,
-            format!("listening beyond this machine: {}", exposed.join(", ")),
+        problems.push(format!(
+            "listening beyond this machine: {}",
+            exposed.join(", ")
+        ));
+        fixes.push(
             "bind to 127.0.0.1 and put an authenticated TLS proxy in front if remote access is needed",
         );
     }
     if let Some(problem) = broker_url_problem(&config.file.broker.url) {
-        return CheckResult::fail(
+        problems.push(problem);
+        fixes.push("set broker.url to an https:// URL (or http://127.0.0.1)");
+    }
+    if problems.is_empty() {
+        return CheckResult::pass(
             ID,
-            problem,
-            "set broker.url to an https:// URL (or http://127.0.0.1)",
+            "bind addresses are loopback; the broker URL is https or loopback",
         );
     }
-    CheckResult::pass(
-        ID,
-        "bind addresses are loopback; the broker URL is https or loopback",
-    )
+    CheckResult::fail(ID, problems.join("; "), fixes.join("; "))
 }
 
 /// Live trading is off unless explicitly enabled.
@@ -382,5 +387,33 @@ pub fn check_api_keys(
             ID,
             format!("no key expired or older than {max_age_days} days"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_network_problem_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("asta.toml");
+        std::fs::write(
+            &path,
+            "[security]\nbind_addresses = [\"0.0.0.0:8080\", \"127.0.0.1:9000\", \"[::]:7000\"]\n[broker]\nurl = \"http://203.0.113.9:5000\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&path).unwrap();
+        let result = check_network(&config);
+        assert_eq!(result.status, Status::Fail);
+        assert!(result.detail.contains("0.0.0.0:8080"), "{}", result.detail);
+        assert!(result.detail.contains("[::]:7000"), "{}", result.detail);
+        assert!(
+            !result.detail.contains("127.0.0.1:9000"),
+            "{}",
+            result.detail
+        );
+        assert!(result.detail.contains("plain http"), "{}", result.detail);
+        assert!(result.fix.unwrap().contains("broker.url"));
     }
 }
