@@ -79,6 +79,19 @@ fn good_dir() -> tempfile::TempDir {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The maintenance routines, done today: the trail verified, a backup tested.
+    let backup = std::fs::read_dir(d.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sealed"))
+        .unwrap();
+    for args in [
+        &["audit", "verify"][..],
+        &["backup", "verify", &backup.to_string_lossy()],
+    ] {
+        let out = asta(d, args);
+        assert!(out.status.success(), "{args:?}");
+    }
     git(d, &["init", "-q"]);
     git(d, &["add", ".gitignore", "asta.toml", "calendar.json"]);
     git(d, &["commit", "-q", "-m", "init"]);
@@ -123,7 +136,32 @@ fn a_good_directory_passes_every_check() {
         assert_eq!(check["status"], "PASS", "{check:#}");
     }
     assert_eq!(code, 0);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 11);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 14);
+}
+
+#[test]
+fn the_maintenance_schedule_is_reported_from_the_trail() {
+    let dir = good_dir();
+    let (_, report) = doctor(dir.path());
+    for id in ["trail-review", "backup-test", "key-rotation"] {
+        assert_eq!(check(&report, id)["status"], "PASS", "{id}");
+    }
+    assert!(
+        check(&report, "trail-review")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("last done"),
+    );
+    // A project where nothing was ever verified: WARN, not FAIL.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = asta(fresh.path(), &["vault", "init"]);
+    assert!(out.status.success());
+    let (_, report) = doctor(fresh.path());
+    for id in ["trail-review", "backup-test"] {
+        let c = check(&report, id);
+        assert_eq!(c["status"], "WARN", "{c}");
+        assert!(c["detail"].as_str().unwrap().contains("never"), "{c}");
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@
 mod calendar;
 mod gitignore;
 mod incident;
+mod maintenance;
 mod network;
 mod permissions;
 mod secrets;
@@ -19,6 +20,10 @@ use crate::config::{Config, MIN_AUDIT_RETENTION_DAYS};
 pub use calendar::{CALENDAR_WARN_DAYS, check_calendar};
 pub use gitignore::{GitIgnore, REQUIRED};
 pub use incident::check_incident_response;
+pub use maintenance::{
+    BACKUP_TEST_EVERY, KEY_ROTATION_EVERY, MaintenanceFacts, TRAIL_REVIEW_EVERY, check_backup_test,
+    check_key_rotation, check_trail_review,
+};
 pub use network::{bind_host, broker_url_problem, is_loopback_host};
 pub use permissions::{LoosePermission, check_path, find_sensitive_files, is_sensitive_name};
 pub use secrets::{
