@@ -135,7 +135,11 @@ pub enum VaultCommand {
         scope: Option<String>,
     },
     /// List entries (names and metadata, never values).
-    List,
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove an entry.
     Rm {
         /// The entry name.
@@ -153,7 +157,11 @@ pub enum VaultCommand {
         passphrase: bool,
     },
     /// Show API keys and secrets near or past expiry.
-    Status,
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `asta totp`.
@@ -193,12 +201,18 @@ pub enum AuditCommand {
         /// A checkpoint (its text, or a file holding it) to detect truncation or rollback.
         #[arg(long, value_name = "TEXT|FILE")]
         checkpoint: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the newest records.
     Tail {
         /// How many records.
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: usize,
+        /// Print a JSON array of the records.
+        #[arg(long)]
+        json: bool,
     },
     /// Write every record as JSON Lines (after verifying the chain).
     Export {
@@ -208,7 +222,11 @@ pub enum AuditCommand {
         out: Option<std::path::PathBuf>,
     },
     /// Print the current head as a checkpoint to keep somewhere else.
-    Checkpoint,
+    Checkpoint {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rebuild the risk state at a point of the trail from the trail alone,
     /// and show the decision records around that point.
     Replay {
@@ -247,6 +265,9 @@ pub enum BackupCommand {
         /// It was sealed with a passphrase.
         #[arg(long)]
         passphrase: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Restore a backup to the configured locations.
     Restore {

@@ -69,7 +69,7 @@ pub fn describe(command: &Command) -> Option<(&'static str, bool, Value)> {
                 security,
                 json!({"entry": name, "reveal": reveal, "scope": scope}),
             ),
-            VaultCommand::List => ("vault.list", security, json!({})),
+            VaultCommand::List { .. } => ("vault.list", security, json!({})),
             VaultCommand::Rm { name } => ("vault.rm", security, json!({"entry": name})),
             VaultCommand::Rotate { name } => ("vault.rotate", security, json!({"entry": name})),
             VaultCommand::Rekey { passphrase } => (
@@ -77,7 +77,7 @@ pub fn describe(command: &Command) -> Option<(&'static str, bool, Value)> {
                 security,
                 json!({"to_passphrase": passphrase}),
             ),
-            VaultCommand::Status => ("vault.status", security, json!({})),
+            VaultCommand::Status { .. } => ("vault.status", security, json!({})),
         },
         Command::Totp(args) => match &args.command {
             TotpCommand::Enroll { account } => {
@@ -86,25 +86,27 @@ pub fn describe(command: &Command) -> Option<(&'static str, bool, Value)> {
             TotpCommand::Verify => ("totp.verify", security, json!({})),
         },
         Command::Audit(args) => match &args.command {
-            AuditCommand::Verify { checkpoint } => (
+            AuditCommand::Verify { checkpoint, .. } => (
                 "audit.verify",
                 system,
                 json!({"checkpoint": checkpoint.is_some()}),
             ),
-            AuditCommand::Tail { lines } => ("audit.tail", system, json!({"lines": lines})),
+            AuditCommand::Tail { lines, .. } => ("audit.tail", system, json!({"lines": lines})),
             AuditCommand::Export { out } => (
                 "audit.export",
                 system,
                 json!({"out": out.as_ref().map(|p| p.display().to_string())}),
             ),
-            AuditCommand::Checkpoint => ("audit.checkpoint", system, json!({})),
+            AuditCommand::Checkpoint { .. } => ("audit.checkpoint", system, json!({})),
             AuditCommand::Replay { until, .. } => ("audit.replay", system, json!({"until": until})),
         },
         Command::Backup(args) => match &args.command {
             BackupCommand::Create { passphrase } => {
                 ("backup.create", system, json!({"passphrase": passphrase}))
             }
-            BackupCommand::Verify { file, passphrase } => (
+            BackupCommand::Verify {
+                file, passphrase, ..
+            } => (
                 "backup.verify",
                 system,
                 json!({"file": file.display().to_string(), "passphrase": passphrase}),

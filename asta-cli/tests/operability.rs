@@ -518,3 +518,48 @@ fn init_sets_up_a_project_that_works_and_never_overwrites() {
         "mine\n"
     );
 }
+
+#[test]
+fn commands_that_read_state_speak_json() {
+    let dir = project();
+    let d = dir.path();
+    ok(asta_with_stdin(
+        d,
+        &["vault", "set", "broker.password"],
+        &format!("{CANARY}\n"),
+    ));
+    ok(asta(d, &["backup", "create"]));
+    let backup = newest_backup(d);
+    let parse = |args: &[&str]| -> serde_json::Value {
+        let out = asta(d, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(!text(&out).contains(CANARY), "{args:?} leaked");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}): {}", text(&out)))
+    };
+    let list = parse(&["vault", "list", "--json"]);
+    assert!(
+        list["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "broker.password" && e["kind"] == "secret")
+    );
+    let status = parse(&["vault", "status", "--json"]);
+    assert!(status["entries"].is_array());
+    let verify = parse(&["audit", "verify", "--json"]);
+    assert_eq!(verify["status"], "OK");
+    assert!(verify["records"].as_u64().unwrap() >= 3);
+    let tail = parse(&["audit", "tail", "-n", "2", "--json"]);
+    assert_eq!(tail.as_array().unwrap().len(), 2);
+    let checkpoint = parse(&["audit", "checkpoint", "--json"]);
+    assert!(
+        checkpoint["checkpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("asta-audit-checkpoint v1")
+    );
+    let backup_verify = parse(&["backup", "verify", &backup, "--json"]);
+    assert_eq!(backup_verify["status"], "OK");
+    assert!(backup_verify["entries"].as_array().unwrap().len() >= 2);
+}

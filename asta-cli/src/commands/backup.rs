@@ -33,10 +33,20 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
             crate::say!("created {}", path.display());
             Ok(EXIT_OK)
         }
-        BackupCommand::Verify { file, passphrase } => {
+        BackupCommand::Verify {
+            file,
+            passphrase,
+            json,
+        } => {
             check_sealing_kind(file, *passphrase)?;
             let sealing = sealing(config, *passphrase, KeyUse::Existing)?;
             match backup::verify(file, &sealing) {
+                Ok(report) if *json => crate::output::json(&serde_json::json!({
+                    "status": "OK",
+                    "file": file.display().to_string(),
+                    "created": report.manifest.created,
+                    "entries": report.manifest.entries,
+                })),
                 Ok(report) => {
                     crate::say!(
                         "OK: {} made {}: {} entries verified",
@@ -55,7 +65,14 @@ pub fn run(args: &BackupArgs, config: &Config) -> CommandResult {
                     Err(backup_failure(error))
                 }
                 Err(error) => {
-                    crate::say!("FAILED: {error}");
+                    if *json {
+                        crate::output::json(&serde_json::json!({
+                            "status": "FAILED", "file": file.display().to_string(),
+                            "error": error.to_string(),
+                        }))?;
+                    } else {
+                        crate::say!("FAILED: {error}");
+                    }
                     Ok(EXIT_CHECK_FAILED)
                 }
             }
