@@ -98,7 +98,7 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
             match asta_audit::verify(&dir, &key, None).map_err(audit_io)? {
                 Verification::Intact(v) => match v.head {
                     Some(head) if *json => crate::output::json(&serde_json::json!({
-                        "checkpoint": Checkpoint::new(head.clone()).to_string(),
+                        "checkpoint": Checkpoint::new(head).to_string(),
                         "seq": head.seq,
                         "mac": head.mac.to_string(),
                         "ts": head.ts.to_rfc3339(),
