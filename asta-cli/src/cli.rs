@@ -63,6 +63,40 @@ pub enum Command {
     Risk(RiskArgs),
     /// Emergency stop: halt, cancel all orders, close all positions, audit, alert.
     Kill(KillArgs),
+    /// The market calendar: build a newer data file from a holiday list.
+    Calendar(CalendarArgs),
+}
+
+/// `asta calendar`.
+#[derive(Debug, Args)]
+pub struct CalendarArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CalendarCommand,
+}
+
+/// The calendar subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Build a calendar file from an exchange holiday list (CSV:
+    /// date,name,exchanges[,open,close]); session times from the built-in data.
+    Import {
+        /// The holiday list.
+        #[arg(long, value_name = "CSV")]
+        holidays: PathBuf,
+        /// The new calendar file (never replaces an existing file).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// First covered date (default: 1 January of the earliest listed year).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<chrono::NaiveDate>,
+        /// Last covered date (default: 31 December of the latest listed year).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<chrono::NaiveDate>,
+        /// The data version to record (default: import-<last date>).
+        #[arg(long)]
+        version: Option<String>,
+    },
 }
 
 /// `asta init`.

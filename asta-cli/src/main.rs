@@ -46,5 +46,6 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Backup(args) => commands::backup::run(args, &load()?),
         Command::Risk(args) => commands::risk::run(args, &load()?),
         Command::Kill(args) => commands::kill::run(args, &load()?),
+        Command::Calendar(args) => commands::calendar::run(args),
     }
 }

@@ -131,6 +131,14 @@ pub fn describe(command: &Command) -> Option<(&'static str, bool, Value)> {
                 ("risk.reset", security, json!({"operator": operator}))
             }
         },
+        Command::Calendar(args) => match &args.command {
+            crate::cli::CalendarCommand::Import { holidays, out, .. } => (
+                "calendar.import",
+                system,
+                json!({"holidays": holidays.display().to_string(),
+                       "out": out.display().to_string()}),
+            ),
+        },
         Command::Kill(args) => (
             "kill",
             security,

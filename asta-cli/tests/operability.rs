@@ -563,3 +563,99 @@ fn commands_that_read_state_speak_json() {
     assert_eq!(backup_verify["status"], "OK");
     assert!(backup_verify["entries"].as_array().unwrap().len() >= 2);
 }
+
+#[test]
+fn calendar_import_writes_a_new_calendar_that_doctor_and_the_config_use() {
+    let dir = project();
+    let d = dir.path();
+    std::fs::write(
+        d.join("holidays.csv"),
+        "date,name,exchanges\n2027-01-26,Republic Day,NSE BSE NFO BFO CDS BCD\n",
+    )
+    .unwrap();
+    ok(asta(
+        d,
+        &[
+            "calendar",
+            "import",
+            "--holidays",
+            "holidays.csv",
+            "--out",
+            "calendar-2027.json",
+        ],
+    ));
+    let written = std::fs::read_to_string(d.join("calendar-2027.json")).unwrap();
+    assert!(written.contains("\"2027-12-31\""), "{written}");
+    // Never over an existing file, never through a link.
+    let again = asta(
+        d,
+        &[
+            "calendar",
+            "import",
+            "--holidays",
+            "holidays.csv",
+            "--out",
+            "calendar-2027.json",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(6), "{}", text(&again));
+    std::os::unix::fs::symlink(d.join("elsewhere.json"), d.join("link.json")).unwrap();
+    let linked = asta(
+        d,
+        &[
+            "calendar",
+            "import",
+            "--holidays",
+            "holidays.csv",
+            "--out",
+            "link.json",
+        ],
+    );
+    assert_ne!(linked.status.code(), Some(0));
+    assert!(!d.join("elsewhere.json").exists());
+    // A bad list names its line; a missing one is not found.
+    std::fs::write(d.join("bad.csv"), "date,name,exchanges\n2027-02-30,X,NSE\n").unwrap();
+    let bad = asta(
+        d,
+        &[
+            "calendar",
+            "import",
+            "--holidays",
+            "bad.csv",
+            "--out",
+            "x.json",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(text(&bad).contains("line 2"), "{}", text(&bad));
+    let missing = asta(
+        d,
+        &[
+            "calendar",
+            "import",
+            "--holidays",
+            "nope.csv",
+            "--out",
+            "y.json",
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(7));
+    // The configuration loads it, and doctor reads its range.
+    std::fs::write(
+        d.join("asta.toml"),
+        "[paths]\ncalendar = \"calendar-2027.json\"\n",
+    )
+    .unwrap();
+    let doctor = asta(d, &["doctor", "--json", "."]);
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let calendar = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "calendar")
+        .unwrap();
+    assert!(
+        calendar["detail"].as_str().unwrap().contains("2027-12-31"),
+        "{calendar}"
+    );
+}

@@ -273,6 +273,12 @@ impl MarketCalendar {
         Self::from_json_str(BUNDLED)
     }
 
+    /// The text of the calendar data shipped with this crate, e.g. to copy
+    /// its session times into a newer file.
+    pub fn bundled_json() -> &'static str {
+        BUNDLED
+    }
+
     /// Loads calendar data from a JSON file in the bundled file's format.
     pub fn from_path(path: &Path) -> Result<Self, CalendarError> {
         let text = std::fs::read_to_string(path).map_err(|source| CalendarError::Io {

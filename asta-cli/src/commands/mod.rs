@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod audit_replay;
 pub mod backup;
+pub mod calendar;
 pub mod demo;
 pub mod doctor;
 pub mod init;
