@@ -10,7 +10,7 @@
 //!   `ts` (UTC, RFC 3339, microseconds), `category` ([`Category`]: `TRADE`,
 //!   `ORDER`, `RISK`, `SYSTEM`, `SECURITY`, `ERROR`), `action`, optional
 //!   `actor` and `strategy`, a `details` object, an optional error
-//!   `reference` (asta-core's [`ErrorReference`](asta_core::ErrorReference)),
+//!   `reference` (asta-core's [`ErrorReference`]),
 //!   `prev` (the previous record's MAC) and `mac`, an HMAC-SHA256 over the
 //!   record's canonical bytes under a [`ChainKey`] that is never stored in
 //!   the log. Build events with [`AuditEvent`]'s helpers.
@@ -107,7 +107,7 @@
 //!   conceivable secret. Never put a secret in an event on purpose.
 //! - Without a checkpoint, deleting the newest records (or whole newest
 //!   segments) is undetectable by anyone: export checkpoints regularly.
-//! - Timestamps come from the injected [`Clock`](asta_core::Clock); a clock
+//! - Timestamps come from the injected [`Clock`]; a clock
 //!   step backwards shows as decreasing `ts` but never breaks the chain.
 //!
 //! # Feature flags

@@ -79,7 +79,7 @@ pub struct CalendarArgs {
 #[derive(Debug, Subcommand)]
 pub enum CalendarCommand {
     /// Build a calendar file from an exchange holiday list (CSV:
-    /// date,name,exchanges[,open,close]); session times from the built-in data.
+    /// `date,name,exchanges[,open,close]`); session times from the built-in data.
     Import {
         /// The holiday list.
         #[arg(long, value_name = "CSV")]
@@ -93,7 +93,7 @@ pub enum CalendarCommand {
         /// Last covered date (default: 31 December of the latest listed year).
         #[arg(long, value_name = "YYYY-MM-DD")]
         to: Option<chrono::NaiveDate>,
-        /// The data version to record (default: import-<last date>).
+        /// The data version to record (default: `import-` and the last listed date).
         #[arg(long)]
         version: Option<String>,
     },
