@@ -659,3 +659,16 @@ fn calendar_import_writes_a_new_calendar_that_doctor_and_the_config_use() {
         "{calendar}"
     );
 }
+
+#[test]
+fn demo_dir_never_writes_through_a_link_or_over_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("demo");
+    std::fs::create_dir(&d).unwrap();
+    let target = tmp.path().join("precious.txt");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&target, d.join("asta.toml")).unwrap();
+    let out = asta(tmp.path(), &["demo", "--dir", &d.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+}

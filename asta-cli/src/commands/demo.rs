@@ -72,7 +72,7 @@ pub fn run(args: &DemoArgs) -> CommandResult {
     let dir = match &args.dir {
         Some(dir) => {
             if dir.join("vault.asta").exists() {
-                return Err(Failure::refused(
+                return Err(Failure::already_exists(
                     "the demo needs a fresh directory; give another --dir or none",
                     anyhow::anyhow!("{} already holds a vault", dir.display()),
                 ));
@@ -97,12 +97,11 @@ pub fn run(args: &DemoArgs) -> CommandResult {
 
 async fn session(dir: &Path) -> CommandResult {
     // ---- Setup: files, keys, trail, risk, catalog --------------------------
-    std::fs::write(dir.join("asta.toml"), CONFIG)
-        .map_err(|e| Failure::internal("cannot write asta.toml", e))?;
+    // `--dir` is a user-named place: new files only, never through a link.
+    super::init::write_new(&dir.join("asta.toml"), CONFIG, 0o644)?;
     let config = Config::from_file(&dir.join("asta.toml"))
         .map_err(|e| Failure::internal("cannot read back asta.toml", e))?;
-    std::fs::write(config.instruments_path(), CATALOG)
-        .map_err(|e| Failure::internal("cannot write the instrument catalog", e))?;
+    super::init::write_new(&config.instruments_path(), CATALOG, 0o644)?;
 
     let (y, m, d, h, min) = SIMULATED_START;
     let start = Utc

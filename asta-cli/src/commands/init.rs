@@ -174,7 +174,7 @@ pub fn run(args: &InitArgs) -> CommandResult {
 }
 
 /// A new file with `content` (refused if the name exists, never through a link).
-fn write_new(path: &Path, content: &str, mode: u32) -> Result<(), Failure> {
+pub(crate) fn write_new(path: &Path, content: &str, mode: u32) -> Result<(), Failure> {
     safe_file::write_new_atomic_with(path, mode, |file| {
         use std::io::Write;
         file.write_all(content.as_bytes())
