@@ -76,9 +76,10 @@ fn demo_runs_the_whole_guarded_session_and_verifies_its_trail() {
     let config = config.to_str().unwrap();
     let verify = asta_in(dir.path(), &["--config", config, "audit", "verify"], "");
     assert!(verify.status.success(), "{}", text(&verify));
-    // A second demo in the same directory refuses to clobber it.
+    // A second demo in the same directory refuses to clobber it: already
+    // exists (6).
     let again = asta_in(dir.path(), &["demo", "--dir", work.to_str().unwrap()], "");
-    assert_eq!(again.status.code(), Some(4));
+    assert_eq!(again.status.code(), Some(6));
 }
 
 #[test]
