@@ -162,6 +162,8 @@ fn the_maintenance_schedule_is_reported_from_the_trail() {
         assert_eq!(c["status"], "WARN", "{c}");
         assert!(c["detail"].as_str().unwrap().contains("never"), "{c}");
     }
+    // No incident response plan next to the configuration: FAIL.
+    assert_eq!(check(&report, "incident-response")["status"], "FAIL");
 }
 
 #[test]
