@@ -78,6 +78,18 @@ pub enum AuditError {
         /// The configured limit.
         max: usize,
     },
+    /// A record's `details` are nested deeper than
+    /// [`MAX_DETAILS_DEPTH`](crate::MAX_DETAILS_DEPTH); nothing was written
+    /// and the log stays usable.
+    #[error(
+        "audit record details are nested {depth} levels deep; at most {max} levels are accepted"
+    )]
+    DetailsTooDeep {
+        /// How deep the details go (at least; counting stops past the limit).
+        depth: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Text is not a well-formed checkpoint.
     #[error("malformed audit checkpoint: {0}")]
     MalformedCheckpoint(String),
@@ -151,7 +163,8 @@ impl PublicCode for AuditError {
         match self {
             AuditError::InvalidConfig(_)
             | AuditError::InvalidKey(_)
-            | AuditError::MalformedCheckpoint(_) => ErrorCode::InvalidInput,
+            | AuditError::MalformedCheckpoint(_)
+            | AuditError::DetailsTooDeep { .. } => ErrorCode::InvalidInput,
             AuditError::Poisoned { .. } | AuditError::Closed => ErrorCode::Halted,
             _ => ErrorCode::InternalError,
         }

@@ -10,7 +10,7 @@
 //!   `ts` (UTC, RFC 3339, microseconds), `category` ([`Category`]: `TRADE`,
 //!   `ORDER`, `RISK`, `SYSTEM`, `SECURITY`, `ERROR`), `action`, optional
 //!   `actor` and `strategy`, a `details` object, an optional error
-//!   `reference` (asta-core's [`ErrorReference`](asta_core::ErrorReference)),
+//!   `reference` (asta-core's [`ErrorReference`]),
 //!   `prev` (the previous record's MAC) and `mac`, an HMAC-SHA256 over the
 //!   record's canonical bytes under a [`ChainKey`] that is never stored in
 //!   the log. Build events with [`AuditEvent`]'s helpers.
@@ -60,8 +60,11 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use asta_audit::{AuditConfig, AuditEvent, AuditLog, ChainKey, RiskDecision, Verification, verify};
-//! use asta_core::{ErrorReference, SystemClock};
+//! // The clock and error reference types are re-exported from asta-core.
+//! use asta_audit::{
+//!     AuditConfig, AuditEvent, AuditLog, ChainKey, ErrorReference, RiskDecision, SystemClock,
+//!     Verification, verify,
+//! };
 //! use serde_json::json;
 //!
 //! let tmp = tempfile::tempdir()?;
@@ -104,7 +107,7 @@
 //!   conceivable secret. Never put a secret in an event on purpose.
 //! - Without a checkpoint, deleting the newest records (or whole newest
 //!   segments) is undetectable by anyone: export checkpoints regularly.
-//! - Timestamps come from the injected [`Clock`](asta_core::Clock); a clock
+//! - Timestamps come from the injected [`Clock`]; a clock
 //!   step backwards shows as decreasing `ts` but never breaks the chain.
 //!
 //! # Feature flags
@@ -114,6 +117,7 @@
 mod canonical;
 mod checkpoint;
 mod config;
+mod depth;
 mod error;
 mod key;
 mod layer;
@@ -126,11 +130,15 @@ mod segment;
 mod verify;
 mod writer;
 
+/// asta-core's clocks (the log takes an `Arc<dyn Clock>`) and error
+/// references, re-exported so a user needs no asta-core dependency.
+pub use asta_core::{Clock, ErrorReference, ManualClock, SystemClock};
 pub use checkpoint::Checkpoint;
 pub use config::{
     AuditConfig, AuditConfigBuilder, DEFAULT_DEFERRED_FLUSH_DELAY, DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_BYTES, Durability,
 };
+pub use depth::MAX_DETAILS_DEPTH;
 pub use error::AuditError;
 pub use key::{ChainKey, MIN_KEY_BYTES};
 pub use layer::AuditLayer;

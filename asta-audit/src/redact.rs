@@ -4,9 +4,11 @@
 //!
 //! 1. **By field name.** In `details`, at any depth (inside objects and
 //!    arrays), the value of any key whose name contains `key`, `secret`,
-//!    `password`, `passwd`, `token`, `pin`, `otp`, `apikey`,
-//!    `authorization` or `cookie` (any case, anywhere in the name) becomes
-//!    `"[REDACTED]"`. Only `null` and booleans are kept: they cannot carry a
+//!    `password`, `passwd`, `passphrase`, `token`, `pin`, `otp`, `apikey`,
+//!    `authorization`, `cookie` or `credential` (any case, anywhere in the
+//!    name), or that has `pass` or `pwd` as a whole word of the name
+//!    (`pass`, `broker_pass`, `userPwd`; but not `passed` or `bypass`),
+//!    becomes `"[REDACTED]"`. Only `null` and booleans are kept: they cannot carry a
 //!    secret. Matching anywhere in the name is deliberate and errs on the
 //!    side of hiding: `tokens`, `pinned` or `keyword` are hidden too.
 //! 2. **By pattern, in every string** (values, object keys, the action,
@@ -16,8 +18,13 @@
 //!    `Cookie:` / `Authorization:` header lines,
 //!    `Bearer ...` / `Basic ...` credentials, JWTs, PEM private-key blocks
 //!    (an unterminated block is hidden to the end of the text), passwords in
-//!    URLs (`scheme://user:pass@host`) and runs of 64 or more hex digits
-//!    (API keys).
+//!    URLs (`scheme://user:pass@host`), runs of 64 or more hex digits
+//!    (API keys), and base32 TOTP seeds under any name: a whole word of 16
+//!    or more characters of the RFC 4648 alphabet (`A`-`Z`, `2`-`7`, with
+//!    optional `=` padding) holding at least one digit and one letter.
+//!    (Seeds written in lower case or in groups with spaces are not
+//!    recognised; exchange symbols never match, since derivative symbols
+//!    hold `0`, `1`, `8` or `9` and equity symbols are short.)
 //!
 //! **Cost.** Every string first goes through a cheap literal prefilter: a
 //! single pass that looks for the literals each pattern needs (`-----BEGIN`,
@@ -48,11 +55,13 @@ use crate::record::AuditEvent;
 pub const REDACTED: &str = "[REDACTED]";
 
 /// Substrings that make a field name sensitive (compared in lower case).
-const SENSITIVE_WORDS: [&str; 10] = [
+const SENSITIVE_WORDS: [&str; 12] = [
     "key",
     "secret",
     "password",
     "passwd",
+    "passphrase",
+    "credential",
     "token",
     "pin",
     "otp",
@@ -70,6 +79,42 @@ const SENSITIVE_WORDS: [&str; 10] = [
 /// assert!(!is_sensitive_name("symbol"));
 /// ```
 pub fn is_sensitive_name(name: &str) -> bool {
+    has_sensitive_word(name) || has_sensitive_token(name)
+}
+
+/// Names that are sensitive only as a whole word of the name: `pass` as a
+/// substring would hide `passed`, `bypass` and `compass`.
+const SENSITIVE_TOKENS: [&str; 2] = ["pass", "pwd"];
+
+/// Whether a word of `name` (split at non-alphanumerics and at lower-to-upper
+/// camel-case steps) is one of [`SENSITIVE_TOKENS`].
+fn has_sensitive_token(name: &str) -> bool {
+    let mut start = 0;
+    let mut prev: Option<char> = None;
+    let mut check = |word: &str| {
+        SENSITIVE_TOKENS
+            .iter()
+            .any(|t| word.eq_ignore_ascii_case(t))
+    };
+    for (at, c) in name.char_indices() {
+        let boundary =
+            !c.is_alphanumeric() || prev.is_some_and(|p| p.is_lowercase() && c.is_uppercase());
+        if boundary {
+            if name.get(start..at).is_some_and(&mut check) {
+                return true;
+            }
+            start = if c.is_alphanumeric() {
+                at
+            } else {
+                at + c.len_utf8()
+            };
+        }
+        prev = Some(c);
+    }
+    name.get(start..).is_some_and(check)
+}
+
+fn has_sensitive_word(name: &str) -> bool {
     if name.is_ascii() {
         // Same answer as the Unicode path for ASCII text, without allocating:
         // one pass, comparing only the words that start with the letter at
@@ -92,11 +137,11 @@ fn words_starting_with(letter: u8) -> &'static [&'static str] {
     match letter {
         b'k' => &["key"],
         b's' => &["secret"],
-        b'p' => &["password", "passwd", "pin"],
+        b'p' => &["password", "passwd", "passphrase", "pin"],
         b't' => &["token"],
         b'o' => &["otp"],
         b'a' => &["apikey", "authorization"],
-        b'c' => &["cookie"],
+        b'c' => &["cookie", "credential"],
         _ => &[],
     }
 }
@@ -111,10 +156,12 @@ fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Words one of which every `name=value` pair, header and cookie pattern
 /// needs in its name (compared ignoring ASCII case).
-const PAIR_WORDS: [&[u8]; 8] = [
+const PAIR_WORDS: [&[u8]; 10] = [
     b"key",
     b"secret",
     b"passw",
+    b"passphrase",
+    b"credential",
     b"token",
     b"pin",
     b"otp",
@@ -136,8 +183,17 @@ fn may_match(text: &str) -> bool {
     }
     let bytes = text.as_bytes();
     let mut hex_run = 0usize;
+    let mut base32_run = 0usize;
     let mut separator = false;
     for &b in bytes {
+        if b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b) {
+            base32_run += 1;
+            if base32_run >= 16 {
+                return true;
+            }
+        } else {
+            base32_run = 0;
+        }
         if b.is_ascii_hexdigit() {
             hex_run += 1;
             if hex_run >= 64 {
@@ -168,11 +224,13 @@ struct Rules {
     url: Regex,
     jwt: Regex,
     hex: Regex,
+    base32: Regex,
     pair: Regex,
     bearer: Regex,
 }
 
-const NAME_WORDS: &str = "key|secret|passw(?:or)?d|token|pin|otp|authorization|cookie";
+const NAME_WORDS: &str =
+    "key|secret|passw(?:or)?d|passphrase|credential|token|pin|otp|authorization|cookie";
 
 fn compile() -> Option<Rules> {
     let pair = format!(
@@ -190,6 +248,7 @@ fn compile() -> Option<Rules> {
         url: Regex::new(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s:@\[\]]*):([^/\s@]+)@").ok()?,
         jwt: Regex::new(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*").ok()?,
         hex: Regex::new(r"[0-9A-Fa-f]{64,}").ok()?,
+        base32: Regex::new(r"\b[A-Z2-7]{16,}\b=*").ok()?,
         pair: Regex::new(&pair).ok()?,
         bearer: Regex::new(r"(?i)\b(bearer|basic)[ \t]+([A-Za-z0-9\-._~+/]+=*)").ok()?,
     })
@@ -254,6 +313,16 @@ fn one_round<'a>(rules: &Rules, text: &'a str) -> Cow<'a, str> {
     ));
     step!(rules.jwt, REDACTED);
     step!(rules.hex, REDACTED);
+    step!(rules.base32, |c: &Captures<'_>| {
+        let word = c.get(0).map_or("", |m| m.as_str());
+        let digit = word.bytes().any(|b| b.is_ascii_digit());
+        let letter = word.bytes().any(|b| b.is_ascii_uppercase());
+        if digit && letter {
+            REDACTED.to_owned()
+        } else {
+            word.to_owned()
+        }
+    });
     step!(rules.pair, redact_pair);
     step!(rules.bearer, |c: &Captures<'_>| {
         let scheme = c.get(1).map_or("", |m| m.as_str());

@@ -891,6 +891,13 @@ impl AuditLog {
         if shared.is_poisoned() {
             return Err(shared.poisoned_error());
         }
+        // Before redaction, which recurses: a hostile depth is refused here.
+        crate::depth::depth_within(&event.details, crate::MAX_DETAILS_DEPTH).map_err(|depth| {
+            AuditError::DetailsTooDeep {
+                depth,
+                max: crate::MAX_DETAILS_DEPTH,
+            }
+        })?;
         let event = event.redacted();
         let durable = shared.config.durability(event.category) == Durability::Durable;
         let encoded = EncodedEvent::new(&event);

@@ -47,7 +47,7 @@
 //!     Clock, ErrorCode, Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money,
 //!     OrderRequest, PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 //! };
-//! use asta_risk::{RiskConfig, RiskEngine, StateStore};
+//! use asta_risk::{RequiredLimits, RiskConfig, RiskEngine, StateStore};
 //! use chrono::{TimeZone, Utc};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
@@ -59,10 +59,12 @@
 //!      NSE,SBIN,0.05,1,,,\n".as_bytes(),
 //! )?);
 //! let risk = RiskEngine::open(
-//!     RiskConfig::builder(Money::from_rupees(1_000_000))
-//!         .max_order_quantity(1_000)
-//!         .max_order_notional(Money::from_rupees(200_000))
-//!         .max_gross_exposure(Money::from_rupees(2_000_000))
+//!     RiskConfig::builder(RequiredLimits {
+//!         capital: Money::from_rupees(1_000_000),
+//!         max_order_quantity: 1_000,
+//!         max_order_notional: Money::from_rupees(200_000),
+//!         max_gross_exposure: Money::from_rupees(2_000_000),
+//!     })
 //!         .build()?,
 //!     Arc::clone(&catalog),
 //!     Arc::new(MarketCalendar::bundled()?),

@@ -36,7 +36,7 @@ use asta_core::{
     Clock, Exchange, InstrumentCatalog, MarketCalendar, Money, OrderRequest, PriceType, Product,
     Quantity, Side, StrategyTag, Symbol,
 };
-use asta_risk::{RateLimitConfig, RiskConfig, TradingState, WindowLimits};
+use asta_risk::{RateLimitConfig, RequiredLimits, RiskConfig, TradingState, WindowLimits};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 
@@ -75,21 +75,23 @@ fn risk_config() -> RiskConfig {
         per_minute: 600,
         per_day: 1_000_000,
     };
-    RiskConfig::builder(Money::from_rupees(100_000_000))
-        .max_order_quantity(1_000)
-        .max_order_notional(Money::from_rupees(1_000_000))
-        .max_gross_exposure(Money::from_rupees(1_000_000_000))
-        .max_open_orders(100_000)
-        .duplicate_window_ms(1)
-        .quote_max_age_ms(86_400_000)
-        .rate_limits(RateLimitConfig {
-            account: wide,
-            strategy: wide,
-            segment: wide,
-            ..RateLimitConfig::default()
-        })
-        .build()
-        .unwrap()
+    RiskConfig::builder(RequiredLimits {
+        capital: Money::from_rupees(100_000_000),
+        max_order_quantity: 1_000,
+        max_order_notional: Money::from_rupees(1_000_000),
+        max_gross_exposure: Money::from_rupees(1_000_000_000),
+    })
+    .max_open_orders(100_000)
+    .duplicate_window_ms(1)
+    .quote_max_age_ms(86_400_000)
+    .rate_limits(RateLimitConfig {
+        account: wide,
+        strategy: wide,
+        segment: wide,
+        ..RateLimitConfig::default()
+    })
+    .build()
+    .unwrap()
 }
 
 fn order(strategy: &str, i: u64) -> OrderRequest {

@@ -20,7 +20,7 @@ use asta_core::{
     Clock, Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest,
     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
-use asta_risk::{RiskConfig, TradingState};
+use asta_risk::{RequiredLimits, RiskConfig, TradingState};
 use chrono::{TimeDelta, TimeZone, Utc};
 
 const KEY: [u8; 32] = [0x33; 32];
@@ -37,13 +37,15 @@ fn catalog() -> Arc<InstrumentCatalog> {
 }
 
 fn config() -> RiskConfig {
-    RiskConfig::builder(Money::from_rupees(1_000_000))
-        .max_order_quantity(1_000)
-        .max_order_notional(Money::from_rupees(500_000))
-        .max_gross_exposure(Money::from_rupees(5_000_000))
-        .duplicate_window_ms(1)
-        .build()
-        .unwrap()
+    RiskConfig::builder(RequiredLimits {
+        capital: Money::from_rupees(1_000_000),
+        max_order_quantity: 1_000,
+        max_order_notional: Money::from_rupees(500_000),
+        max_gross_exposure: Money::from_rupees(5_000_000),
+    })
+    .duplicate_window_ms(1)
+    .build()
+    .unwrap()
 }
 
 fn order(side: Side, quantity: u64) -> OrderRequest {

@@ -6,13 +6,14 @@ use clap::{Args, Parser, Subcommand};
 
 /// ASTA: safe automated trading for Indian markets.
 ///
-/// Exit codes: 0 success; 1 a check failed (doctor FAIL, audit tampering,
-/// backup or TOTP verification failed); 2 usage error; 3 configuration or
-/// input error; 4 refused (permission, confirmation, halted, overwrite
-/// without --force); 5 internal or I/O error; 6 acted without the running
+/// Exit codes (one meaning each, the same for every command): 0 success;
+/// 1 a check failed (doctor FAIL, audit tampering, a backup or TOTP code
+/// that does not verify); 2 usage error; 3 invalid input or configuration;
+/// 4 refused (permission, confirmation, halted, a safety rule); 5 internal
+/// or I/O error; 6 already exists; 7 not found; 8 acted without the running
 /// session's confirmation (it holds the audit lock but did not answer).
 #[derive(Debug, Parser)]
-#[command(name = "asta", version, about, long_about = None)]
+#[command(name = "asta", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// The configuration file (default: ./asta.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -27,9 +28,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The exit code table printed after `asta --help` (kept equal to
+/// [`crate::failure::EXIT_CODES`] by a test).
+pub const EXIT_CODES_HELP: &str = "Exit codes:
+  0  success
+  1  a check ran and failed (doctor FAIL, audit tampering, a backup or TOTP code that does not verify, an incomplete emergency stop)
+  2  usage error (unknown command or flag)
+  3  invalid input or configuration
+  4  refused (permission, confirmation, halted, a safety rule such as overwrite without --force)
+  5  internal or I/O error
+  6  already exists (nothing was replaced)
+  7  not found
+  8  acted without the running session's confirmation (it holds the trail but did not answer)";
+
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set up a new project directory: a commented asta.toml with safe
+    /// defaults, the vault and its key file, the audit trail, a risk state, a
+    /// sample instrument catalog and the incident response plan. Never
+    /// overwrites anything.
+    Init(InitArgs),
     /// Run a simulated trading session through the full guard (sandbox, local files only).
     Demo(DemoArgs),
     /// The pre-deployment security checklist.
@@ -48,6 +67,8 @@ pub enum Command {
     Kill(KillArgs),
     /// The running session's state (through its control socket), or the saved state.
     Status(StatusArgs),
+    /// The market calendar: build a newer data file from a holiday list.
+    Calendar(CalendarArgs),
 }
 
 /// `asta status`.
@@ -56,6 +77,46 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `asta calendar`.
+#[derive(Debug, Args)]
+pub struct CalendarArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CalendarCommand,
+}
+
+/// The calendar subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Build a calendar file from an exchange holiday list (CSV:
+    /// `date,name,exchanges[,open,close]`); session times from the built-in data.
+    Import {
+        /// The holiday list.
+        #[arg(long, value_name = "CSV")]
+        holidays: PathBuf,
+        /// The new calendar file (never replaces an existing file).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// First covered date (default: 1 January of the earliest listed year).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<chrono::NaiveDate>,
+        /// Last covered date (default: 31 December of the latest listed year).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<chrono::NaiveDate>,
+        /// The data version to record (default: `import-` and the last listed date).
+        #[arg(long)]
+        version: Option<String>,
+    },
+}
+
+/// `asta init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (default: the current directory; created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `asta demo`.
@@ -120,7 +181,11 @@ pub enum VaultCommand {
         scope: Option<String>,
     },
     /// List entries (names and metadata, never values).
-    List,
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove an entry.
     Rm {
         /// The entry name.
@@ -138,7 +203,11 @@ pub enum VaultCommand {
         passphrase: bool,
     },
     /// Show API keys and secrets near or past expiry.
-    Status,
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `asta totp`.
@@ -178,12 +247,18 @@ pub enum AuditCommand {
         /// A checkpoint (its text, or a file holding it) to detect truncation or rollback.
         #[arg(long, value_name = "TEXT|FILE")]
         checkpoint: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the newest records.
     Tail {
         /// How many records.
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: usize,
+        /// Print a JSON array of the records.
+        #[arg(long)]
+        json: bool,
     },
     /// Write every record as JSON Lines (after verifying the chain).
     Export {
@@ -193,7 +268,11 @@ pub enum AuditCommand {
         out: Option<std::path::PathBuf>,
     },
     /// Print the current head as a checkpoint to keep somewhere else.
-    Checkpoint,
+    Checkpoint {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rebuild the risk state at a point of the trail from the trail alone,
     /// and show the decision records around that point.
     Replay {
@@ -232,6 +311,9 @@ pub enum BackupCommand {
         /// It was sealed with a passphrase.
         #[arg(long)]
         passphrase: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Restore a backup to the configured locations.
     Restore {
@@ -243,6 +325,11 @@ pub enum BackupCommand {
         /// It was sealed with a passphrase.
         #[arg(long)]
         passphrase: bool,
+        /// Restore an audit trail that does not extend the present one: the
+        /// present trail is moved aside (never deleted) and the restore is
+        /// recorded in the restored trail.
+        #[arg(long)]
+        replace_audit_trail: bool,
     },
     /// Delete backups older than backup.retention_days (never the newest).
     Prune,

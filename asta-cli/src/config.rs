@@ -86,6 +86,9 @@ pub struct PathsSection {
     /// The control trail: what `asta kill` did while the session did not
     /// answer (same chain key as the audit trail, its own chain).
     pub control_audit_dir: PathBuf,
+    /// A market calendar file (asta-core's JSON format) to use instead of
+    /// the one built in, e.g. a newer year's from `asta calendar import`.
+    pub calendar: Option<PathBuf>,
 }
 
 impl Default for PathsSection {
@@ -103,6 +106,7 @@ impl Default for PathsSection {
             control_socket: PathBuf::from("run/asta.sock"),
             halt_marker: PathBuf::from("run/HALTED"),
             control_audit_dir: PathBuf::from("audit-control"),
+            calendar: None,
         }
     }
 }
@@ -332,6 +336,11 @@ impl Config {
     /// The control trail's directory.
     pub fn control_audit_dir(&self) -> PathBuf {
         self.resolve(&self.file.paths.control_audit_dir)
+    }
+
+    /// The configured market calendar file, if one replaces the built-in data.
+    pub fn calendar_path(&self) -> Option<PathBuf> {
+        self.file.paths.calendar.as_deref().map(|p| self.resolve(p))
     }
 
     /// The SQLite databases.

@@ -44,14 +44,19 @@ pub fn passphrase(prompt: &str) -> Result<SecretString, Failure> {
 pub fn open_vault(config: &Config) -> Result<Vault, Failure> {
     let path = config.vault_path();
     if !path.exists() {
-        return Err(Failure::invalid(
+        return Err(Failure::not_found(
             "create the vault and its key with `asta vault init` (or fix paths.vault in asta.toml)",
             anyhow::anyhow!("no vault at {}", path.display()),
         ));
     }
     let source = key_source(config)?;
     let options = VaultOptions::new().with_clock(Arc::new(SystemClock));
-    Vault::open_with(config.vault_path(), &source, options).map_err(vault_failure)
+    let vault = Vault::open_with(config.vault_path(), &source, options).map_err(vault_failure)?;
+    // For the command's own audit record, so a passphrase is asked once.
+    if let Ok(key) = chain_key(config, &vault) {
+        crate::record::remember_chain_key(&key);
+    }
+    Ok(vault)
 }
 
 /// A vault error as a command failure, with a hint for the common cases.
@@ -70,9 +75,21 @@ pub fn vault_failure(error: VaultError) -> Failure {
         _ if error.is_integrity_failure() => {
             "the vault file is damaged or was tampered with: restore it from a backup"
         }
+        VaultError::EntryExists { .. } => {
+            "that entry exists: `asta vault rotate NAME` replaces its value"
+        }
+        VaultError::VaultExists { .. } => {
+            "a vault already exists there; use `asta vault rekey` to change its key"
+        }
         _ => "run with --verbose for the detail",
     };
-    Failure::new(error.public_code(), hint, error)
+    match &error {
+        VaultError::NotFound { .. } => Failure::not_found(hint, error),
+        VaultError::EntryExists { .. } | VaultError::VaultExists { .. } => {
+            Failure::already_exists(hint, error)
+        }
+        _ => Failure::new(error.public_code(), hint, error),
+    }
 }
 
 /// The audit chain key, read from the vault entry the configuration names.
@@ -93,6 +110,9 @@ pub fn chain_key(config: &Config, vault: &Vault) -> Result<asta_audit::ChainKey,
 pub fn create_chain_key(config: &Config, vault: &mut Vault) -> Result<(), Failure> {
     let key = asta_vault::MasterKey::generate().map_err(vault_failure)?;
     let encoded = key.to_base64();
+    if let Ok(chain) = asta_audit::ChainKey::from_base64(&encoded) {
+        crate::record::remember_chain_key(&chain);
+    }
     vault
         .set_with(
             &config.file.audit.chain_key_entry,
@@ -130,8 +150,7 @@ pub fn open_risk_store(
     let limits = risk_config(config)?;
     let catalog = asta_core::InstrumentCatalog::from_path(&config.instruments_path())
         .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
-    let calendar = asta_core::MarketCalendar::bundled()
-        .map_err(|e| Failure::internal("the bundled market calendar is unreadable", e))?;
+    let calendar = market_calendar(config)?;
     asta_risk::RiskEngine::open(
         limits,
         Arc::new(catalog),
@@ -149,8 +168,30 @@ pub fn open_risk_store(
             }
             _ => "the risk state file is unreadable; trading stays halted until an operator recovers it",
         };
-        Failure::new(e.public_code(), hint, e)
+        match e {
+            asta_risk::StateError::Missing { .. } => Failure::not_found(hint, e),
+            asta_risk::StateError::AlreadyExists { .. } => Failure::already_exists(hint, e),
+            _ => Failure::new(e.public_code(), hint, e),
+        }
     })
+}
+
+/// The market calendar: `paths.calendar` when configured, else the data
+/// built into asta-core.
+pub fn market_calendar(config: &Config) -> Result<asta_core::MarketCalendar, Failure> {
+    match config.calendar_path() {
+        Some(path) => asta_core::MarketCalendar::from_path(&path).map_err(|e| {
+            Failure::invalid(
+                format!(
+                    "fix the market calendar {} (paths.calendar in asta.toml): {e}",
+                    path.display()
+                ),
+                e,
+            )
+        }),
+        None => asta_core::MarketCalendar::bundled()
+            .map_err(|e| Failure::internal("the bundled market calendar is unreadable", e)),
+    }
 }
 
 /// Opens the configured audit trail with the vault's chain key.

@@ -34,4 +34,5 @@ pub mod context;
 pub mod doctor;
 pub mod failure;
 pub mod output;
+pub mod record;
 pub mod secret_input;

@@ -32,3 +32,11 @@ macro_rules! say {
         $crate::output::line(format_args!($($arg)*))
     };
 }
+
+/// Prints `value` as pretty JSON (for `--json`) and succeeds.
+pub fn json(value: &serde_json::Value) -> crate::failure::CommandResult {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::failure::Failure::internal("report a bug", e))?;
+    line(format_args!("{text}"));
+    Ok(crate::failure::EXIT_OK)
+}

@@ -109,7 +109,7 @@ fn vault_round_trip_never_prints_a_secret_unasked() {
         asta(d, &["vault", "get", "shoonya.password", "--reveal"])
             .status
             .code(),
-        Some(3)
+        Some(7)
     );
 }
 
@@ -181,13 +181,13 @@ fn api_keys_need_a_scope_and_show_in_status() {
 fn vault_failures_are_typed_and_clear() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // No vault yet.
+    // No vault yet: not found (7).
     let out = asta(d, &["vault", "list"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
     assert!(text(&out).contains("asta vault init"), "{}", text(&out));
     ok(asta(d, &["vault", "init"]));
-    // A second init refuses to clobber.
-    assert_eq!(asta(d, &["vault", "init"]).status.code(), Some(4));
+    // A second init refuses to clobber: already exists (6).
+    assert_eq!(asta(d, &["vault", "init"]).status.code(), Some(6));
     // An empty secret on stdin.
     assert_eq!(
         asta_with_stdin(d, &["vault", "set", "x.y"], "\n")
@@ -249,8 +249,11 @@ fn audit_verify_tail_export_and_checkpoint() {
     let dir = project();
     let d = dir.path();
     write_trail(d, 5);
+    // Every command is in the trail too: `vault init` (1), the `vault get`
+    // that read the chain key (2), then the five records (3 to 7); each
+    // command below adds its own record after it runs.
     let verify = ok(asta(d, &["audit", "verify"]));
-    assert!(verify.starts_with("OK: 5 records"), "{verify}");
+    assert!(verify.starts_with("OK: 7 records"), "{verify}");
     let tail = asta(d, &["audit", "tail", "-n", "2"]);
     no_canary(&tail);
     let tail = ok(tail);
@@ -258,11 +261,11 @@ fn audit_verify_tail_export_and_checkpoint() {
     assert!(tail.contains("[REDACTED]"), "{tail}");
     let export = asta(d, &["audit", "export"]);
     no_canary(&export);
-    assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 5);
+    assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 9);
     let checkpoint = ok(asta(d, &["audit", "checkpoint"]));
     let checkpoint = checkpoint.lines().next().unwrap().to_owned();
     assert!(
-        checkpoint.starts_with("asta-audit-checkpoint v1 seq=5"),
+        checkpoint.starts_with("asta-audit-checkpoint v1 seq=10"),
         "{checkpoint}"
     );
     ok(asta(d, &["audit", "verify", "--checkpoint", &checkpoint]));
@@ -289,7 +292,7 @@ fn audit_verify_tail_export_and_checkpoint() {
     std::fs::write(&segment, kept.replacen("\"n\":1", "\"n\":9", 1)).unwrap();
     let caught = asta(d, &["audit", "verify"]);
     assert_eq!(caught.status.code(), Some(1));
-    assert!(text(&caught).contains("line 2"), "{}", text(&caught));
+    assert!(text(&caught).contains("line 4"), "{}", text(&caught));
     assert_eq!(asta(d, &["audit", "export"]).status.code(), Some(1));
     assert_eq!(
         asta(d, &["audit", "verify", "--checkpoint", "nonsense"])
@@ -310,14 +313,15 @@ fn audit_export_to_a_file_is_private_and_never_overwrites_or_follows_links() {
     let first = asta(d, &["audit", "export", "--out", &out_arg]);
     no_canary(&first);
     ok(first);
-    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+    // vault init, vault get (the chain key), the three records.
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 5);
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
     // An existing export is evidence: never replaced.
     let before = std::fs::read(&out).unwrap();
     let again = asta(d, &["audit", "export", "--out", &out_arg]);
-    assert_eq!(again.status.code(), Some(4), "{}", text(&again));
+    assert_eq!(again.status.code(), Some(6), "{}", text(&again));
     assert_eq!(std::fs::read(&out).unwrap(), before);
 
     // A symbolic link is refused, and nothing is written where it points.
@@ -387,7 +391,25 @@ fn backup_of_a_database_being_written_restores_consistently() {
         asta(d, &["backup", "restore", &backup]).status.code(),
         Some(4)
     );
-    ok(asta(d, &["backup", "restore", &backup, "--force"]));
+    // The trail has grown since the backup (every command is recorded): a
+    // restore that would shorten it is refused even with --force ...
+    assert_eq!(
+        asta(d, &["backup", "restore", &backup, "--force"])
+            .status
+            .code(),
+        Some(4)
+    );
+    // ... and allowed only with --replace-audit-trail.
+    ok(asta(
+        d,
+        &[
+            "backup",
+            "restore",
+            &backup,
+            "--force",
+            "--replace-audit-trail",
+        ],
+    ));
     let conn = rusqlite::Connection::open(&db_path).unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -6,7 +6,7 @@
 //!   cancelled, its next order is refused HALTED, the trail shows who did
 //!   it; a flatten with a wrong code does nothing and is recorded;
 //! - the session is stopped (SIGSTOP): `asta kill` writes the halt marker
-//!   and cancels at a fake OpenAlgo server directly (exit 6); after SIGCONT
+//!   and cancels at a fake OpenAlgo server directly (exit 8); after SIGCONT
 //!   the session refuses every new order; the next session links the
 //!   control trail, which verifies; `asta risk reset` removes the marker.
 #![allow(
@@ -561,7 +561,7 @@ fn a_stopped_session_gets_a_marker_and_its_orders_are_cancelled_at_the_broker() 
     session.signal("-STOP");
     let kill = asta(d, &["kill", "--reason", "session frozen"], "");
     let out = text(&kill);
-    assert_eq!(kill.status.code(), Some(6), "{out}");
+    assert_eq!(kill.status.code(), Some(8), "{out}");
     assert!(out.contains("treating it as hung"), "{out}");
     assert!(out.contains("halt marker written"), "{out}");
     assert!(

@@ -43,7 +43,30 @@ fn good_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join(".gitignore"), GOOD_GITIGNORE).unwrap();
-    std::fs::write(d.join("asta.toml"), "[trading]\nmode = \"sandbox\"\n").unwrap();
+    std::fs::write(
+        d.join("asta.toml"),
+        "[paths]\ncalendar = \"calendar.json\"\n[trading]\nmode = \"sandbox\"\n",
+    )
+    .unwrap();
+    // A calendar that covers the coming year, whenever the test runs (the
+    // built-in data ends on a fixed date; doctor warns 30 days before it).
+    let today = chrono::Utc::now().date_naive();
+    let until = today + chrono::TimeDelta::days(400);
+    std::fs::write(
+        d.join("calendar.json"),
+        format!(
+            r#"{{"format": 1, "version": "test", "covers": {{"from": "{}", "to": "{until}"}},
+                "sessions": {{"NSE": {{"open": "09:15", "close": "15:30", "mis_cutoff": "15:15"}}}}}}"#,
+            today - chrono::TimeDelta::days(30)
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(d.join("docs")).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/docs/incident-response.md"),
+        d.join("docs/incident-response.md"),
+    )
+    .unwrap();
     for args in [
         &["vault", "init"][..],
         &["totp", "enroll"],
@@ -56,8 +79,21 @@ fn good_dir() -> tempfile::TempDir {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The maintenance routines, done today: the trail verified, a backup tested.
+    let backup = std::fs::read_dir(d.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sealed"))
+        .unwrap();
+    for args in [
+        &["audit", "verify"][..],
+        &["backup", "verify", &backup.to_string_lossy()],
+    ] {
+        let out = asta(d, args);
+        assert!(out.status.success(), "{args:?}");
+    }
     git(d, &["init", "-q"]);
-    git(d, &["add", ".gitignore", "asta.toml"]);
+    git(d, &["add", ".gitignore", "asta.toml", "calendar.json"]);
     git(d, &["commit", "-q", "-m", "init"]);
     dir
 }
@@ -100,7 +136,34 @@ fn a_good_directory_passes_every_check() {
         assert_eq!(check["status"], "PASS", "{check:#}");
     }
     assert_eq!(code, 0);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 9);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 14);
+}
+
+#[test]
+fn the_maintenance_schedule_is_reported_from_the_trail() {
+    let dir = good_dir();
+    let (_, report) = doctor(dir.path());
+    for id in ["trail-review", "backup-test", "key-rotation"] {
+        assert_eq!(check(&report, id)["status"], "PASS", "{id}");
+    }
+    assert!(
+        check(&report, "trail-review")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("last done"),
+    );
+    // A project where nothing was ever verified: WARN, not FAIL.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = asta(fresh.path(), &["vault", "init"]);
+    assert!(out.status.success());
+    let (_, report) = doctor(fresh.path());
+    for id in ["trail-review", "backup-test"] {
+        let c = check(&report, id);
+        assert_eq!(c["status"], "WARN", "{c}");
+        assert!(c["detail"].as_str().unwrap().contains("never"), "{c}");
+    }
+    // No incident response plan next to the configuration: FAIL.
+    assert_eq!(check(&report, "incident-response")["status"], "FAIL");
 }
 
 #[test]

@@ -50,14 +50,17 @@ fn passphrase_backup_from_argon2_0_5_restores() {
         databases: vec![dir.path().join("data/trades.db")],
         vault: dir.path().join("secrets/vault.asta"),
         audit_dir: dir.path().join("audit"),
+        files: Vec::new(),
     };
     let restored = backup::restore(
         &copy,
         &Sealing::Passphrase(SecretString::from(PASSPHRASE)),
         &targets,
-        false,
+        backup::RestoreOptions::default(),
+        chrono::Utc::now(),
     )
-    .unwrap();
+    .unwrap()
+    .restored;
     assert_eq!(restored.len(), 3);
 
     let conn = rusqlite::Connection::open(dir.path().join("data/trades.db")).unwrap();

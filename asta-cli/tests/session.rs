@@ -76,9 +76,10 @@ fn demo_runs_the_whole_guarded_session_and_verifies_its_trail() {
     let config = config.to_str().unwrap();
     let verify = asta_in(dir.path(), &["--config", config, "audit", "verify"], "");
     assert!(verify.status.success(), "{}", text(&verify));
-    // A second demo in the same directory refuses to clobber it.
+    // A second demo in the same directory refuses to clobber it: already
+    // exists (6).
     let again = asta_in(dir.path(), &["demo", "--dir", work.to_str().unwrap()], "");
-    assert_eq!(again.status.code(), Some(4));
+    assert_eq!(again.status.code(), Some(6));
 }
 
 #[test]
@@ -175,8 +176,9 @@ fn a_missing_risk_state_is_never_a_fresh_start() {
     // Deleting the state does not un-halt: every risk command refuses until
     // an explicit, audited `risk init`.
     std::fs::remove_file(d.join("risk-state.json")).unwrap();
+    // Not found (7): nothing is opened, trading stays refused.
     let status = asta_in(d, &["risk", "status"], "");
-    assert_eq!(status.status.code(), Some(4), "{}", text(&status));
+    assert_eq!(status.status.code(), Some(7), "{}", text(&status));
     assert!(
         text(&status).contains("asta risk init"),
         "{}",
@@ -185,7 +187,7 @@ fn a_missing_risk_state_is_never_a_fresh_start() {
     assert_ne!(asta_in(d, &["kill"], "").status.code(), Some(0));
     // init refuses to replace an existing state.
     assert!(asta_in(d, &["risk", "init"], "").status.success());
-    assert_eq!(asta_in(d, &["risk", "init"], "").status.code(), Some(3));
+    assert_eq!(asta_in(d, &["risk", "init"], "").status.code(), Some(6));
     let tail = text(&asta_in(d, &["audit", "tail", "-n", "200"], ""));
     assert_eq!(tail.matches("risk_state_created").count(), 2, "{tail}");
 }

@@ -34,6 +34,10 @@ const NEXT_OPEN_HORIZON_DAYS: u32 = 400;
 /// [`MarketCalendar::bundled`]. A special session replaces the normal day,
 /// even on a weekend or a holiday.
 ///
+/// The data covers a range of dates ([`MarketCalendar::covers`]): outside
+/// it the calendar does not know the holidays, so every exchange is
+/// [`ClosedReason::OutsideCalendar`] there (fail closed), never assumed open.
+///
 /// ```
 /// use asta_core::{Exchange, MarketCalendar, MarketPhase, Product};
 /// use chrono::{TimeZone, Utc};
@@ -54,6 +58,7 @@ const NEXT_OPEN_HORIZON_DAYS: u32 = 400;
 #[derive(Debug, Clone)]
 pub struct MarketCalendar {
     version: String,
+    covers: (NaiveDate, NaiveDate),
     sessions: HashMap<Exchange, Session>,
     holidays: HashMap<(Exchange, NaiveDate), String>,
     special: HashMap<(Exchange, NaiveDate), SpecialSession>,
@@ -107,6 +112,14 @@ pub enum ClosedReason {
     PreOpenMatching,
     /// After the day's close.
     AfterClose,
+    /// The date is outside the range the calendar data covers, so its
+    /// holidays are unknown: load a newer calendar.
+    OutsideCalendar {
+        /// The first date the data covers.
+        from: NaiveDate,
+        /// The last date the data covers.
+        until: NaiveDate,
+    },
 }
 
 impl fmt::Display for ClosedReason {
@@ -119,6 +132,11 @@ impl fmt::Display for ClosedReason {
             ClosedReason::BeforeOpen => f.write_str("before the open"),
             ClosedReason::PreOpenMatching => f.write_str("pre-open matching period"),
             ClosedReason::AfterClose => f.write_str("after the close"),
+            ClosedReason::OutsideCalendar { from, until } => write!(
+                f,
+                "the market calendar covers {from} up to {until}; load a newer calendar \
+                 (paths.calendar in asta.toml, or `asta calendar import`)"
+            ),
         }
     }
 }
@@ -192,11 +210,21 @@ struct RawCalendar {
     #[serde(default)]
     #[allow(dead_code, reason = "documentation for people reading the file")]
     source: Option<String>,
+    #[serde(default)]
+    covers: Option<RawCovers>,
     sessions: HashMap<Exchange, RawSession>,
     #[serde(default)]
     holidays: Vec<RawHoliday>,
     #[serde(default)]
     special_sessions: Vec<RawSpecial>,
+}
+
+/// The dates the data covers, both inclusive.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCovers {
+    from: NaiveDate,
+    to: NaiveDate,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +271,12 @@ impl MarketCalendar {
     /// The calendar shipped with this crate.
     pub fn bundled() -> Result<Self, CalendarError> {
         Self::from_json_str(BUNDLED)
+    }
+
+    /// The text of the calendar data shipped with this crate, e.g. to copy
+    /// its session times into a newer file.
+    pub fn bundled_json() -> &'static str {
+        BUNDLED
     }
 
     /// Loads calendar data from a JSON file in the bundled file's format.
@@ -366,12 +400,21 @@ impl MarketCalendar {
             }
         }
 
+        let covers = covered_range(raw.covers.as_ref(), &holidays, &special)?;
         Ok(Self {
             version: raw.version,
+            covers,
             sessions,
             holidays,
             special,
         })
+    }
+
+    /// The first and last dates (IST, both inclusive) the data covers.
+    /// Outside them every exchange is closed with
+    /// [`ClosedReason::OutsideCalendar`].
+    pub fn covers(&self) -> (NaiveDate, NaiveDate) {
+        self.covers
     }
 
     /// The data version, e.g. `2026.11-1`.
@@ -409,6 +452,10 @@ impl MarketCalendar {
     fn day_session(&self, exchange: Exchange, date: NaiveDate) -> Result<DaySession, ClosedReason> {
         if !exchange.is_tradable() {
             return Err(ClosedReason::NotTradable);
+        }
+        let (from, until) = self.covers;
+        if date < from || date > until {
+            return Err(ClosedReason::OutsideCalendar { from, until });
         }
         let session = self
             .sessions
@@ -494,7 +541,8 @@ impl MarketCalendar {
 
     /// The next instant at or after `at` when continuous trading opens on
     /// `exchange` (a special session's open counts), looking at most 400 days
-    /// ahead. `None` for index segments and exchanges without session data.
+    /// ahead. `None` for index segments, exchanges without session data, and
+    /// when the search reaches a date the calendar does not cover.
     pub fn next_open(&self, exchange: Exchange, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut date = at.with_timezone(&Kolkata).date_naive();
         for _ in 0..NEXT_OPEN_HORIZON_DAYS {
@@ -508,12 +556,61 @@ impl MarketCalendar {
                         return Some(open);
                     }
                 }
-                Err(ClosedReason::NotTradable | ClosedReason::NoSessionData) => return None,
+                Err(
+                    ClosedReason::NotTradable
+                    | ClosedReason::NoSessionData
+                    | ClosedReason::OutsideCalendar { .. },
+                ) => return None,
                 Err(_) => {}
             }
             date = date.succ_opt()?;
         }
         None
+    }
+}
+
+/// The covered range: `covers` when the file says it; otherwise the whole
+/// calendar years its holidays and special sessions fall in. A file with
+/// neither must say it, since a calendar without a range cannot tell a
+/// trading day from an unknown one.
+fn covered_range(
+    covers: Option<&RawCovers>,
+    holidays: &HashMap<(Exchange, NaiveDate), String>,
+    special: &HashMap<(Exchange, NaiveDate), SpecialSession>,
+) -> Result<(NaiveDate, NaiveDate), CalendarError> {
+    if let Some(c) = covers {
+        if c.from > c.to {
+            return Err(CalendarError::Invalid(format!(
+                "covers.from {} is after covers.to {}",
+                c.from, c.to
+            )));
+        }
+        let outside = holidays
+            .keys()
+            .chain(special.keys())
+            .map(|(_, d)| *d)
+            .find(|d| *d < c.from || *d > c.to);
+        if let Some(date) = outside {
+            return Err(CalendarError::Invalid(format!(
+                "{date} is listed but outside covers {} to {}",
+                c.from, c.to
+            )));
+        }
+        return Ok((c.from, c.to));
+    }
+    let dates = || holidays.keys().chain(special.keys()).map(|(_, d)| *d);
+    let (Some(first), Some(last)) = (dates().min(), dates().max()) else {
+        return Err(CalendarError::Invalid(
+            "the calendar must say which dates it covers: add \"covers\": {\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}".to_owned(),
+        ));
+    };
+    let start = NaiveDate::from_ymd_opt(first.year(), 1, 1);
+    let end = NaiveDate::from_ymd_opt(last.year(), 12, 31);
+    match (start, end) {
+        (Some(start), Some(end)) => Ok((start, end)),
+        _ => Err(CalendarError::Invalid(
+            "the listed dates are out of range".to_owned(),
+        )),
     }
 }
 

@@ -97,6 +97,10 @@ mod symbol;
 mod text_enum;
 mod trading_mode;
 
+/// chrono, re-exported: asta-core's API speaks its types (`DateTime<Utc>`,
+/// `NaiveDate`), so a user needs no chrono dependency of their own.
+pub use chrono;
+
 pub use calendar::{
     CALENDAR_FORMAT, CalendarError, ClosedReason, MarketCalendar, MarketPhase, TradingHoursError,
 };

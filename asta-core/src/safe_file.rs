@@ -7,6 +7,8 @@
 //!   fsynced. On an error the temp file is removed.
 //! - [`write_new_atomic_with`] does the same for a file that must not exist
 //!   yet: the temp file is linked into place, which fails if the name is taken.
+//!   A write killed midway leaves its temp file; [`remove_stale_temps`]
+//!   removes them under the writer's lock.
 //! - [`create_new_private`] creates a new 0600 file for a path a user named,
 //!   refusing an existing file and any symbolic link.
 //! - [`open_no_follow`] and [`open_private`] open for reading without following
@@ -410,6 +412,48 @@ fn temp_path(target: &Path) -> Result<PathBuf, SafeFileError> {
         temp_name.push(format!("{byte:02x}"));
     }
     Ok(parent_dir(target).join(temp_name))
+}
+
+/// Removes the temp files that killed atomic writes of `target` left beside
+/// it (`.<name>.tmp-<16 hex digits>`, the names [`write_atomic`] uses) and
+/// returns how many it removed. Nothing else is touched, and a symbolic link
+/// with such a name is unlinked, never followed.
+///
+/// Call it only while holding the lock that serializes writes of `target`:
+/// a temp file of a write in progress looks exactly like a stale one.
+pub fn remove_stale_temps(target: &Path) -> Result<usize, SafeFileError> {
+    let Some(name) = target.file_name() else {
+        return Ok(0);
+    };
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".tmp-");
+    let prefix = prefix.as_encoded_bytes();
+    let dir = parent_dir(target);
+    let entries = std::fs::read_dir(dir).map_err(|e| SafeFileError::io("listing", dir, e))?;
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| SafeFileError::io("listing", dir, e))?;
+        let file_name = entry.file_name();
+        let is_temp = file_name
+            .as_encoded_bytes()
+            .strip_prefix(prefix)
+            .is_some_and(|rest| {
+                rest.len() == 16
+                    && rest
+                        .iter()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            });
+        if is_temp {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| SafeFileError::io("removing", &path, e))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
 }
 
 /// How the temp file takes the target's name.

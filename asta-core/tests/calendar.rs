@@ -277,7 +277,9 @@ fn index_segments_never_trade() {
 #[test]
 fn calendar_data_is_validated() {
     let minimal = |sessions: &str, format: u32| {
-        format!(r#"{{"format": {format}, "version": "t", "sessions": {{{sessions}}}}}"#)
+        format!(
+            r#"{{"format": {format}, "version": "t", "covers": {{"from": "2026-01-01", "to": "2026-12-31"}}, "sessions": {{{sessions}}}}}"#
+        )
     };
     let ok = r#""NSE": {"open": "09:15", "close": "15:30", "mis_cutoff": "15:15"}"#;
     assert!(MarketCalendar::from_json_str(&minimal(ok, 1)).is_ok());

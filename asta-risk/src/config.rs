@@ -272,20 +272,24 @@ pub enum ConfigError {
 /// (through the same validation) from the [`RiskLimits`] shape.
 ///
 /// ```
-/// use asta_risk::RiskConfig;
-/// use asta_core::Money;
+/// use asta_risk::core::Money;
+/// use asta_risk::{RequiredLimits, RiskConfig};
 ///
-/// let config = RiskConfig::builder(Money::from_rupees(1_000_000))
-///     .max_order_quantity(1_000)
-///     .max_order_notional(Money::from_rupees(200_000))
-///     .max_gross_exposure(Money::from_rupees(2_000_000))
+/// let config = RiskConfig::builder(RequiredLimits {
+///     capital: Money::from_rupees(1_000_000),
+///     max_order_quantity: 1_000,
+///     max_order_notional: Money::from_rupees(200_000),
+///     max_gross_exposure: Money::from_rupees(2_000_000),
+/// })
 ///     .build()?;
 /// assert_eq!(config.limits().collar_bps, 500);
 ///
-/// let error = RiskConfig::builder(Money::from_rupees(1_000_000))
-///     .max_order_quantity(1_000)
-///     .max_order_notional(Money::from_rupees(200_000))
-///     .max_gross_exposure(Money::from_rupees(2_000_000))
+/// let error = RiskConfig::builder(RequiredLimits {
+///     capital: Money::from_rupees(1_000_000),
+///     max_order_quantity: 1_000,
+///     max_order_notional: Money::from_rupees(200_000),
+///     max_gross_exposure: Money::from_rupees(2_000_000),
+/// })
 ///     .max_daily_loss_bps(12_000)
 ///     .build()
 ///     .unwrap_err();
@@ -507,11 +511,17 @@ impl RiskConfig {
         Ok(Self { limits })
     }
 
-    /// A builder with the defaults and the given capital.
-    pub fn builder(capital: Money) -> RiskConfigBuilder {
+    /// A builder with the limits that have no safe default and the
+    /// defaults for everything else (3% daily loss, 30% per symbol, 5%
+    /// collar, ...). Every value is checked in
+    /// [`build`](RiskConfigBuilder::build).
+    pub fn builder(required: RequiredLimits) -> RiskConfigBuilder {
         RiskConfigBuilder {
             limits: RiskLimits {
-                capital,
+                capital: required.capital,
+                max_order_quantity: required.max_order_quantity,
+                max_order_notional: required.max_order_notional,
+                max_gross_exposure: required.max_gross_exposure,
                 ..RiskLimits::default()
             },
         }
@@ -537,6 +547,22 @@ impl RiskConfig {
             .checked_mul_bps(self.limits.max_daily_loss_bps)
             .unwrap_or(Money::ZERO)
     }
+}
+
+/// The limits [`RiskConfig::builder`] needs because no default is safe:
+/// they depend on the account. Named fields, so two amounts cannot be
+/// swapped by position; each must be above zero (checked in
+/// [`RiskConfigBuilder::build`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequiredLimits {
+    /// The account's capital: the base of every share-of-capital limit.
+    pub capital: Money,
+    /// The most quantity in one order.
+    pub max_order_quantity: u64,
+    /// The most notional (price × quantity) in one order.
+    pub max_order_notional: Money,
+    /// The most gross exposure over all positions and open orders.
+    pub max_gross_exposure: Money,
 }
 
 /// Builds a [`RiskConfig`]; everything is checked in [`build`](Self::build).
@@ -599,10 +625,12 @@ mod tests {
     use super::*;
 
     fn base() -> RiskConfigBuilder {
-        RiskConfig::builder(Money::from_rupees(1_000_000))
-            .max_order_quantity(1_000)
-            .max_order_notional(Money::from_rupees(100_000))
-            .max_gross_exposure(Money::from_rupees(1_000_000))
+        RiskConfig::builder(RequiredLimits {
+            capital: Money::from_rupees(1_000_000),
+            max_order_quantity: 1_000,
+            max_order_notional: Money::from_rupees(100_000),
+            max_gross_exposure: Money::from_rupees(1_000_000),
+        })
     }
 
     #[test]
@@ -632,17 +660,21 @@ mod tests {
         };
         let cases: Vec<(RiskConfigBuilder, &str)> = vec![
             (
-                RiskConfig::builder(Money::ZERO)
-                    .max_order_quantity(1)
-                    .max_order_notional(Money::from_rupees(1))
-                    .max_gross_exposure(Money::from_rupees(1)),
+                RiskConfig::builder(RequiredLimits {
+                    capital: Money::ZERO,
+                    max_order_quantity: 1,
+                    max_order_notional: Money::from_rupees(1),
+                    max_gross_exposure: Money::from_rupees(1),
+                }),
                 "capital must be above zero",
             ),
             (
-                RiskConfig::builder(Money::from_rupees(-5))
-                    .max_order_quantity(1)
-                    .max_order_notional(Money::from_rupees(1))
-                    .max_gross_exposure(Money::from_rupees(1)),
+                RiskConfig::builder(RequiredLimits {
+                    capital: Money::from_rupees(-5),
+                    max_order_quantity: 1,
+                    max_order_notional: Money::from_rupees(1),
+                    max_gross_exposure: Money::from_rupees(1),
+                }),
                 "capital must be above zero",
             ),
             (base().max_order_quantity(0), "max_order_quantity"),

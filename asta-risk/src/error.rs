@@ -544,9 +544,12 @@ impl PublicCode for ResetError {
             ResetError::BadOperator { .. } | ResetError::BadTarget { .. } => {
                 ErrorCode::InvalidInput
             }
-            ResetError::Totp(_) => ErrorCode::PermissionDenied,
-            ResetError::NothingToReset { .. } | ResetError::ConditionPersists { .. } => {
-                ErrorCode::RiskRejected
+            // A reset is not an order: never RISK_REJECTED ("the order was
+            // rejected"). Nothing to reset is a request that does not
+            // apply; a condition that persists is a safety refusal.
+            ResetError::NothingToReset { .. } => ErrorCode::InvalidInput,
+            ResetError::Totp(_) | ResetError::ConditionPersists { .. } => {
+                ErrorCode::PermissionDenied
             }
             ResetError::StateUnavailable { .. } => ErrorCode::Halted,
         }

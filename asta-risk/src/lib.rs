@@ -47,14 +47,19 @@
 //!
 //! # Example
 //!
+//! One dependency line is enough: asta-core (with its chrono) is
+//! re-exported as [`asta_risk::core`](crate::core). The example follows an
+//! order through its whole life: the check, the broker's answer (accepted
+//! or rejected), the fills, the close.
+//!
 //! ```
 //! use std::sync::Arc;
-//! use asta_core::{
-//!     Clock, Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest,
+//! use asta_risk::core::chrono::{TimeZone, Utc};
+//! use asta_risk::core::{
+//!     Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderId, OrderRequest,
 //!     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 //! };
-//! use asta_risk::{OrderContext, Rejection, RiskConfig, RiskEngine, StateStore};
-//! use chrono::{TimeZone, Utc};
+//! use asta_risk::{FillReport, OrderContext, Rejection, RequiredLimits, RiskConfig, RiskEngine, StateStore};
 //!
 //! let catalog = InstrumentCatalog::from_csv_reader(
 //!     "exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper\n\
@@ -62,11 +67,14 @@
 //! )?;
 //! // Friday 27 November 2026, 09:30 IST.
 //! let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap());
-//! let config = RiskConfig::builder(Money::from_rupees(1_000_000))
-//!     .max_order_quantity(1_000)
-//!     .max_order_notional(Money::from_rupees(200_000))
-//!     .max_gross_exposure(Money::from_rupees(2_000_000))
-//!     .build()?;
+//! // The limits without a safe default are arguments; the rest have defaults.
+//! let config = RiskConfig::builder(RequiredLimits {
+//!     capital: Money::from_rupees(1_000_000),
+//!     max_order_quantity: 1_000,
+//!     max_order_notional: Money::from_rupees(200_000),
+//!     max_gross_exposure: Money::from_rupees(2_000_000),
+//! })
+//! .build()?;
 //! let mut engine = RiskEngine::open(
 //!     config,
 //!     Arc::new(catalog),
@@ -87,8 +95,34 @@
 //!     .price("801".parse()?)
 //!     .strategy(StrategyTag::new("demo")?)
 //!     .build()?;
+//!
+//! // 1. The check. An approval reserves the order's exposure until step 2.
 //! let approval = engine.check_order(&order, &OrderContext::new())?;
 //! assert_eq!(approval.notional, Money::from_rupees(8_010));
+//!
+//! // 2a. The broker accepted it: the reservation becomes an open order.
+//! let order_id = OrderId::new("240101000000001")?;
+//! engine.order_opened(order_id.clone(), &order, Some(approval.ticket));
+//!
+//! // 3. Fills, as the broker reports them, then the close.
+//! engine.record_fill(&FillReport {
+//!     exchange: Exchange::Nse,
+//!     symbol: sbin.clone(),
+//!     product: Product::Cnc,
+//!     side: Side::Buy,
+//!     quantity: Quantity::new(10)?,
+//!     price: "801".parse()?,
+//!     strategy: StrategyTag::new("demo")?,
+//!     order_id: Some(order_id.clone()),
+//! });
+//! engine.order_closed(&order_id);
+//!
+//! // 2b. A second order that the broker definitely rejected: release its
+//! // reservation. (An order whose outcome is unknown is reconciled from
+//! // the order book instead, never released.)
+//! let second_order = order.to_builder().quantity(Quantity::new(5)?).build()?;
+//! let second = engine.check_order(&second_order, &OrderContext::new())?;
+//! engine.release_approval(second.ticket);
 //!
 //! // 10% away from the last price: the fat-finger collar refuses it.
 //! let fat = order.to_builder().price("880".parse()?).build()?;
@@ -99,6 +133,8 @@
 //!     "price 880 is 1000 bps from the reference price 800 of SBIN; the collar is 500 bps"
 //! );
 //!
+//! // After every call: hand the events to the audit trail (the buffer is
+//! // bounded, see RiskEngine::drain_events).
 //! for event in engine.drain_events() {
 //!     let _audit_line = serde_json::to_string(&event)?; // hand to asta-audit
 //! }
@@ -116,7 +152,9 @@
 //!     Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest, PriceType,
 //!     Product, Quantity, Side, StrategyTag, Symbol,
 //! };
-//! use asta_risk::{JournalEntry, OrderContext, RiskConfig, RiskEngine, RiskSnapshot, TradingState};
+//! use asta_risk::{
+//!     JournalEntry, OrderContext, RequiredLimits, RiskConfig, RiskEngine, RiskSnapshot, TradingState,
+//! };
 //! use chrono::{TimeZone, Utc};
 //!
 //! let catalog = Arc::new(InstrumentCatalog::from_csv_reader(
@@ -125,10 +163,12 @@
 //! )?);
 //! let calendar = Arc::new(MarketCalendar::bundled()?);
 //! let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap()));
-//! let config = RiskConfig::builder(Money::from_rupees(1_000_000))
-//!     .max_order_quantity(1_000)
-//!     .max_order_notional(Money::from_rupees(200_000))
-//!     .max_gross_exposure(Money::from_rupees(2_000_000))
+//! let config = RiskConfig::builder(RequiredLimits {
+//!     capital: Money::from_rupees(1_000_000),
+//!     max_order_quantity: 1_000,
+//!     max_order_notional: Money::from_rupees(200_000),
+//!     max_gross_exposure: Money::from_rupees(2_000_000),
+//! })
 //!     .build()?;
 //! let mut trail: Vec<String> = Vec::new(); // stands in for the audit trail
 //!
@@ -206,15 +246,19 @@ mod state;
 mod state_store;
 mod trading_state;
 
+/// asta-core, re-exported so that one dependency line is enough: its
+/// domain types, clock and calendar, and `asta_risk::core::chrono`.
+pub use asta_core as core;
+
 pub use breaker::{BreakerKind, LatchedBreaker, TotpVerifier};
 pub use config::{
-    AlertAction, BreakerConfig, ConfigError, MonitorConfig, RateLimitConfig, RiskConfig,
-    RiskConfigBuilder, RiskLimits, SEBI_ORDERS_PER_SECOND, WindowLimits,
+    AlertAction, BreakerConfig, ConfigError, MonitorConfig, RateLimitConfig, RequiredLimits,
+    RiskConfig, RiskConfigBuilder, RiskLimits, SEBI_ORDERS_PER_SECOND, WindowLimits,
 };
 pub use engine::{
     ApplyOutcome, Approval, ApprovalTicket, CancelApproval, DEFAULT_JOURNAL_LIMIT, Decision,
-    Divergence, FillReport, ModifyApproval, OrderContext, PositionStatus, RateStatus, ReplayReport,
-    RiskEngine, RiskStatus, ScopeStatus,
+    Divergence, FillReport, MAX_BUFFERED_EVENTS, ModifyApproval, OrderContext, PositionStatus,
+    RateStatus, ReplayReport, RiskEngine, RiskStatus, ScopeStatus,
 };
 pub use error::{
     AlertKind, JournalError, Rejection, ResetError, RestoreError, SnapshotError, StateError,

@@ -158,10 +158,14 @@ impl KeyFile {
     /// Creates a new key file at `path` holding a fresh random key, mode 0600,
     /// and returns the [`KeySource`] that reads it.
     ///
-    /// Refuses to replace an existing file or follow a symlink. The file and
-    /// its directory are fsynced before this returns.
+    /// A missing parent directory (and its missing parents) is created with
+    /// mode 0700; an existing one is used as it is. Refuses to replace an existing file or follow a symlink. The
+    /// file and its directory are fsynced before this returns.
     pub fn generate(path: impl AsRef<Path>) -> Result<KeySource, VaultError> {
         let path = path.as_ref();
+        let dir = safe_file::parent_dir(path);
+        safe_file::create_private_dir(dir)
+            .map_err(|e| permissions::vault_error("cannot create the key file's directory", e))?;
         let key = MasterKey::generate()?;
         let mut file = safe_file::create_new_private(path).map_err(|e| match e {
             SafeFileError::AlreadyExists { .. } => VaultError::InvalidInput(format!(

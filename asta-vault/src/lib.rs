@@ -21,8 +21,8 @@
 //! # Example
 //!
 //! ```
-//! use asta_vault::{KeySource, MasterKey, Vault, VaultOptions};
-//! use secrecy::{ExposeSecret, SecretString};
+//! // The secrecy types are re-exported: asta-vault is the only dependency needed.
+//! use asta_vault::{ExposeSecret, KeySource, MasterKey, SecretString, Vault, VaultOptions};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("asta.vault");
@@ -104,8 +104,8 @@ pub use kdf::{
 pub use key_source::{KeyFile, KeySource, MASTER_KEY_ENV, MasterKey};
 pub use seal_field::{FieldSealer, MAX_FIELD_LEN, SEALED_FIELD_PREFIX};
 pub use seal_file::{
-    SEAL_CHUNK_SIZE, open_stream, open_stream_with_passphrase, seal_stream,
-    seal_stream_with_passphrase,
+    SEAL_CHUNK_SIZE, SealedWith, open_stream, open_stream_with_passphrase, seal_stream,
+    seal_stream_with_passphrase, sealed_with,
 };
 pub use seal_key::{SealError, SealKey};
 pub use totp::{
@@ -115,3 +115,10 @@ pub use vault::entry::{
     EntryInfo, EntryKind, EntryOptions, MAX_NAME_LEN, MAX_NOTE_LEN, validate_name,
 };
 pub use vault::{KeyProtection, TotpEnrollment, Vault, VaultOptions};
+
+/// asta-core's clocks, for [`VaultOptions::with_clock`].
+pub use asta_core::{Clock, ManualClock, SystemClock};
+/// The secrecy types this crate's API takes and returns, re-exported so a
+/// user needs no secrecy dependency of their own (and always the same
+/// version as the vault).
+pub use secrecy::{ExposeSecret, SecretBox, SecretString};

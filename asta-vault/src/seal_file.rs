@@ -188,6 +188,50 @@ fn seal_inner<R: Read, W: Write>(
     Ok(total)
 }
 
+/// What a sealed stream needs to open: the kind of secret, read from its
+/// header without any secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealedWith {
+    /// A [`SealKey`] (e.g. the vault's backup key).
+    Key,
+    /// A passphrase (Argon2id).
+    Passphrase,
+}
+
+/// Reads the header of a sealed stream and says whether it needs a key or
+/// a passphrase, so a caller can ask for the right one (or say which is
+/// needed) before trying. Reads at most the first 15 bytes.
+pub fn sealed_with<R: Read>(mut reader: R) -> Result<SealedWith, SealError> {
+    let mut fixed = [0u8; 15];
+    let n = read_full(&mut reader, &mut fixed)?;
+    let fixed_read = fixed.get(..n).unwrap_or_default();
+    if n < MAGIC.len() || !fixed_read.starts_with(MAGIC) {
+        return Err(if MAGIC.starts_with(fixed_read) && n < MAGIC.len() {
+            SealError::Truncated { chunks: 0 }
+        } else {
+            SealError::NotSealed
+        });
+    }
+    if n < fixed.len() {
+        return Err(SealError::Truncated { chunks: 0 });
+    }
+    let version = u16::from_be_bytes([fixed[8], fixed[9]]);
+    if version > VERSION {
+        return Err(SealError::NewerVersion {
+            found: version,
+            supported: VERSION,
+        });
+    }
+    match fixed[10] {
+        MODE_KEY => Ok(SealedWith::Key),
+        MODE_PASSPHRASE => Ok(SealedWith::Passphrase),
+        other => Err(SealError::BadHeader(format!(
+            "unknown sealing mode {other}"
+        ))),
+    }
+}
+
 fn open_inner<R: Read, W: Write>(
     mut reader: R,
     mut writer: W,

@@ -40,7 +40,8 @@ use asta_core::{
     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
 use asta_risk::{
-    RateLimitConfig, RiskConfig, RiskEngine, StateStore, TotpRejection, TotpVerifier, WindowLimits,
+    RateLimitConfig, RequiredLimits, RiskConfig, RiskEngine, StateStore, TotpRejection,
+    TotpVerifier, WindowLimits,
 };
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -154,20 +155,22 @@ fn fixture(rt: &Runtime) -> Fixture {
         per_minute: 1_000,
         per_day: 10_000_000,
     };
-    let config = RiskConfig::builder(Money::from_rupees(100_000_000))
-        .max_order_quantity(10_000)
-        .max_order_notional(Money::from_rupees(5_000_000))
-        .max_gross_exposure(Money::from_rupees(500_000_000))
-        .max_open_orders(1_000)
-        .duplicate_window_ms(1)
-        .rate_limits(RateLimitConfig {
-            account: wide,
-            strategy: wide,
-            segment: wide,
-            ..RateLimitConfig::default()
-        })
-        .build()
-        .expect("risk config");
+    let config = RiskConfig::builder(RequiredLimits {
+        capital: Money::from_rupees(100_000_000),
+        max_order_quantity: 10_000,
+        max_order_notional: Money::from_rupees(5_000_000),
+        max_gross_exposure: Money::from_rupees(500_000_000),
+    })
+    .max_open_orders(1_000)
+    .duplicate_window_ms(1)
+    .rate_limits(RateLimitConfig {
+        account: wide,
+        strategy: wide,
+        segment: wide,
+        ..RateLimitConfig::default()
+    })
+    .build()
+    .expect("risk config");
     let risk = RiskEngine::open(
         config,
         Arc::clone(&catalog),

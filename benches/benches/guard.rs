@@ -43,7 +43,9 @@ use asta_core::{
     Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest, PriceType,
     Product, Quantity, Side, StrategyTag, Symbol,
 };
-use asta_risk::{RateLimitConfig, RiskConfig, RiskEngine, StateStore, WindowLimits};
+use asta_risk::{
+    RateLimitConfig, RequiredLimits, RiskConfig, RiskEngine, StateStore, WindowLimits,
+};
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -115,19 +117,21 @@ impl Session {
             per_minute: 1_000,
             per_day: 10_000_000,
         };
-        let config = RiskConfig::builder(Money::from_rupees(100_000_000))
-            .max_order_quantity(10_000)
-            .max_order_notional(Money::from_rupees(5_000_000))
-            .max_gross_exposure(Money::from_rupees(500_000_000))
-            .duplicate_window_ms(1)
-            .rate_limits(RateLimitConfig {
-                account: wide,
-                strategy: wide,
-                segment: wide,
-                ..RateLimitConfig::default()
-            })
-            .build()
-            .expect("risk config");
+        let config = RiskConfig::builder(RequiredLimits {
+            capital: Money::from_rupees(100_000_000),
+            max_order_quantity: 10_000,
+            max_order_notional: Money::from_rupees(5_000_000),
+            max_gross_exposure: Money::from_rupees(500_000_000),
+        })
+        .duplicate_window_ms(1)
+        .rate_limits(RateLimitConfig {
+            account: wide,
+            strategy: wide,
+            segment: wide,
+            ..RateLimitConfig::default()
+        })
+        .build()
+        .expect("risk config");
         let mut audit_config = AuditConfig::builder();
         if let Variant::Buffered = variant {
             for category in [

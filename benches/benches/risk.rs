@@ -29,7 +29,8 @@ use asta_core::{
     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
 use asta_risk::{
-    FillReport, OrderContext, RateLimiter, RiskConfig, RiskEngine, StateStore, WindowLimits,
+    FillReport, OrderContext, RateLimiter, RequiredLimits, RiskConfig, RiskEngine, StateStore,
+    WindowLimits,
 };
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -68,13 +69,15 @@ fn primed_engine() -> RiskEngine {
             .single()
             .expect("instant"),
     );
-    let config = RiskConfig::builder(Money::from_rupees(1_000_000_000))
-        .max_order_quantity(10_000)
-        .max_order_notional(Money::from_rupees(5_000_000))
-        .max_gross_exposure(Money::from_rupees(2_000_000_000))
-        .max_open_orders(500)
-        .build()
-        .expect("config");
+    let config = RiskConfig::builder(RequiredLimits {
+        capital: Money::from_rupees(1_000_000_000),
+        max_order_quantity: 10_000,
+        max_order_notional: Money::from_rupees(5_000_000),
+        max_gross_exposure: Money::from_rupees(2_000_000_000),
+    })
+    .max_open_orders(500)
+    .build()
+    .expect("config");
     let mut engine = RiskEngine::open(
         config,
         Arc::new(catalog),

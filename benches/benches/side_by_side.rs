@@ -49,7 +49,7 @@ use asta_core::{
     Clock, Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest,
     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
-use asta_risk::{RateLimitConfig, RiskConfig, WindowLimits};
+use asta_risk::{RateLimitConfig, RequiredLimits, RiskConfig, WindowLimits};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 const ROUNDS: usize = 3;
@@ -112,20 +112,22 @@ fn risk_config() -> RiskConfig {
         per_minute: 600,
         per_day: 10_000_000,
     };
-    RiskConfig::builder(Money::from_rupees(100_000_000))
-        .max_order_quantity(10_000)
-        .max_order_notional(Money::from_rupees(5_000_000))
-        .max_gross_exposure(Money::from_rupees(500_000_000))
-        .duplicate_window_ms(1)
-        .quote_max_age_ms(86_400_000)
-        .rate_limits(RateLimitConfig {
-            account: wide,
-            strategy: wide,
-            segment: wide,
-            ..RateLimitConfig::default()
-        })
-        .build()
-        .expect("risk config")
+    RiskConfig::builder(RequiredLimits {
+        capital: Money::from_rupees(100_000_000),
+        max_order_quantity: 10_000,
+        max_order_notional: Money::from_rupees(5_000_000),
+        max_gross_exposure: Money::from_rupees(500_000_000),
+    })
+    .duplicate_window_ms(1)
+    .quote_max_age_ms(86_400_000)
+    .rate_limits(RateLimitConfig {
+        account: wide,
+        strategy: wide,
+        segment: wide,
+        ..RateLimitConfig::default()
+    })
+    .build()
+    .expect("risk config")
 }
 
 /// The production setup in a fresh directory.

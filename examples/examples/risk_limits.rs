@@ -13,8 +13,8 @@ use asta_core::{
     Price, PriceType, Product, PublicCode, Quantity, Side, StrategyTag, Symbol,
 };
 use asta_risk::{
-    FillReport, OrderContext, RateLimitConfig, Rejection, RiskConfig, RiskEngine, RiskEventKind,
-    RiskLimits, StateScope, StateStore, TotpRejection, TotpVerifier, TradingState,
+    FillReport, OrderContext, RateLimitConfig, Rejection, RequiredLimits, RiskConfig, RiskEngine,
+    RiskEventKind, RiskLimits, StateScope, StateStore, TotpRejection, TotpVerifier, TradingState,
 };
 use chrono::{TimeDelta, TimeZone, Utc};
 
@@ -88,16 +88,18 @@ fn engine(config: RiskConfig, clock: &ManualClock) -> Result<RiskEngine, Box<dyn
 
 fn main() -> Result<(), Box<dyn Error>> {
     // Capital 10 lakh: 30% per symbol (3 lakh), 3% daily loss (30,000).
-    let config = RiskConfig::builder(Money::from_rupees(1_000_000))
-        .max_order_quantity(1_000)
-        .max_order_notional(Money::from_rupees(200_000))
-        .max_gross_exposure(Money::from_rupees(500_000))
-        .max_open_orders(5)
-        .rate_limits(RateLimitConfig {
-            max_modifications_per_order: 1,
-            ..RateLimitConfig::default()
-        })
-        .build()?;
+    let config = RiskConfig::builder(RequiredLimits {
+        capital: Money::from_rupees(1_000_000),
+        max_order_quantity: 1_000,
+        max_order_notional: Money::from_rupees(200_000),
+        max_gross_exposure: Money::from_rupees(500_000),
+    })
+    .max_open_orders(5)
+    .rate_limits(RateLimitConfig {
+        max_modifications_per_order: 1,
+        ..RateLimitConfig::default()
+    })
+    .build()?;
     // Friday 27 November 2026, 09:30 IST.
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap());
     let mut risk = engine(config.clone(), &clock)?;

@@ -17,7 +17,7 @@ use asta_core::{
     Clock, Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest, Price,
     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
-use asta_risk::{RiskConfig, RiskEngine, StateStore};
+use asta_risk::{RequiredLimits, RiskConfig, RiskEngine, StateStore};
 use chrono::{TimeDelta, TimeZone, Utc};
 
 /// Prints every alert (an `AlertSink` written without the `async_trait` macro).
@@ -84,11 +84,13 @@ async fn run() -> Result<(), Box<dyn Error>> {
             .as_bytes(),
     )?);
     let risk = RiskEngine::open(
-        RiskConfig::builder(Money::from_rupees(1_000_000))
-            .max_order_quantity(1_000)
-            .max_order_notional(Money::from_rupees(200_000))
-            .max_gross_exposure(Money::from_rupees(2_000_000))
-            .build()?,
+        RiskConfig::builder(RequiredLimits {
+            capital: Money::from_rupees(1_000_000),
+            max_order_quantity: 1_000,
+            max_order_notional: Money::from_rupees(200_000),
+            max_gross_exposure: Money::from_rupees(2_000_000),
+        })
+        .build()?,
         Arc::clone(&catalog),
         Arc::new(MarketCalendar::bundled()?),
         Arc::clone(&shared_clock),

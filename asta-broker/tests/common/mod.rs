@@ -19,7 +19,9 @@ use asta_core::{
     Clock, Exchange, InstrumentCatalog, ManualClock, MarketCalendar, Money, OrderRequest,
     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
-use asta_risk::{RateLimitConfig, RiskConfig, RiskEngine, StateStore, WindowLimits};
+use asta_risk::{
+    RateLimitConfig, RequiredLimits, RiskConfig, RiskEngine, StateStore, WindowLimits,
+};
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 
@@ -46,13 +48,15 @@ pub fn risk_config() -> RiskConfig {
 }
 
 pub fn risk_config_with(rates: RateLimitConfig) -> RiskConfig {
-    RiskConfig::builder(Money::from_rupees(1_000_000))
-        .max_order_quantity(1_000)
-        .max_order_notional(Money::from_rupees(200_000))
-        .max_gross_exposure(Money::from_rupees(2_000_000))
-        .rate_limits(rates)
-        .build()
-        .unwrap()
+    RiskConfig::builder(RequiredLimits {
+        capital: Money::from_rupees(1_000_000),
+        max_order_quantity: 1_000,
+        max_order_notional: Money::from_rupees(200_000),
+        max_gross_exposure: Money::from_rupees(2_000_000),
+    })
+    .rate_limits(rates)
+    .build()
+    .unwrap()
 }
 
 /// Strategy limit of `per_second` orders per second.

@@ -22,7 +22,7 @@ pub const MAX_MANIFEST_LEN: usize = 4 * 1024 * 1024;
 
 /// What a bundled file is, which decides where it is restored and how it is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum EntryKind {
     /// A SQLite database (snapshotted with the online backup API).
     Sqlite,
@@ -30,6 +30,14 @@ pub enum EntryKind {
     Vault,
     /// One file of the audit directory.
     Audit,
+    /// The persisted risk state (`paths.risk_state`).
+    RiskState,
+    /// The configuration file (`asta.toml`).
+    Config,
+    /// The instrument catalog (`paths.instruments`).
+    Instruments,
+    /// A market calendar file (`paths.calendar`).
+    Calendar,
 }
 
 /// One file in the bundle.

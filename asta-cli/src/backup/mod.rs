@@ -1,11 +1,18 @@
-//! Sealed backups of SQLite databases, the vault and the audit directory.
+//! Sealed backups of SQLite databases, the vault, the audit directory, the
+//! risk state, the configuration, the instrument catalog and the calendar.
 //!
 //! `create` snapshots every configured SQLite database with SQLite's online
 //! backup API (never a raw copy of a live database), copies the vault file
-//! (writes to it are atomic renames, so any open sees one whole version) and
-//! the audit segments, lays them out as a [`bundle`] in a private temporary
+//! (writes to it are atomic renames, so any open sees one whole version),
+//! the audit segments and the other files, lays them out as a [`bundle`] in a private temporary
 //! file, and seals that with asta-vault's chunked stream sealing into
 //! `asta-backup-<UTC time>.sealed`.
+//!
+//! A restore never shortens or replaces the present audit trail unless the
+//! trail in the backup extends it (every present file is a byte prefix of
+//! the backup's file of the same name); otherwise it refuses, and only
+//! [`RestoreOptions::replace_audit_trail`] lets it go ahead, after moving
+//! the present trail aside (renamed, never deleted).
 //!
 //! Keys: by default the vault's `backup.seal_key` entry (created on first
 //! use). A backup sealed that way cannot bring back a *lost* vault (its key
@@ -50,6 +57,9 @@ pub struct Sources {
     pub vault: Option<PathBuf>,
     /// The audit directory (every regular file directly in it).
     pub audit_dir: Option<PathBuf>,
+    /// Single files of the other kinds (risk state, configuration,
+    /// instrument catalog, calendar); missing ones are skipped.
+    pub files: Vec<(EntryKind, PathBuf)>,
 }
 
 /// Where a restore writes each kind of entry.
@@ -61,6 +71,30 @@ pub struct Targets {
     pub vault: PathBuf,
     /// The audit directory.
     pub audit_dir: PathBuf,
+    /// Where each single-file kind goes; an entry whose kind has no target
+    /// here is not restored (and is listed as skipped).
+    pub files: Vec<(EntryKind, PathBuf)>,
+}
+
+/// How a restore may treat what exists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Replace files that exist.
+    pub force: bool,
+    /// Restore an audit trail that does not extend the present one, after
+    /// moving the present one aside.
+    pub replace_audit_trail: bool,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreReport {
+    /// Every file written.
+    pub restored: Vec<PathBuf>,
+    /// Entries with no configured place, not restored (`kind name`).
+    pub skipped: Vec<String>,
+    /// Where the present audit trail was moved when it was replaced.
+    pub audit_trail_kept_at: Option<PathBuf>,
 }
 
 /// Why a backup operation failed.
@@ -98,6 +132,21 @@ pub enum BackupError {
     /// Two sources share a file name.
     #[error("two databases are named {0}; give them distinct file names")]
     DuplicateName(String),
+    /// The backup's audit trail does not extend the present one: restoring
+    /// it would shorten or replace the record.
+    #[error(
+        "the audit trail in the backup does not extend the present trail in {present} ({why}); \
+         restoring it would shorten or replace the record"
+    )]
+    WouldRewindAuditTrail {
+        /// The present audit directory.
+        present: PathBuf,
+        /// The first difference found.
+        why: String,
+    },
+    /// The present audit trail is open for writing (a running session).
+    #[error("the audit trail in {0} is in use by a running process; stop it first")]
+    AuditTrailInUse(PathBuf),
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> BackupError + 'a {
@@ -173,6 +222,10 @@ pub fn create(
             EntryKind::Sqlite => "db",
             EntryKind::Vault => "vault",
             EntryKind::Audit => "audit",
+            EntryKind::RiskState => "risk",
+            EntryKind::Config => "config",
+            EntryKind::Instruments => "instruments",
+            EntryKind::Calendar => "calendar",
         };
         let path = work.path().join(format!("{prefix}-{}", staged.len()));
         fill(&path)?;
@@ -223,6 +276,18 @@ pub fn create(
                     .map_err(io("copying", &file))
             })?;
         }
+    }
+    for (kind, path) in &sources.files {
+        if !path.is_file() {
+            continue;
+        }
+        stage(*kind, file_name(path), &|dest| {
+            let mut from = safe_file::open_no_follow(path)?;
+            let mut to = create_private_file(dest)?;
+            std::io::copy(&mut from, &mut to)
+                .map(|_| ())
+                .map_err(io("copying", path))
+        })?;
     }
     // 2. Lay out the bundle in a private file.
     let manifest = Manifest {
@@ -317,17 +382,20 @@ pub fn verify(backup: &Path, sealing: &Sealing) -> Result<VerifyReport, BackupEr
 }
 
 /// Restores a backup to `targets`. Refuses to overwrite an existing file
-/// unless `force`. Every entry is checked before anything is written; each
-/// file is written to a temp file and renamed into place (0600).
+/// unless `options.force`, and refuses an audit trail that does not extend
+/// the present one unless `options.replace_audit_trail` (see the module
+/// docs). Every entry is checked before anything is written; each file is
+/// written to a temp file and renamed into place (0600).
 pub fn restore(
     backup: &Path,
     sealing: &Sealing,
     targets: &Targets,
-    force: bool,
-) -> Result<Vec<PathBuf>, BackupError> {
+    options: RestoreOptions,
+    now: DateTime<Utc>,
+) -> Result<RestoreReport, BackupError> {
     let report = verify(backup, sealing)?;
-    let destination = |entry: &Entry| -> Result<PathBuf, BackupError> {
-        Ok(match entry.kind {
+    let destination = |entry: &Entry| -> Result<Option<PathBuf>, BackupError> {
+        Ok(Some(match entry.kind {
             EntryKind::Vault => targets.vault.clone(),
             EntryKind::Audit => targets.audit_dir.join(&entry.name),
             EntryKind::Sqlite => targets
@@ -336,28 +404,151 @@ pub fn restore(
                 .find(|p| file_name(p) == entry.name)
                 .cloned()
                 .ok_or_else(|| BackupError::UnknownDatabase(entry.name.clone()))?,
-        })
+            kind => match targets.files.iter().find(|(k, _)| *k == kind) {
+                Some((_, path)) => path.clone(),
+                None => return Ok(None),
+            },
+        }))
     };
+    let parent = backup.parent().unwrap_or(Path::new("."));
+    let work = scratch(parent)?;
+    let has_audit = report
+        .manifest
+        .entries
+        .iter()
+        .any(|e| e.kind == EntryKind::Audit);
+    let mut replace_trail = false;
+    if has_audit {
+        let staged = stage_audit(backup, sealing, work.path())?;
+        if let Err(why) = extends(&targets.audit_dir, &staged)? {
+            if !options.replace_audit_trail {
+                return Err(BackupError::WouldRewindAuditTrail {
+                    present: targets.audit_dir.clone(),
+                    why,
+                });
+            }
+            replace_trail = true;
+        }
+    }
+    let mut out = RestoreReport::default();
     let mut planned = Vec::new();
     for entry in &report.manifest.entries {
         let dest = destination(entry)?;
-        if dest.exists() && !force {
-            return Err(BackupError::WouldOverwrite(dest));
+        if let Some(dest) = &dest {
+            let replaced_anyway = replace_trail && entry.kind == EntryKind::Audit;
+            if dest.exists() && !options.force && !replaced_anyway {
+                return Err(BackupError::WouldOverwrite(dest.clone()));
+            }
+        } else {
+            out.skipped
+                .push(format!("{} {}", kind_name(entry.kind), entry.name));
         }
         planned.push(dest);
     }
-    let parent = backup.parent().unwrap_or(Path::new("."));
-    let work = scratch(parent)?;
+    if replace_trail {
+        out.audit_trail_kept_at = Some(move_trail_aside(&targets.audit_dir, now)?);
+    }
     let (manifest, mut reader) = open_sealed(backup, sealing, work.path())?;
     for (entry, dest) in manifest.entries.iter().zip(&planned) {
+        let Some(dest) = dest else {
+            bundle::read_entry(&mut reader, entry, std::io::sink())?;
+            continue;
+        };
         ensure_private_dir(safe_file::parent_dir(dest))?;
         safe_file::write_atomic_with(dest, safe_file::PRIVATE_FILE_MODE, |file| {
             let mut writer = std::io::BufWriter::new(file);
             bundle::read_entry(&mut reader, entry, &mut writer)?;
             writer.flush().map_err(io("writing", dest))
         })?;
+        out.restored.push(dest.clone());
     }
-    Ok(planned)
+    Ok(out)
+}
+
+fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Sqlite => "database",
+        EntryKind::Vault => "vault",
+        EntryKind::Audit => "audit",
+        EntryKind::RiskState => "risk-state",
+        EntryKind::Config => "config",
+        EntryKind::Instruments => "instruments",
+        EntryKind::Calendar => "calendar",
+    }
+}
+
+/// Writes the backup's audit files into `work/audit-staged` to compare.
+fn stage_audit(backup: &Path, sealing: &Sealing, work: &Path) -> Result<PathBuf, BackupError> {
+    let staged = work.join("audit-staged");
+    safe_file::create_private_dir(&staged)?;
+    let (manifest, mut reader) = open_sealed(backup, sealing, work)?;
+    for entry in &manifest.entries {
+        if entry.kind == EntryKind::Audit {
+            let file = create_private_file(&staged.join(&entry.name))?;
+            bundle::read_entry(&mut reader, entry, std::io::BufWriter::new(file))?;
+        } else {
+            bundle::read_entry(&mut reader, entry, std::io::sink())?;
+        }
+    }
+    // The plain bundle is not needed again.
+    let _ = std::fs::remove_file(work.join("bundle"));
+    Ok(staged)
+}
+
+/// Whether the trail in `staged` extends the one in `present`: every
+/// present file (the lock file aside) is a byte prefix of the staged file
+/// of the same name. `Err(why)` names the first file that breaks it.
+fn extends(present: &Path, staged: &Path) -> Result<Result<(), String>, BackupError> {
+    let entries = match std::fs::read_dir(present) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(())),
+        Err(e) => return Err(io("reading", present)(e)),
+    };
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io("reading", present))?;
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    for name in names.iter().filter(|n| n.as_str() != "LOCK") {
+        let mine = std::fs::read(present.join(name)).map_err(io("reading", present))?;
+        let theirs = match std::fs::read(staged.join(name)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Err(format!("{name} is not in the backup")));
+            }
+            Err(e) => return Err(io("reading", staged)(e)),
+        };
+        if !theirs.starts_with(&mine) {
+            return Ok(Err(format!(
+                "{name} in the backup ({} bytes) does not begin with the present {name} ({} bytes)",
+                theirs.len(),
+                mine.len()
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Renames the present audit directory to `<dir>.replaced-<UTC time>`
+/// (never deletes it) after checking that no process holds its lock.
+fn move_trail_aside(dir: &Path, now: DateTime<Utc>) -> Result<PathBuf, BackupError> {
+    let lock = safe_file::LockFile::try_acquire(&dir.join("LOCK")).map_err(|e| match e {
+        SafeFileError::Locked { .. } => BackupError::AuditTrailInUse(dir.to_path_buf()),
+        other => other.into(),
+    })?;
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".replaced-{}", now.format(STAMP_FORMAT)));
+    let aside = safe_file::parent_dir(dir).join(name);
+    if std::fs::symlink_metadata(&aside).is_ok() {
+        return Err(BackupError::Exists(aside));
+    }
+    std::fs::rename(dir, &aside).map_err(io("moving aside", dir))?;
+    drop(lock);
+    safe_file::sync_parent(dir)?;
+    Ok(aside)
 }
 
 /// A backup file and the instant in its name.

@@ -24,12 +24,14 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
     let key = chain_key(config, &vault)?;
     let dir = config.audit_dir();
     match &args.command {
-        AuditCommand::Verify { checkpoint } => {
+        AuditCommand::Verify { checkpoint, json } => {
             let checkpoint = checkpoint.as_deref().map(parse_checkpoint).transpose()?;
-            verify_command(&dir, &key, checkpoint.as_ref())
+            verify_command(&dir, &key, checkpoint.as_ref(), *json)
         }
-        AuditCommand::Tail { lines } => {
-            let mut last: VecDeque<AuditRecord> = VecDeque::with_capacity(*lines);
+        AuditCommand::Tail { lines, json } => {
+            // Grows with the records that exist, never with the number asked
+            // for: `-n 18446744073709551615` must not allocate that much.
+            let mut last: VecDeque<AuditRecord> = VecDeque::new();
             for record in records(&dir, &key)? {
                 let record = record.map_err(tampered)?;
                 if last.len() == *lines {
@@ -38,6 +40,10 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
                 if *lines > 0 {
                     last.push_back(record);
                 }
+            }
+            if *json {
+                let records: Vec<serde_json::Value> = last.iter().map(record_json).collect();
+                return crate::output::json(&serde_json::Value::Array(records));
             }
             for record in &last {
                 crate::say!("{}", summary(record));
@@ -58,12 +64,14 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
                 // file (an export is evidence) and never through a symlink.
                 Some(path) => Box::new(std::io::BufWriter::new(
                     asta_core::safe_file::create_new_private(path).map_err(|e| match e {
-                        SafeFileError::AlreadyExists { .. } | SafeFileError::Symlink { .. } => {
-                            Failure::refused(
-                                "name a new file for the export (existing files and symbolic links are refused)",
-                                e,
-                            )
-                        }
+                        SafeFileError::AlreadyExists { .. } => Failure::already_exists(
+                            "name a new file for the export: an existing export is evidence and is never replaced",
+                            e,
+                        ),
+                        SafeFileError::Symlink { .. } => Failure::refused(
+                            "name a new file for the export (symbolic links are refused)",
+                            e,
+                        ),
                         other => {
                             Failure::internal(format!("cannot create {}", path.display()), other)
                         }
@@ -86,9 +94,15 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
         AuditCommand::Replay { until, json } => {
             super::audit_replay::run(config, &dir, &key, *until, *json)
         }
-        AuditCommand::Checkpoint => {
+        AuditCommand::Checkpoint { json } => {
             match asta_audit::verify(&dir, &key, None).map_err(audit_io)? {
                 Verification::Intact(v) => match v.head {
+                    Some(head) if *json => crate::output::json(&serde_json::json!({
+                        "checkpoint": Checkpoint::new(head).to_string(),
+                        "seq": head.seq,
+                        "mac": head.mac.to_string(),
+                        "ts": head.ts.to_rfc3339(),
+                    })),
                     Some(head) => {
                         crate::say!("{}", Checkpoint::new(head));
                         Ok(EXIT_OK)
@@ -99,7 +113,13 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
                     )),
                 },
                 Verification::Broken(finding) => {
-                    crate::say!("TAMPERED: {finding}");
+                    if *json {
+                        crate::output::json(&serde_json::json!({
+                            "status": "TAMPERED", "finding": finding.to_string(),
+                        }))?;
+                    } else {
+                        crate::say!("TAMPERED: {finding}");
+                    }
                     Ok(EXIT_CHECK_FAILED)
                 }
             }
@@ -107,7 +127,12 @@ pub fn run(args: &AuditArgs, config: &Config) -> CommandResult {
     }
 }
 
-fn verify_command(dir: &Path, key: &ChainKey, checkpoint: Option<&Checkpoint>) -> CommandResult {
+fn verify_command(
+    dir: &Path,
+    key: &ChainKey,
+    checkpoint: Option<&Checkpoint>,
+    json: bool,
+) -> CommandResult {
     let total: u64 = std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -137,6 +162,21 @@ fn verify_command(dir: &Path, key: &ChainKey, checkpoint: Option<&Checkpoint>) -
         bar.finish_and_clear();
     }
     match result {
+        Verification::Intact(v) if json => crate::output::json(&serde_json::json!({
+            "status": "OK",
+            "records": v.records,
+            "segments": v.segments,
+            "head": v.head.as_ref().map(|h| serde_json::json!({
+                "seq": h.seq, "mac": h.mac.to_string(), "ts": h.ts.to_rfc3339(),
+            })),
+            "checkpoint_matches": checkpoint.is_some().then_some(true),
+        })),
+        Verification::Broken(finding) if json => {
+            crate::output::json(&serde_json::json!({
+                "status": "TAMPERED", "finding": finding.to_string(),
+            }))?;
+            Ok(EXIT_CHECK_FAILED)
+        }
         Verification::Intact(v) => {
             let head = v
                 .head

@@ -31,8 +31,7 @@ pub fn run(
     let limits = risk_config(config)?;
     let catalog = asta_core::InstrumentCatalog::from_path(&config.instruments_path())
         .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
-    let calendar = asta_core::MarketCalendar::bundled()
-        .map_err(|e| Failure::internal("the bundled market calendar is unreadable", e))?;
+    let calendar = crate::context::market_calendar(config)?;
     let restored = RestoredRisk::replay_until(
         dir,
         key,

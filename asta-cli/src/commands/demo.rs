@@ -27,13 +27,22 @@ use crate::config::Config;
 use crate::context::{chain_key, create_chain_key, vault_failure};
 use crate::failure::{CommandResult, EXIT_OK, Failure};
 
+/// The demo's instruments, as they stand on the simulated date (Friday
+/// 27 November 2026): the NIFTY option is the December 2026 monthly
+/// contract (expiry Tuesday 29 December 2026, lot 65). Sample data, not a
+/// contract file: a test keeps every derivative here unexpired at
+/// [`SIMULATED_START`].
 const CATALOG: &str = "\
 exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper
 NSE,SBIN,0.05,1,,640,960
 NSE,RELIANCE,0.1,1,,2000,3000
 NSE,INFY,0.1,1,,1200,1800
-NFO,NIFTY24DEC24000CE,0.05,75,1800,,
+NFO,NIFTY29DEC2626500CE,0.05,65,1755,,
 ";
+
+/// The simulated instant (UTC year, month, day, hour, minute): Friday
+/// 27 November 2026, 10:00 IST, inside NSE hours on a trading day.
+const SIMULATED_START: (i32, u32, u32, u32, u32) = (2026, 11, 27, 4, 30);
 
 const CONFIG: &str = "\
 # Written by `asta demo`. Try: asta --config THIS_FILE audit verify
@@ -63,7 +72,7 @@ pub fn run(args: &DemoArgs) -> CommandResult {
     let dir = match &args.dir {
         Some(dir) => {
             if dir.join("vault.asta").exists() {
-                return Err(Failure::refused(
+                return Err(Failure::already_exists(
                     "the demo needs a fresh directory; give another --dir or none",
                     anyhow::anyhow!("{} already holds a vault", dir.display()),
                 ));
@@ -88,16 +97,15 @@ pub fn run(args: &DemoArgs) -> CommandResult {
 
 async fn session(dir: &Path) -> CommandResult {
     // ---- Setup: files, keys, trail, risk, catalog --------------------------
-    std::fs::write(dir.join("asta.toml"), CONFIG)
-        .map_err(|e| Failure::internal("cannot write asta.toml", e))?;
+    // `--dir` is a user-named place: new files only, never through a link.
+    super::init::write_new(&dir.join("asta.toml"), CONFIG, 0o644)?;
     let config = Config::from_file(&dir.join("asta.toml"))
         .map_err(|e| Failure::internal("cannot read back asta.toml", e))?;
-    std::fs::write(config.instruments_path(), CATALOG)
-        .map_err(|e| Failure::internal("cannot write the instrument catalog", e))?;
+    super::init::write_new(&config.instruments_path(), CATALOG, 0o644)?;
 
-    // Friday 27 November 2026, 10:00 IST: inside NSE hours on a trading day.
+    let (y, m, d, h, min) = SIMULATED_START;
     let start = Utc
-        .with_ymd_and_hms(2026, 11, 27, 4, 30, 0)
+        .with_ymd_and_hms(y, m, d, h, min, 0)
         .single()
         .ok_or_else(|| Failure::internal("bad demo date", anyhow::anyhow!("invalid instant")))?;
     let clock = Arc::new(ManualClock::new(start));
@@ -194,7 +202,7 @@ async fn session(dir: &Path) -> CommandResult {
         (Exchange::Nse, "SBIN", "800"),
         (Exchange::Nse, "RELIANCE", "2500"),
         (Exchange::Nse, "INFY", "1500"),
-        (Exchange::Nfo, "NIFTY24DEC24000CE", "120"),
+        (Exchange::Nfo, "NIFTY29DEC2626500CE", "120"),
     ];
     let mut rows: Vec<Row> = Vec::new();
 
@@ -232,12 +240,12 @@ async fn session(dir: &Path) -> CommandResult {
         (
             "fill",
             order(
-                "NIFTY24DEC24000CE",
+                "NIFTY29DEC2626500CE",
                 Exchange::Nfo,
                 Side::Buy,
                 PriceType::Market,
                 Product::Nrml,
-                75,
+                65,
                 None,
             )?,
         ),
@@ -268,12 +276,12 @@ async fn session(dir: &Path) -> CommandResult {
         (
             "wrong lot size",
             order(
-                "NIFTY24DEC24000CE",
+                "NIFTY29DEC2626500CE",
                 Exchange::Nfo,
                 Side::Buy,
                 PriceType::Market,
                 Product::Nrml,
-                70,
+                60,
                 None,
             )?,
         ),
@@ -573,4 +581,37 @@ fn short(error: &BrokerError) -> String {
         .and_then(|rest| rest.split_once("): "))
         .map_or(text.as_str(), |(_, reason)| reason);
     text.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    /// The expiry in an NSE derivative symbol (`NIFTY29DEC2626500CE` is
+    /// 29 December 2026): the seven characters after the underlying's letters.
+    fn expiry(symbol: &str) -> NaiveDate {
+        let rest = symbol.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+        let text = rest.get(..7).unwrap_or_default();
+        NaiveDate::parse_from_str(text, "%d%b%y")
+            .unwrap_or_else(|e| panic!("{symbol}: no expiry in {text:?}: {e}"))
+    }
+
+    #[test]
+    fn every_demo_derivative_exists_at_the_simulated_date() {
+        let (y, m, d, _, _) = SIMULATED_START;
+        let today = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let derivatives: Vec<&str> = CATALOG
+            .lines()
+            .filter(|l| l.starts_with("NFO,") || l.starts_with("BFO,"))
+            .filter_map(|l| l.split(',').nth(1))
+            .collect();
+        assert!(!derivatives.is_empty());
+        for symbol in derivatives {
+            assert!(
+                expiry(symbol) >= today,
+                "{symbol} expired before the simulated date {today}"
+            );
+        }
+    }
 }

@@ -33,7 +33,7 @@ pub fn run(args: &DoctorArgs, config_path: Option<&Path>) -> CommandResult {
             }
         }
     }
-    .map_err(|e| Failure::invalid("fix the configuration file", e))?;
+    .map_err(Failure::config)?;
 
     let report = checklist(&dir, &config);
     if args.json {
@@ -55,7 +55,7 @@ pub fn checklist(dir: &Path, config: &Config) -> DoctorReport {
     let now = SystemClock.now();
     let vault = open_vault(config).map_err(|f| format!("{} ({})", f.hint, f.detail));
     let vault_ref = vault.as_ref().map_err(String::as_str);
-    DoctorReport {
+    let mut report = DoctorReport {
         checks: vec![
             doctor::check_gitignore(dir),
             doctor::check_tracked_secrets(dir),
@@ -63,11 +63,41 @@ pub fn checklist(dir: &Path, config: &Config) -> DoctorReport {
             doctor::check_network(config),
             doctor::check_live_trading(config),
             doctor::check_audit_retention(config),
+            doctor::check_calendar(config, now),
+            doctor::check_incident_response(config),
             doctor::check_totp(vault_ref, &config.file.security.totp_entry),
             check_backup(config, now),
             doctor::check_api_keys(vault_ref, config.file.security.api_key_max_age_days, now),
         ],
+    };
+    // The maintenance schedule, from the trail's own records.
+    let facts = match &vault {
+        Ok(vault) => crate::context::chain_key(config, vault)
+            .map_err(|f| f.hint)
+            .and_then(|key| doctor::MaintenanceFacts::read(config, &key)),
+        Err(why) => Err(why.clone()),
+    };
+    match facts {
+        Ok(facts) => {
+            report.checks.push(doctor::check_trail_review(&facts, now));
+            report.checks.push(doctor::check_backup_test(&facts, now));
+        }
+        Err(why) => {
+            for id in ["trail-review", "backup-test"] {
+                report.checks.push(doctor::CheckResult::warn(
+                    id,
+                    format!("cannot read the audit trail: {why}"),
+                    "run `asta audit verify`",
+                ));
+            }
+        }
     }
+    report.checks.push(doctor::check_key_rotation(
+        vault_ref,
+        &config.file.audit.chain_key_entry,
+        now,
+    ));
+    report
 }
 
 /// A backup newer than the configured age exists and verifies.

@@ -9,7 +9,7 @@
 //! 3. **A hung session** (the lock is held but nobody answers within 2 s):
 //!    write the durable halt marker (the process refuses to trade when it
 //!    resumes), cancel at the broker directly in live mode, and record it
-//!    all in the control trail. Exit 6: the session did not confirm.
+//!    all in the control trail. Exit 8: the session did not confirm.
 //!
 //! Halting and cancelling never ask for a TOTP code nor need
 //! `allow_live_trading`; closing positions does need a code.

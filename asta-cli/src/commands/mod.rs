@@ -3,9 +3,11 @@
 pub mod audit;
 pub mod audit_replay;
 pub mod backup;
+pub mod calendar;
 pub mod control;
 pub mod demo;
 pub mod doctor;
+pub mod init;
 pub mod kill;
 pub mod risk;
 pub mod status;

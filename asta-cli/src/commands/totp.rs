@@ -21,11 +21,13 @@ pub fn run(args: &TotpArgs, config: &Config) -> CommandResult {
             let enrollment = vault
                 .enroll_totp(entry, "ASTA", account, TotpConfig::default())
                 .map_err(|e| {
-                    Failure::new(
-                        asta_core::PublicCode::public_code(&e),
-                        "an operator may enroll once; remove the entry first to re-enroll",
-                        e,
-                    )
+                    let hint = "an operator may enroll once; remove the entry first to re-enroll";
+                    match e {
+                        asta_vault::TotpError::Vault(asta_vault::VaultError::EntryExists {
+                            ..
+                        }) => Failure::already_exists(hint, e),
+                        e => Failure::new(asta_core::PublicCode::public_code(&e), hint, e),
+                    }
                 })?;
             let uri = enrollment.uri.expose_secret();
             crate::say!("Scan this with your authenticator app, or enter the secret by hand.");

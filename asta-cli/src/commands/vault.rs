@@ -41,7 +41,7 @@ pub fn run(args: &VaultArgs, config: &Config) -> CommandResult {
             reveal,
             scope,
         } => get(config, name, *reveal, scope.as_deref()),
-        VaultCommand::List => list(config),
+        VaultCommand::List { json } => list(config, *json),
         VaultCommand::Rm { name } => {
             let mut vault = open_vault(config)?;
             vault.remove(name).map_err(vault_failure)?;
@@ -57,14 +57,14 @@ pub fn run(args: &VaultArgs, config: &Config) -> CommandResult {
             Ok(EXIT_OK)
         }
         VaultCommand::Rekey { passphrase } => rekey(config, *passphrase),
-        VaultCommand::Status => status(config),
+        VaultCommand::Status { json } => status(config, *json),
     }
 }
 
 fn init(config: &Config) -> CommandResult {
     let vault_path = config.vault_path();
     if vault_path.exists() {
-        return Err(Failure::refused(
+        return Err(Failure::already_exists(
             "a vault already exists there; use `asta vault rekey` to change its key",
             anyhow::anyhow!("{} exists", vault_path.display()),
         ));
@@ -180,8 +180,27 @@ fn get(config: &Config, name: &str, reveal: bool, scope: Option<&str>) -> Comman
     Ok(EXIT_OK)
 }
 
-fn list(config: &Config) -> CommandResult {
+fn list(config: &Config, json: bool) -> CommandResult {
     let vault = open_vault(config)?;
+    if json {
+        let entries: Vec<serde_json::Value> = vault
+            .list()
+            .into_iter()
+            .map(|info| {
+                serde_json::json!({
+                    "name": info.name,
+                    "kind": info.kind.as_str(),
+                    "version": info.version,
+                    "created": info.created.to_rfc3339(),
+                    "updated": info.updated.to_rfc3339(),
+                    "expires": info.expires.map(|e| e.to_rfc3339()),
+                    "scopes": info.scopes.iter().map(Scope::as_str).collect::<Vec<_>>(),
+                    "note": info.note,
+                })
+            })
+            .collect();
+        return crate::output::json(&serde_json::json!({ "entries": entries }));
+    }
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_header([
         "name", "kind", "version", "updated", "expires", "scopes", "note",
@@ -255,8 +274,29 @@ fn rekey(config: &Config, to_passphrase: bool) -> CommandResult {
     Ok(EXIT_OK)
 }
 
-fn status(config: &Config) -> CommandResult {
+fn status(config: &Config, json: bool) -> CommandResult {
     let vault = open_vault(config)?;
+    if json {
+        let entries: Vec<serde_json::Value> = vault
+            .status(SystemClock.now())
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "created": s.created.to_rfc3339(),
+                    "expires": s.expires.to_rfc3339(),
+                    "scopes": s.scopes.iter().map(Scope::as_str).collect::<Vec<_>>(),
+                    "state": describe(&s.state),
+                    "needs_attention": s.state.needs_attention(),
+                })
+            })
+            .collect();
+        return crate::output::json(&serde_json::json!({
+            "vault": vault.path().display().to_string(),
+            "generation": vault.generation(),
+            "entries": entries,
+        }));
+    }
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)

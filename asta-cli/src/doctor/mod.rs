@@ -3,7 +3,10 @@
 //! Each check returns PASS, WARN or FAIL with a one-line fix. Any FAIL makes
 //! the command exit non-zero.
 
+mod calendar;
 mod gitignore;
+mod incident;
+mod maintenance;
 mod network;
 mod permissions;
 mod secrets;
@@ -14,7 +17,13 @@ use serde::Serialize;
 
 use crate::config::{Config, MIN_AUDIT_RETENTION_DAYS};
 
+pub use calendar::{CALENDAR_WARN_DAYS, check_calendar};
 pub use gitignore::{GitIgnore, REQUIRED};
+pub use incident::check_incident_response;
+pub use maintenance::{
+    BACKUP_TEST_EVERY, KEY_ROTATION_EVERY, MaintenanceFacts, TRAIL_REVIEW_EVERY, check_backup_test,
+    check_key_rotation, check_trail_review,
+};
 pub use network::{bind_host, broker_url_problem, is_loopback_host};
 pub use permissions::{LoosePermission, check_path, find_sensitive_files, is_sensitive_name};
 pub use secrets::{
@@ -191,9 +200,12 @@ fn check_path_dir_only(dir: &Path, findings: &mut Vec<LoosePermission>) {
     }
 }
 
-/// Configured bind addresses are loopback; the broker URL is https or loopback.
+/// Configured bind addresses are loopback; the broker URL is https or
+/// loopback. Every problem is reported, not only the first.
 pub fn check_network(config: &Config) -> CheckResult {
     const ID: &str = "network";
+    let mut problems = Vec::new();
+    let mut fixes = Vec::new();
     let exposed: Vec<&str> = config
         .file
         .security
@@ -203,23 +215,25 @@ pub fn check_network(config: &Config) -> CheckResult {
         .filter(|a| !is_loopback_host(bind_host(a)))
         .collect();
     if !exposed.is_empty() {
-        return CheckResult::fail(
-            ID,
-            format!("listening beyond this machine: {}", exposed.join(", ")),
+        problems.push(format!(
+            "listening beyond this machine: {}",
+            exposed.join(", ")
+        ));
+        fixes.push(
             "bind to 127.0.0.1 and put an authenticated TLS proxy in front if remote access is needed",
         );
     }
     if let Some(problem) = broker_url_problem(&config.file.broker.url) {
-        return CheckResult::fail(
+        problems.push(problem);
+        fixes.push("set broker.url to an https:// URL (or http://127.0.0.1)");
+    }
+    if problems.is_empty() {
+        return CheckResult::pass(
             ID,
-            problem,
-            "set broker.url to an https:// URL (or http://127.0.0.1)",
+            "bind addresses are loopback; the broker URL is https or loopback",
         );
     }
-    CheckResult::pass(
-        ID,
-        "bind addresses are loopback; the broker URL is https or loopback",
-    )
+    CheckResult::fail(ID, problems.join("; "), fixes.join("; "))
 }
 
 /// Live trading is off unless explicitly enabled.
@@ -378,5 +392,33 @@ pub fn check_api_keys(
             ID,
             format!("no key expired or older than {max_age_days} days"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_network_problem_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("asta.toml");
+        std::fs::write(
+            &path,
+            "[security]\nbind_addresses = [\"0.0.0.0:8080\", \"127.0.0.1:9000\", \"[::]:7000\"]\n[broker]\nurl = \"http://203.0.113.9:5000\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&path).unwrap();
+        let result = check_network(&config);
+        assert_eq!(result.status, Status::Fail);
+        assert!(result.detail.contains("0.0.0.0:8080"), "{}", result.detail);
+        assert!(result.detail.contains("[::]:7000"), "{}", result.detail);
+        assert!(
+            !result.detail.contains("127.0.0.1:9000"),
+            "{}",
+            result.detail
+        );
+        assert!(result.detail.contains("plain http"), "{}", result.detail);
+        assert!(result.fix.unwrap().contains("broker.url"));
     }
 }

@@ -35,6 +35,9 @@ use crate::state::RiskState;
 use crate::state_store::StateStore;
 use crate::trading_state::{StateScope, TradingState};
 
+/// The most events [`RiskEngine::drain_events`] buffers between drains.
+pub const MAX_BUFFERED_EVENTS: usize = 10_000;
+
 /// The pre-trade risk engine.
 ///
 /// # Order of checks (new orders)
@@ -85,6 +88,8 @@ pub struct RiskEngine {
     persistence: Persistence,
     state: RiskState,
     events: Vec<RiskEvent>,
+    /// Events dropped because the buffer was full (never drained).
+    events_dropped: u64,
     save_error: Option<String>,
     /// Replayed decisions that diverged: the next live call halts first.
     pending_divergences: Vec<Divergence>,
@@ -152,6 +157,7 @@ impl RiskEngine {
             persistence: Persistence::Store(store),
             state,
             events: Vec::new(),
+            events_dropped: 0,
             save_error: None,
             pending_divergences: Vec::new(),
         };
@@ -217,6 +223,7 @@ impl RiskEngine {
             persistence: Persistence::Store(store),
             state: RiskState::new(ist_date(now)),
             events: Vec::new(),
+            events_dropped: 0,
             save_error: None,
             pending_divergences: Vec::new(),
         };
@@ -247,6 +254,7 @@ impl RiskEngine {
             persistence: Persistence::Store(StateStore::dangerous_in_memory()),
             state: self.state.clone(),
             events: self.events.clone(),
+            events_dropped: self.events_dropped,
             save_error: self.save_error.clone(),
             pending_divergences: self.pending_divergences.clone(),
         }
@@ -269,15 +277,29 @@ impl RiskEngine {
 
     /// Takes the events produced since the last call, oldest first.
     ///
-    /// The buffer is not bounded: the caller should drain after each call
-    /// and write the events to its audit trail.
+    /// Drain after each call and write the events to the audit trail. The
+    /// buffer holds at most [`MAX_BUFFERED_EVENTS`]: an engine that is
+    /// never drained keeps the newest ones and counts the oldest it drops
+    /// ([`events_dropped`](Self::events_dropped)); each event's `seq` shows
+    /// the gap. Decisions never depend on the buffer.
     pub fn drain_events(&mut self) -> Vec<RiskEvent> {
         std::mem::take(&mut self.events)
+    }
+
+    /// How many events were dropped because the buffer was full, since
+    /// the engine was created or restored.
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped
     }
 
     pub(super) fn emit(&mut self, at: DateTime<Utc>, kind: RiskEventKind) {
         let seq = self.state.next_event_seq;
         self.state.next_event_seq = seq.saturating_add(1);
+        if self.events.len() >= MAX_BUFFERED_EVENTS {
+            let excess = self.events.len() + 1 - MAX_BUFFERED_EVENTS;
+            self.events.drain(..excess);
+            self.events_dropped = self.events_dropped.saturating_add(excess as u64);
+        }
         self.events.push(RiskEvent {
             seq,
             at,

@@ -164,6 +164,7 @@ impl RiskEngine {
             }),
             state,
             events: Vec::new(),
+            events_dropped: 0,
             save_error: None,
             pending_divergences: Vec::new(),
         };

@@ -13,7 +13,8 @@ use asta_core::{
     PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
 use asta_risk::{
-    RiskConfig, RiskConfigBuilder, RiskEngine, StateStore, TotpRejection, TotpVerifier,
+    RequiredLimits, RiskConfig, RiskConfigBuilder, RiskEngine, StateStore, TotpRejection,
+    TotpVerifier,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -49,11 +50,13 @@ pub(crate) fn catalog() -> Arc<InstrumentCatalog> {
 
 /// Capital 10 lakh: position cap 3 lakh, daily loss cap 30,000.
 pub(crate) fn builder() -> RiskConfigBuilder {
-    RiskConfig::builder(Money::from_rupees(1_000_000))
-        .max_order_quantity(1_000)
-        .max_order_notional(Money::from_rupees(200_000))
-        .max_gross_exposure(Money::from_rupees(500_000))
-        .max_open_orders(5)
+    RiskConfig::builder(RequiredLimits {
+        capital: Money::from_rupees(1_000_000),
+        max_order_quantity: 1_000,
+        max_order_notional: Money::from_rupees(200_000),
+        max_gross_exposure: Money::from_rupees(500_000),
+    })
+    .max_open_orders(5)
 }
 
 pub(crate) struct Fixture {

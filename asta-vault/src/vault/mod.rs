@@ -333,6 +333,7 @@ impl Vault {
         let parsed = format::parse(&path, &bytes)?;
         let kek = source.resolve()?;
         let vault = Self::unlock(path, parsed, &kek, options)?;
+        vault.remove_stale_temps_on_open();
         tracing::debug!(path = %vault.path.display(), entries = vault.entries.len(), "opened vault");
         Ok(vault)
     }
@@ -933,12 +934,35 @@ impl Vault {
             },
         )
         .map_err(|e| permissions::vault_error("cannot write vault", e))?;
+        // Still under the lock: copies left by killed saves (possibly wrapped
+        // with a key this commit just replaced) go now.
+        safe_file::remove_stale_temps(&self.path)
+            .map_err(|e| permissions::vault_error("cannot remove stale temporary files", e))?;
         self.generation = header.generation;
         self.kek = header.kek;
         self.wrapped = header.wrapped_key;
         self.entries = entries;
         tracing::debug!(path = %self.path.display(), generation, "saved vault");
         Ok(())
+    }
+
+    /// Removes temp files of killed saves, if no other writer holds the lock
+    /// (a writer's temp file in progress looks like a stale one). Opening is
+    /// a read: a cleanup that cannot run (read-only directory, busy lock)
+    /// leaves them for the next save, which removes them under its lock.
+    fn remove_stale_temps_on_open(&self) {
+        let Ok(_lock) = take_lock(&self.path) else {
+            return;
+        };
+        match safe_file::remove_stale_temps(&self.path) {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(path = %self.path.display(), removed, "removed stale vault temp files");
+            }
+            Err(error) => {
+                tracing::warn!(path = %self.path.display(), %error, "cannot remove stale vault temp files");
+            }
+        }
     }
 
     /// Refuses to overwrite a vault another writer saved since we loaded it.
