@@ -225,7 +225,11 @@ fn spawn_child(dir: &Path) -> Child {
         ])
         .env(CHILD_ENV, dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::File::create(dir.join("child.stderr"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
         .spawn()
         .unwrap()
 }
@@ -302,19 +306,24 @@ fn run_trials(trials: u64) {
                 }
             })
         };
-        // Wait for READY (bounded), then kill at a random point.
-        for _ in 0..600 {
+        // Wait for READY (bounded: a loaded machine can be slow to start a
+        // process), then kill at a random point.
+        for _ in 0..3_000 {
             if lines.lock().unwrap().iter().any(|l| l.ends_with("READY")) {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("trial {trial}: the child exited early: {status}");
+                panic!(
+                    "trial {trial}: the child exited early: {status}: {}",
+                    std::fs::read_to_string(dir.join("child.stderr")).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(
             lines.lock().unwrap().iter().any(|l| l.ends_with("READY")),
-            "trial {trial}: the child never became ready"
+            "trial {trial}: the child never became ready: {}",
+            std::fs::read_to_string(dir.join("child.stderr")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(next(&mut seed) % 120));
         child.kill().unwrap();
