@@ -48,6 +48,8 @@ pub enum Command {
     Kill(KillArgs),
     /// The running session's state (through its control socket), or the saved state.
     Status(StatusArgs),
+    /// The instrument catalog: import it from the OpenAlgo server.
+    Instruments(crate::commands::instruments::InstrumentsArgs),
 }
 
 /// `asta status`.

@@ -35,5 +35,6 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Risk(args) => commands::risk::run(args, &load()?),
         Command::Kill(args) => commands::kill::run(args, &load()?),
         Command::Status(args) => commands::status::run(args.json, &load()?),
+        Command::Instruments(args) => commands::instruments::run(args, &load()?),
     }
 }

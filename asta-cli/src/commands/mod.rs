@@ -6,6 +6,7 @@ pub mod backup;
 pub mod control;
 pub mod demo;
 pub mod doctor;
+pub mod instruments;
 pub mod kill;
 pub mod risk;
 pub mod status;
