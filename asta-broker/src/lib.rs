@@ -235,6 +235,7 @@ pub use guard::{
 };
 #[cfg(feature = "mock")]
 pub use mock::MockBroker;
+pub use openalgo::{InstrumentList, RefusedInstrument};
 pub use openalgo::{
     OpenAlgoBroker, OpenAlgoConfig, OpenAlgoConfigError, OpenAlgoQuoteSource, ServerMode,
 };

@@ -69,6 +69,8 @@ pub enum Command {
     Status(StatusArgs),
     /// The market calendar: build a newer data file from a holiday list.
     Calendar(CalendarArgs),
+    /// The instrument catalog: import it from the OpenAlgo server.
+    Instruments(crate::commands::instruments::InstrumentsArgs),
 }
 
 /// `asta status`.

@@ -48,5 +48,6 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Kill(args) => commands::kill::run(args, &load()?),
         Command::Status(args) => commands::status::run(args.json, &load()?),
         Command::Calendar(args) => commands::calendar::run(args),
+        Command::Instruments(args) => commands::instruments::run(args, &load()?),
     }
 }

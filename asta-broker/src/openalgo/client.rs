@@ -1,4 +1,5 @@
-//! The HTTP transport: one POST, a bounded body, and a classified answer.
+//! The HTTP transport: one POST (or, for the instrument list, one GET), a
+//! bounded body, and a classified answer.
 
 use std::fmt;
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub(crate) enum Endpoint {
     Holdings,
     OpenPosition,
     PlaceSmartOrder,
+    /// The instrument list (`GET instruments`, see `super::instruments`).
+    Instruments,
     /// Any path, for replaying contract entries of endpoints this adapter
     /// deliberately does not call (analyzer toggle, smart orders, ...).
     #[cfg(test)]
@@ -59,6 +62,7 @@ impl Endpoint {
             Self::Holdings => "holdings",
             Self::OpenPosition => "openposition",
             Self::PlaceSmartOrder => "placesmartorder",
+            Self::Instruments => "instruments",
             #[cfg(test)]
             Self::Raw { path, .. } => path,
         }
@@ -109,13 +113,17 @@ impl Endpoint {
     }
 
     /// Whether answers of this endpoint say which mode served them (`mode`).
-    /// Quotes, ping and the analyzer status itself do not, in either mode.
+    /// Quotes, ping, the analyzer status itself and the instrument list do
+    /// not, in either mode.
     pub(crate) fn carries_mode(self) -> bool {
         #[cfg(test)]
         if let Self::Raw { .. } = self {
             return false;
         }
-        !matches!(self, Self::Quotes | Self::Ping | Self::Analyzer)
+        !matches!(
+            self,
+            Self::Quotes | Self::Ping | Self::Analyzer | Self::Instruments
+        )
     }
 }
 
@@ -125,6 +133,9 @@ pub(crate) struct TransportSettings {
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_body_bytes: usize,
+    /// The bound for the instrument list, which is far larger than any
+    /// other answer (tens of thousands of rows for NFO).
+    pub(crate) max_list_bytes: usize,
     pub(crate) order_per_sec: u32,
     pub(crate) other_per_sec: u32,
     /// The mode every answer must come from.
@@ -223,15 +234,53 @@ impl Transport {
             detail: "could not encode the request".into(),
         })?;
         drop(body);
-        let started = tokio::time::Instant::now();
-        let sent = self
+        let request = self
             .client
             .post(url)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json")
-            .body(bytes)
-            .send()
-            .await;
+            .body(bytes);
+        self.exchange(endpoint, request).await
+    }
+
+    /// GETs `endpoint` with `query` (plus `apikey`, which OpenAlgo's GET
+    /// endpoints take only in the query string) and returns the JSON object
+    /// of a success answer, or a classified error. Only for read endpoints.
+    ///
+    /// The URL holds the key, so it is built here, sent, and dropped: it is
+    /// never logged, and reqwest errors (whose text would show it) are never
+    /// read (see `transport_error`).
+    pub(crate) async fn get(
+        &self,
+        endpoint: Endpoint,
+        query: &[(&str, &str)],
+    ) -> Result<Object, BrokerError> {
+        debug_assert!(!endpoint.is_write(), "GET is only for read endpoints");
+        self.limiter.acquire_other().await;
+        let mut url = self
+            .api_root
+            .join(endpoint.name())
+            .map_err(|_| BrokerError::Protocol {
+                detail: "could not form the endpoint URL".into(),
+            })?;
+        url.query_pairs_mut()
+            .extend_pairs(query)
+            .append_pair("apikey", self.api_key.expose_secret());
+        let request = self
+            .client
+            .get(url)
+            .header(header::ACCEPT, "application/json");
+        self.exchange(endpoint, request).await
+    }
+
+    /// Sends a built request and classifies its answer.
+    async fn exchange(
+        &self,
+        endpoint: Endpoint,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Object, BrokerError> {
+        let started = tokio::time::Instant::now();
+        let sent = request.send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => return Err(self.transport_error(endpoint, &e)),
@@ -314,7 +363,7 @@ impl Transport {
             let problem = if too_large {
                 Some(format!(
                     "answer larger than {} bytes",
-                    self.settings.max_body_bytes
+                    self.body_limit(endpoint)
                 ))
             } else if !is_json {
                 Some("answer is not application/json".to_owned())
@@ -432,13 +481,21 @@ impl Transport {
         }
     }
 
+    /// The largest body read for `endpoint`.
+    fn body_limit(&self, endpoint: Endpoint) -> usize {
+        match endpoint {
+            Endpoint::Instruments => self.settings.max_list_bytes,
+            _ => self.settings.max_body_bytes,
+        }
+    }
+
     /// Reads the body chunk by chunk, stopping at the bound.
     async fn read_bounded(
         &self,
         endpoint: Endpoint,
         mut response: reqwest::Response,
     ) -> Result<Vec<u8>, BodyProblem> {
-        let max = self.settings.max_body_bytes;
+        let max = self.body_limit(endpoint);
         if response
             .content_length()
             .is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX))

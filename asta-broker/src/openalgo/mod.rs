@@ -3,6 +3,7 @@
 mod client;
 #[cfg(test)]
 mod contract_tests;
+mod instruments;
 mod rate_limit;
 mod wire;
 
@@ -17,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use self::client::{Endpoint, Transport, TransportSettings};
+pub use self::instruments::{InstrumentList, RefusedInstrument};
 use self::wire::{Object, PlaceAnswer, SmartAnswer};
 use crate::reconcile::{self, AmendCheck, Attempt, Resolution};
 use crate::url_policy::checked_url;
@@ -57,6 +59,11 @@ pub struct OpenAlgoConfig {
     /// Largest response body read, in bytes (default 1 MiB; 1 KiB..=16 MiB).
     #[serde(default = "d_body")]
     pub max_body_bytes: usize,
+    /// Largest instrument-list body read, in bytes (default 64 MiB;
+    /// 1 KiB..=256 MiB): OpenAlgo's list for NFO alone has tens of
+    /// thousands of rows. Only [`OpenAlgoBroker::instruments`] reads one.
+    #[serde(default = "d_list_body")]
+    pub max_instrument_list_bytes: usize,
     /// Order calls per second per endpoint (default 8; 1..=10, the server's limit).
     #[serde(default = "d_order_rate")]
     pub order_rate_per_sec: u32,
@@ -91,6 +98,9 @@ fn d_request() -> u64 {
 fn d_body() -> usize {
     1 << 20
 }
+fn d_list_body() -> usize {
+    64 << 20
+}
 fn d_order_rate() -> u32 {
     8
 }
@@ -122,6 +132,7 @@ impl OpenAlgoConfig {
             connect_timeout_ms: d_connect(),
             request_timeout_ms: d_request(),
             max_body_bytes: d_body(),
+            max_instrument_list_bytes: d_list_body(),
             order_rate_per_sec: d_order_rate(),
             other_rate_per_sec: d_other_rate(),
             read_retries: d_retries(),
@@ -237,6 +248,14 @@ fn build_transport(
     )?;
     let body = u64::try_from(config.max_body_bytes).unwrap_or(u64::MAX);
     range("max_body_bytes", body, 1024, 16 << 20, "1024..=16777216")?;
+    let list = u64::try_from(config.max_instrument_list_bytes).unwrap_or(u64::MAX);
+    range(
+        "max_instrument_list_bytes",
+        list,
+        1024,
+        256 << 20,
+        "1024..=268435456",
+    )?;
     range(
         "order_rate_per_sec",
         config.order_rate_per_sec.into(),
@@ -284,6 +303,7 @@ fn build_transport(
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         max_body_bytes: config.max_body_bytes,
+        max_list_bytes: config.max_instrument_list_bytes,
         order_per_sec: config.order_rate_per_sec,
         other_per_sec: config.other_rate_per_sec,
         server_mode: config.server_mode,

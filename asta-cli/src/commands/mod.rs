@@ -8,6 +8,7 @@ pub mod control;
 pub mod demo;
 pub mod doctor;
 pub mod init;
+pub mod instruments;
 pub mod kill;
 pub mod risk;
 pub mod status;
