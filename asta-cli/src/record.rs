@@ -8,9 +8,12 @@
 //! [`remember_chain_key`] keeps the one a command already read (so a
 //! passphrase is never asked twice); otherwise the vault is opened here
 //! when that needs no prompt (key file or environment variable). Where no
-//! trail exists yet, opening it creates it. A command whose record cannot
-//! be written (no vault yet, a passphrase vault not unlocked, a trail held
-//! by a running session, a damaged trail) says so on standard error.
+//! trail exists yet, opening it creates it. While a running session holds
+//! the main trail, the record goes to the control trail (`[paths]
+//! control_audit_dir`), which the session's trail links when a guard next
+//! opens it. A command whose record cannot be written (no vault yet, a
+//! passphrase vault not unlocked, a damaged trail) says so on standard
+//! error.
 
 use std::sync::{Arc, OnceLock};
 
@@ -203,13 +206,27 @@ pub fn command_outcome(cli: &Cli, result: &CommandResult) -> Result<Option<u64>,
         .retention_days(config.file.audit.retention_days)
         .build()
         .map_err(|e| e.to_string())?;
-    let log = AuditLog::open(config.audit_dir(), key, audit_config, Arc::new(SystemClock))
-        .map_err(|e| match e {
-            asta_audit::AuditError::Locked { .. } => {
-                "the audit trail is held by a running session".to_owned()
-            }
-            other => other.to_string(),
-        })?;
+    // While a running session holds the main trail, the record goes to the
+    // control trail (same chain key, its own chain), which the session's
+    // trail verifies and links the next time a guard opens it.
+    let log = match AuditLog::open(
+        config.audit_dir(),
+        key.clone(),
+        audit_config.clone(),
+        Arc::new(SystemClock),
+    ) {
+        Ok(log) => log,
+        Err(asta_audit::AuditError::Locked { .. }) => AuditLog::open(
+            config.control_audit_dir(),
+            key,
+            audit_config,
+            Arc::new(SystemClock),
+        )
+        .map_err(|e| {
+            format!("the audit trail is held by a running session, and the control trail: {e}")
+        })?,
+        Err(other) => return Err(other.to_string()),
+    };
     let receipt = log.append(event).map_err(|e| e.to_string())?;
     log.close().map_err(|e| e.to_string())?;
     Ok(Some(receipt.seq))

@@ -672,3 +672,37 @@ fn demo_dir_never_writes_through_a_link_or_over_a_file() {
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
 }
+
+#[test]
+fn a_command_run_while_a_session_holds_the_trail_is_recorded_in_the_control_trail() {
+    use std::sync::Arc;
+
+    use asta_audit::{AuditConfig, AuditLog, ChainKey, read_records};
+    use asta_core::SystemClock;
+
+    let dir = project();
+    let d = dir.path();
+    let out = asta(d, &["vault", "get", "audit.chain_key", "--reveal"]);
+    let key = ChainKey::from_base64(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    // A "session" holding the main trail (its lock) while a command runs.
+    let held = AuditLog::open(
+        d.join("audit"),
+        key.clone(),
+        AuditConfig::default(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let listed = asta(d, &["vault", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    held.close().unwrap();
+    drop(held);
+    let control: Vec<String> = read_records(&d.join("audit-control"), &key)
+        .unwrap()
+        .map(|r| r.unwrap().action)
+        .collect();
+    assert!(
+        control.iter().any(|a| a == "cli.vault.list"),
+        "not in the control trail: {control:?}"
+    );
+    assert!(!actions(&trail(d)).contains(&"cli.vault.list".to_owned()));
+}
