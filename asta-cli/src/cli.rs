@@ -376,4 +376,9 @@ pub struct KillArgs {
     /// Also close every open position at market (asks for a TOTP code).
     #[arg(long)]
     pub flatten: bool,
+    /// Print one JSON object (path taken, whether the stop is confirmed and
+    /// complete, what was cancelled and closed, what failed, the exit code)
+    /// instead of text; the exit code is the same.
+    #[arg(long)]
+    pub json: bool,
 }

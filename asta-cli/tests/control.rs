@@ -431,6 +431,56 @@ fn kill_reaches_a_running_session_which_cancels_and_refuses_the_next_order() {
     assert!(String::from_utf8_lossy(&status.stderr).contains("no session listens"));
 }
 
+#[test]
+fn kill_json_through_a_running_session_is_one_object_with_the_same_exit_code() {
+    let (dir, _secret) = project("");
+    let d = dir.path();
+    let mut session = Session::start(d);
+    let placed = session.ask("place");
+    let id = placed
+        .strip_prefix("PLACED ")
+        .unwrap_or_else(|| panic!("{placed}"))
+        .to_owned();
+
+    let kill = asta(d, &["kill", "--json", "--reason", "json stop"], "");
+    assert_eq!(kill.status.code(), Some(0), "{}", text(&kill));
+    // Nothing but the JSON object on standard output.
+    let report: Value =
+        serde_json::from_slice(&kill.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&kill)));
+    assert_eq!(report["path"], "session", "{report}");
+    assert_eq!(report["confirmed"], true, "{report}");
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(report["halted"], true, "{report}");
+    assert_eq!(report["cancelled"], json!([id]), "{report}");
+    assert_eq!(report["failures"], json!([]), "{report}");
+    assert_eq!(report["exit"], json!(0), "{report}");
+    assert!(
+        report["reason"].as_str().unwrap().contains("json stop"),
+        "{report}"
+    );
+    assert!(session.ask("place").starts_with("REFUSED HALTED"));
+
+    // A flatten with a wrong code: still one object (the halt happened),
+    // the error in it and on standard error, exit 4 as without --json; the
+    // code is in neither.
+    let flatten = asta(d, &["kill", "--json", "--flatten"], "917253\n");
+    assert_eq!(flatten.status.code(), Some(4), "{}", text(&flatten));
+    let report: Value = serde_json::from_slice(&flatten.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&flatten)));
+    assert_eq!(report["path"], "session", "{report}");
+    assert_eq!(report["halted"], true, "{report}");
+    assert_eq!(report["complete"], false, "{report}");
+    assert_eq!(report["exit"], json!(4), "{report}");
+    assert!(report["error"].is_string(), "{report}");
+    assert!(
+        String::from_utf8_lossy(&flatten.stderr).contains("error:"),
+        "{}",
+        text(&flatten)
+    );
+    assert!(!text(&flatten).contains("917253"), "{}", text(&flatten));
+    session.quit();
+}
+
 /// A fake OpenAlgo server on 127.0.0.1 that records every request path.
 struct FakeOpenAlgo {
     url: String,
@@ -571,6 +621,22 @@ fn a_stopped_session_gets_a_marker_and_its_orders_are_cancelled_at_the_broker() 
     assert!(out.contains("did NOT confirm"), "{out}");
     assert_eq!(server.count("cancelallorder"), 1);
     assert!(d.join("run/HALTED").exists());
+
+    // Again with --json while it is still stopped: one object, exit 8 too.
+    let again = asta(d, &["kill", "--json", "--reason", "session frozen"], "");
+    assert_eq!(again.status.code(), Some(8), "{}", text(&again));
+    let report: Value =
+        serde_json::from_slice(&again.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&again)));
+    assert_eq!(report["path"], "hung", "{report}");
+    assert_eq!(report["confirmed"], false, "{report}");
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(report["halted"], Value::Null, "{report}");
+    assert_eq!(report["marker_written"], true, "{report}");
+    assert_eq!(report["cancelled"], json!(["1001"]), "{report}");
+    assert_eq!(report["failures"], json!([]), "{report}");
+    assert_eq!(report["exit"], json!(8), "{report}");
+    assert!(report["unreachable"].is_string(), "{report}");
+    assert_eq!(server.count("cancelallorder"), 2);
 
     // Resumed: it refuses every new order, and none reaches the broker.
     session.signal("-CONT");

@@ -169,6 +169,47 @@ fn kill_halts_durably_and_only_a_totp_reset_resumes() {
 }
 
 #[test]
+fn kill_json_without_a_session_acts_directly_and_prints_one_object() {
+    let (dir, _) = project();
+    let d = dir.path();
+    let kill = asta_in(d, &["kill", "--json", "--reason", "json stop"], "");
+    assert_eq!(kill.status.code(), Some(0), "{}", text(&kill));
+    // Nothing but the JSON object on standard output.
+    let report: serde_json::Value =
+        serde_json::from_slice(&kill.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&kill)));
+    assert_eq!(report["path"], "direct", "{report}");
+    assert_eq!(report["confirmed"], true, "{report}");
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(report["halted"], true, "{report}");
+    assert_eq!(report["halt_persisted"], true, "{report}");
+    // Sandbox: no session runs, so no order exists to cancel.
+    assert_eq!(report["cancelled"], serde_json::json!([]), "{report}");
+    assert_eq!(report["failures"], serde_json::json!([]), "{report}");
+    assert_eq!(report["exit"], serde_json::json!(0), "{report}");
+    assert!(report["unreachable"].is_string(), "{report}");
+    let status = text(&asta_in(d, &["risk", "status"], ""));
+    assert!(status.starts_with("trading state: HALTED"), "{status}");
+
+    // A flatten with a wrong code: halted, positions not closed; the object
+    // says so and the exit code is 4, as without --json.
+    let flatten = asta_in(d, &["kill", "--json", "--flatten"], "917253\n");
+    assert_eq!(flatten.status.code(), Some(4), "{}", text(&flatten));
+    let report: serde_json::Value = serde_json::from_slice(&flatten.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&flatten)));
+    assert_eq!(report["path"], "direct", "{report}");
+    assert_eq!(report["halted"], true, "{report}");
+    assert_eq!(report["complete"], false, "{report}");
+    assert_eq!(report["exit"], serde_json::json!(4), "{report}");
+    assert!(
+        String::from_utf8_lossy(&flatten.stderr).contains("error:"),
+        "{}",
+        text(&flatten)
+    );
+    assert!(!text(&flatten).contains("917253"), "{}", text(&flatten));
+    assert!(asta_in(d, &["audit", "verify"], "").status.success());
+}
+
+#[test]
 fn a_missing_risk_state_is_never_a_fresh_start() {
     let (dir, _) = project();
     let d = dir.path();
