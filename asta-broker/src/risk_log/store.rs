@@ -73,7 +73,13 @@ impl FileSnapshotStore {
 }
 
 impl SnapshotStore for FileSnapshotStore {
+    /// Also removes the temporary files of saves a crash interrupted: the
+    /// store is loaded once, when a session that owns the account (and its
+    /// audit trail's lock) starts, before it saves anything.
     fn load(&self) -> Result<Option<Vec<u8>>, SnapshotStoreError> {
+        if let Err(error) = safe_file::remove_stale_temps(&self.path) {
+            tracing::warn!(target: "asta_broker::risk_log", %error, "stale snapshot temporaries not removed");
+        }
         let file = match safe_file::open_no_follow(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -118,6 +124,11 @@ mod tests {
             .map(|m| m.permissions().mode() & 0o777)
             .unwrap_or(0);
         assert_eq!(mode, 0o600);
+        // A save killed mid-write leaves a temporary; the next load removes it.
+        let stale = tmp.path().join(".risk.snapshot.tmp-0123456789abcdef");
+        std::fs::write(&stale, b"half").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.load().ok().flatten().as_deref(), Some(&b"two"[..]));
+        assert!(!stale.exists(), "the stale temporary is removed");
         let link = FileSnapshotStore::new(tmp.path().join("link"));
         std::os::unix::fs::symlink(store.path(), link.path()).unwrap_or_else(|e| panic!("{e}"));
         assert!(link.load().is_err(), "a link is refused");
