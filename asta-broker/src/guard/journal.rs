@@ -220,25 +220,25 @@ impl<B: Broker> Guard<B> {
     /// and makes the trail durable. The guard still works afterwards; call
     /// it once, when the process stops.
     pub async fn close(&self) -> Result<(), AuditError> {
-        {
-            let mut risk = self.lock_risk();
-            let entries = risk.drain_journal();
-            let mut records = Vec::new();
-            if !entries.is_empty() {
-                let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
-                records.push(
-                    AuditEvent::new(Category::Risk, "risk_journal", Value::Null)
-                        .with_detail(JOURNAL_FIELD, list),
-                );
-            }
-            if let Some(snapshot) = self.snapshot_due(&mut risk, 0, true) {
-                records.push(snapshot);
-            }
-            records.push(AuditEvent::system(
-                "guard_stopped",
-                json!({"trading_state": risk.trading_state().to_string()}),
-            ));
-            self.audit.append_batch(records, Wait::Deferred)?;
+        if let Some(plan) = &self.snapshots {
+            plan.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .force_next = true;
+        }
+        // One step like any other: what the engine still holds (events,
+        // journal entries) rides with `guard_stopped`, then the snapshot.
+        let (_, events) = self.risk_step(
+            |risk| risk.trading_state(),
+            |state| {
+                Some(AuditEvent::system(
+                    "guard_stopped",
+                    json!({"trading_state": state.to_string()}),
+                ))
+            },
+        );
+        if let Some(error) = self.take_staging_failure() {
+            log_unaudited(events);
+            return Err(error);
         }
         self.audit.sync_async().await?;
         self.flush_snapshot().await;
