@@ -3,7 +3,6 @@
 //! reaches standard output or standard error unless explicitly revealed.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on a bad fixture")]
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -12,42 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use asta_audit::{AuditConfig, AuditEvent, AuditLog, ChainKey};
 use asta_core::SystemClock;
 
+mod support;
+use support::{asta, asta_with_stdin, ok, text};
+
 const CANARY: &str = "CANARY-7d1f-s3cret-value";
-
-fn asta_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn asta(dir: &Path, args: &[&str]) -> Output {
-    asta_with_stdin(dir, args, "")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", text(&output));
-    text(&output)
-}
 
 fn no_canary(output: &Output) {
     let all = text(output);

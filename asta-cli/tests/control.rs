@@ -18,7 +18,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,37 +38,14 @@ use asta_vault::{Scope, Totp, TotpConfig};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
+mod support;
+use support::{asta_with_stdin as asta, text};
+
 const CHILD_DIR: &str = "ASTA_CONTROL_CHILD_DIR";
 const INSTRUMENTS: &str = "exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper\nNSE,SBIN,0.05,1,,,\n";
 const RISK: &str = "[risk]\ncapital = \"1000000\"\nmax_order_quantity = 100\nmax_order_notional = \"100000\"\nmax_gross_exposure = \"500000\"\n";
 
 // ---------------------------------------------------------------- helpers
-
-fn asta(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// A project directory: config, instruments, vault, risk state, TOTP.
 fn project(extra_config: &str) -> (tempfile::TempDir, String) {

@@ -15,32 +15,17 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use asta_core::{Exchange, InstrumentCatalog, Symbol};
 use serde_json::{Value, json};
 
+mod support;
+use support::asta_with_stdin as asta;
+
 /// The API key: 64 hex characters like a real OpenAlgo key, marked.
 const CANARY: &str = "ca0a7c0ffee0ca0a7c0ffee0ca0a7c0ffee0ca0a7c0ffee0ca0a7c0ffee0cafe";
-
-fn asta(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 fn text(output: &Output) -> String {
     let all = format!(

@@ -2,44 +2,11 @@
 //! every action, first-run set-up.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on a bad fixture")]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn asta_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn asta(dir: &Path, args: &[&str]) -> Output {
-    asta_with_stdin(dir, args, "")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", text(&output));
-    text(&output)
-}
+mod support;
+use support::{asta, asta_with_stdin, ok, text};
 
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -1,39 +1,15 @@
 //! `asta demo`, `asta kill` and `asta risk` through the real binary.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on a bad fixture")]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use asta_vault::{Totp, TotpConfig};
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
-fn asta_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+mod support;
+use support::{asta_with_stdin as asta_in, text};
 
 #[test]
 fn demo_runs_the_whole_guarded_session_and_verifies_its_trail() {
