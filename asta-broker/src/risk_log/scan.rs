@@ -34,6 +34,12 @@ pub enum TrailReadError {
         /// What is wrong with the entry.
         source: JournalError,
     },
+    /// A `place_intent` record without a readable ticket and order.
+    #[error("audit record {seq}: a place_intent without a readable ticket and order")]
+    BadIntent {
+        /// The audit record.
+        seq: u64,
+    },
     /// A record's journal field is not a list.
     #[error("audit record {seq}: `{JOURNAL_FIELD}` is not a list of entries")]
     NotAList {
@@ -98,9 +104,8 @@ pub(crate) fn scan_trail(
                 }
             }
             (Category::Order, "place_intent") => {
-                if let Some(unknown) = intent(&record) {
-                    scan.unknown.insert(unknown.ticket, unknown);
-                }
+                let unknown = intent(&record)?;
+                scan.unknown.insert(unknown.ticket, unknown);
             }
             (Category::Order, "place_accepted" | "place_reconciled" | "place_resolved") => {
                 if let Some(ticket) = record.details.get("ticket").and_then(Value::as_u64) {
@@ -169,10 +174,22 @@ struct Summary {
     trigger_price: Option<Price>,
 }
 
-fn intent(record: &AuditRecord) -> Option<UnknownPlacement> {
-    let ticket = record.details.get("ticket").and_then(Value::as_u64)?;
-    let order = order_from(record.details.get("order")?)?;
-    Some(UnknownPlacement {
+/// The placement an intent record describes. An intent that does not name
+/// its ticket and order is refused: an order that may be at the broker must
+/// never drop out of the unknown outcomes silently.
+fn intent(record: &AuditRecord) -> Result<UnknownPlacement, TrailReadError> {
+    let unreadable = || TrailReadError::BadIntent { seq: record.seq };
+    let ticket = record
+        .details
+        .get("ticket")
+        .and_then(Value::as_u64)
+        .ok_or_else(unreadable)?;
+    let order = record
+        .details
+        .get("order")
+        .and_then(order_from)
+        .ok_or_else(unreadable)?;
+    Ok(UnknownPlacement {
         intent_seq: record.seq,
         attempted_at: record.ts,
         ticket,
@@ -199,4 +216,54 @@ pub(crate) fn order_from(value: &Value) -> Option<OrderRequest> {
         builder = builder.trigger_price(trigger);
     }
     builder.build().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(details: Value) -> AuditRecord {
+        let Value::Object(details) = details else {
+            panic!("details must be an object");
+        };
+        AuditRecord {
+            seq: 7,
+            ts: chrono::DateTime::UNIX_EPOCH,
+            category: Category::Order,
+            action: "place_intent".to_owned(),
+            actor: None,
+            strategy: None,
+            details,
+            reference: None,
+            prev: String::new(),
+            mac: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_intent_must_name_its_ticket_and_a_valid_order() {
+        let order = json!({"strategy": "trend", "exchange": "NSE", "symbol": "SBIN",
+            "side": "BUY", "price_type": "MARKET", "product": "MIS", "quantity": 10});
+        let good = intent(&record(json!({"ticket": 3, "order": order.clone()})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(good.ticket, 3);
+        assert_eq!(good.order.quantity().get(), 10);
+        let mut bad_order = order.clone();
+        bad_order["quantity"] = json!(0);
+        for details in [
+            json!({"order": order}),
+            json!({"ticket": 3}),
+            json!({"ticket": "3", "order": order}),
+            json!({"ticket": 3, "order": bad_order}),
+        ] {
+            assert!(
+                matches!(
+                    intent(&record(details)),
+                    Err(TrailReadError::BadIntent { seq: 7 })
+                ),
+                "an unreadable intent is refused, never skipped"
+            );
+        }
+    }
 }
