@@ -11,6 +11,7 @@ pub mod init;
 pub mod instruments;
 pub mod kill;
 pub mod risk;
+pub mod serve;
 pub mod status;
 pub mod totp;
 pub mod vault;
