@@ -355,12 +355,14 @@ pub(crate) struct ClientKeyMeta {
 
 /// `asta_ck_` + exactly 52 characters of `a-z 2-7`.
 fn is_well_formed(presented: &str) -> bool {
-    presented.strip_prefix(CLIENT_KEY_PREFIX).is_some_and(|body| {
-        body.len() == CLIENT_KEY_BODY_LEN
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
-    })
+    presented
+        .strip_prefix(CLIENT_KEY_PREFIX)
+        .is_some_and(|body| {
+            body.len() == CLIENT_KEY_BODY_LEN
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+        })
 }
 
 /// The keyed hash stored for a key.
@@ -379,8 +381,8 @@ pub(crate) fn mac(hash_key: &hmac::Key, key_text: &str) -> [u8; 32] {
 
 /// A fresh key text from 256 random bits.
 pub(crate) fn generate_key_text() -> Result<SecretString, VaultError> {
-    let bytes = crate::crypto::random_key()
-        .map_err(|_| VaultError::Internal("random generator failed"))?;
+    let bytes =
+        crate::crypto::random_key().map_err(|_| VaultError::Internal("random generator failed"))?;
     let body = zeroize::Zeroizing::new(data_encoding::BASE32_NOPAD.encode(bytes.as_ref()));
     let mut text = String::with_capacity(CLIENT_KEY_PREFIX.len() + CLIENT_KEY_BODY_LEN);
     text.push_str(CLIENT_KEY_PREFIX);

@@ -236,7 +236,9 @@ pub enum VaultError {
         name: String,
     },
     /// The client key was revoked; revocation is final.
-    #[error("client key `{name}` is revoked, and revocation is final; issue a key under a new name")]
+    #[error(
+        "client key `{name}` is revoked, and revocation is final; issue a key under a new name"
+    )]
     ClientKeyRevoked {
         /// The client key's name.
         name: String,

@@ -83,7 +83,13 @@ fn issue_and_authenticate() {
         registry.authenticate(&other, t0()),
         Err(ClientKeyRefusal::Unknown)
     );
-    for bad in ["", "asta_ck_", &key.to_uppercase(), &key[..59], "x".repeat(60).as_str()] {
+    for bad in [
+        "",
+        "asta_ck_",
+        &key.to_uppercase(),
+        &key[..59],
+        "x".repeat(60).as_str(),
+    ] {
         assert_eq!(
             registry.authenticate(bad, t0()),
             Err(ClientKeyRefusal::Malformed),
@@ -188,7 +194,11 @@ fn expiry_by_the_clock() {
         .unwrap();
     let registry = vault.client_key_registry().unwrap();
     let key = issued.key.expose_secret();
-    assert!(registry.authenticate(key, t0() + days(1) - TimeDelta::seconds(1)).is_ok());
+    assert!(
+        registry
+            .authenticate(key, t0() + days(1) - TimeDelta::seconds(1))
+            .is_ok()
+    );
     assert_eq!(
         registry.authenticate(key, t0() + days(1)),
         Err(ClientKeyRefusal::Expired { name: "bot".into() })
@@ -197,9 +207,11 @@ fn expiry_by_the_clock() {
     f.clock.advance(days(2));
     let new = vault.rotate_client_key("bot").unwrap();
     let registry = vault.client_key_registry().unwrap();
-    assert!(registry
-        .authenticate(new.key.expose_secret(), t0() + days(2))
-        .is_ok());
+    assert!(
+        registry
+            .authenticate(new.key.expose_secret(), t0() + days(2))
+            .is_ok()
+    );
 }
 
 #[test]
@@ -228,9 +240,11 @@ fn names_duplicates_and_lifetimes() {
             Err(VaultError::InvalidInput(_))
         ));
     }
-    assert!(vault
-        .issue_client_key("max", ClientScope::Read, None, days(730))
-        .is_ok());
+    assert!(
+        vault
+            .issue_client_key("max", ClientScope::Read, None, days(730))
+            .is_ok()
+    );
     assert_eq!(vault.generation(), generation + 1, "refusals write nothing");
 }
 
@@ -265,7 +279,10 @@ fn reopened_vault_authenticates_and_never_holds_the_key() {
         serde_json::to_string(&vault.client_keys()).unwrap(),
         format!("{:?}", vault.list()),
         format!("{:?}", registry.authenticate(&key, t0() + days(91))),
-        format!("{}", registry.authenticate(&key, t0() + days(91)).unwrap_err()),
+        format!(
+            "{}",
+            registry.authenticate(&key, t0() + days(91)).unwrap_err()
+        ),
     ];
     for text in texts {
         assert!(!text.contains(&body[..16]), "{text}");

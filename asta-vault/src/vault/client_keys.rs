@@ -203,7 +203,10 @@ impl Vault {
             crypto::random_key().map_err(|_| VaultError::Internal("random generator failed"))?;
         let meta = EntryMeta::new(EntryKind::SealKey, self.options.clock.now());
         let stored = self.encrypt(HASH_KEY_ENTRY, 1, meta, bytes.as_ref())?;
-        Ok((hmac::Key::new(hmac::HMAC_SHA256, bytes.as_ref()), Some(stored)))
+        Ok((
+            hmac::Key::new(hmac::HMAC_SHA256, bytes.as_ref()),
+            Some(stored),
+        ))
     }
 
     /// A fresh key and the entry storing its MAC under `entry`.
