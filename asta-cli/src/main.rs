@@ -50,5 +50,6 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Calendar(args) => commands::calendar::run(args),
         Command::Instruments(args) => commands::instruments::run(args, &load()?),
         Command::Serve(args) => commands::serve::run(args, &load()?),
+        Command::Keys(args) => commands::keys::run(args, &load()?),
     }
 }
