@@ -45,6 +45,32 @@ totp_entry = "totp.operator"    # asta totp enroll
 api_key_max_age_days = 90
 bind_addresses = []             # every listening address must be loopback
 
+# `asta serve`: the trading session, serving OpenAlgo's REST v1 to clients
+# (the OpenAlgo Python SDK, TradingView...) with keys from `asta keys issue`.
+[serve]
+listen = "127.0.0.1:5010"       # loopback; any other address needs tls_cert and tls_key
+# tls_cert = "tls/cert.pem"     # PEM certificate chain (HTTPS)
+# tls_key = "tls/key.pem"       # PEM private key (0600)
+max_body_bytes = 65536          # larger request bodies get 413
+max_json_depth = 8              # deeper JSON gets 400
+request_timeout_secs = 10       # to send headers, and again the body; slow clients are dropped
+max_connections = 64
+console_idle_secs = 900         # the operator console signs out after this long idle
+
+# Sandbox rehearsals (sandbox mode only: refused in paper and live mode).
+[sandbox]
+always_open = true              # waive trading hours, to rehearse at any hour (recorded in the audit trail)
+random_walk_bps = 0             # each quote tick moves prices by up to this many basis points
+# quote_interval_ms = 1000
+
+# Starting prices of the simulated market, so MARKET orders fill.
+[sandbox.quotes]
+"NSE:SBIN" = "800"
+"NSE:RELIANCE" = "2500"
+"NSE:INFY" = "1500"
+"NSE:TCS" = "4000"
+"NSE:HDFCBANK" = "1700"
+
 [backup]
 max_age_hours = 24              # asta doctor fails when the newest backup is older
 retention_days = 1825
@@ -169,6 +195,9 @@ pub fn run(args: &InitArgs) -> CommandResult {
     );
     crate::say!(
         "next: review [risk] in asta.toml, `asta totp enroll`, `asta backup create`, `asta doctor`"
+    );
+    crate::say!(
+        "serve OpenAlgo clients: `asta keys issue NAME --scope trade`, then `asta serve` (sandbox, 127.0.0.1:5010)"
     );
     Ok(EXIT_OK)
 }
