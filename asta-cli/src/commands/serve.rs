@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asta_broker::{Broker, ControlConfig, ControlServer};
-use asta_core::{PublicCode, TradingMode};
+use asta_core::TradingMode;
 use asta_risk::TotpVerifier;
 use secrecy::SecretString;
 use serde_json::json;
@@ -90,9 +90,8 @@ async fn session(
     )
     .await
     .map_err(|e| {
-        Failure::new(
-            e.public_code(),
-            "the control socket cannot be served; is another session running?",
+        Failure::refused(
+            "the control socket cannot be served; is another session running? (paths.control_socket)",
             e,
         )
     })?;

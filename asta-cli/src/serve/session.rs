@@ -92,8 +92,7 @@ impl Session {
             Arc::clone(&clock),
         )
         .map_err(|e| {
-            Failure::new(
-                e.public_code(),
+            Failure::internal(
                 "the risk state cannot be rebuilt from the audit trail; nothing may trade until it can",
                 e,
             )
