@@ -204,7 +204,7 @@ mod guard;
 mod matching;
 #[cfg(feature = "mock")]
 mod mock;
-mod openalgo;
+pub mod openalgo;
 mod paper;
 mod reconcile;
 mod risk_audit;
