@@ -52,8 +52,8 @@ pub use self::request::{ApiRequest, BASKET_MAX_ORDERS, parse_request};
 pub use self::response::{
     ApiResponse, BasketItem, encode_analyzer, encode_basket, encode_cancel, encode_cancel_all,
     encode_close_positions, encode_funds, encode_holdings, encode_modify, encode_open_position,
-    encode_order_book, encode_order_status, encode_ping, encode_place_order,
-    encode_position_book, encode_quote, encode_smart_order, encode_trade_book,
+    encode_order_book, encode_order_status, encode_ping, encode_place_order, encode_position_book,
+    encode_quote, encode_smart_order, encode_trade_book,
 };
 
 /// An OpenAlgo v1 endpoint: the path after `/api/v1/`.

@@ -7,8 +7,7 @@
 //! ASTA's own messages.
 
 use asta_core::{
-    Exchange, OrderId, OrderRequest, Price, PriceType, Product, Quantity, Side, StrategyTag,
-    Symbol,
+    Exchange, OrderId, OrderRequest, Price, PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
 use serde_json::{Map, Value};
 
@@ -211,7 +210,8 @@ struct Problems {
 
 impl Problems {
     fn add(&mut self, field: &str, message: &str) {
-        self.items.push((py_str(field), format!("[{}]", py_str(message))));
+        self.items
+            .push((py_str(field), format!("[{}]", py_str(message))));
     }
 
     fn add_nested(&mut self, field: &str, index: usize, inner: &Problems) {
@@ -507,8 +507,7 @@ fn whole(text: &str) -> Whole {
     };
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || !digits(int) || !digits(frac) || (body.contains('.') && frac.is_empty())
-    {
+    if int.is_empty() || !digits(int) || !digits(frac) || (body.contains('.') && frac.is_empty()) {
         return Whole::NotNumber;
     }
     if frac.bytes().any(|b| b != b'0') {
@@ -560,7 +559,10 @@ fn order_fields(f: &mut Fields<'_>, all_required: bool) -> OrderFields {
 }
 
 /// Builds the order; `Err` carries asta-core's reason.
-fn build_order(strategy: &StrategyTag, fields: OrderFields) -> Option<Result<OrderRequest, String>> {
+fn build_order(
+    strategy: &StrategyTag,
+    fields: OrderFields,
+) -> Option<Result<OrderRequest, String>> {
     let mut builder = OrderRequest::builder()
         .strategy(strategy.clone())
         .symbol(fields.symbol?)

@@ -171,10 +171,7 @@ pub fn encode_smart_order(outcome: &SmartOrderOutcome, mode: ApiMode) -> ApiResp
         SmartOrderOutcome::Placed(id) => encode_place_order(id, mode),
         SmartOrderOutcome::AlreadyMatched => ApiResponse::success(
             Some(mode),
-            vec![(
-                "message",
-                s("Positions Already Matched. No Action needed."),
-            )],
+            vec![("message", s("Positions Already Matched. No Action needed."))],
         ),
     }
 }
@@ -237,11 +234,7 @@ pub fn encode_cancel(order_id: &OrderId, mode: ApiMode) -> ApiResponse {
 /// `cancelallorder`: `canceled_orders` (ids), `failed_cancellations`
 /// (`{"orderid","message"}`), and OpenAlgo's summary message.
 pub fn encode_cancel_all(report: &CancelAllReport, mode: ApiMode) -> ApiResponse {
-    let cancelled = report
-        .cancelled
-        .iter()
-        .map(|id| s(id.as_str()))
-        .collect();
+    let cancelled = report.cancelled.iter().map(|id| s(id.as_str())).collect();
     let failed = report
         .failed
         .iter()
@@ -352,7 +345,8 @@ pub fn encode_order_status(status: &OrderStatus, mode: ApiMode) -> ApiResponse {
 /// `orderbook`: `data.orders` (`pricetype`, as OpenAlgo) and
 /// `data.statistics` (counts by side and state).
 pub fn encode_order_book(orders: &[OrderBookEntry], mode: ApiMode) -> ApiResponse {
-    let count = |f: &dyn Fn(&OrderStatus) -> bool| int(orders.iter().filter(|o| f(o)).count() as u64);
+    let count =
+        |f: &dyn Fn(&OrderStatus) -> bool| int(orders.iter().filter(|o| f(o)).count() as u64);
     let mut stats = BTreeMap::new();
     stats.insert(
         "total_buy_orders",
@@ -476,9 +470,8 @@ fn percent(pnl: Money, invested: Money) -> Money {
 /// `holdings`: `data.holdings` and `data.statistics` (`totalholdingvalue`,
 /// `totalinvvalue`, `totalprofitandloss`, `totalpnlpercentage`).
 pub fn encode_holdings(holdings: &[Holding], mode: ApiMode) -> ApiResponse {
-    let value_of = |p: Price, q: u64| {
-        Money::from_units(i128::from(p.units()).saturating_mul(i128::from(q)))
-    };
+    let value_of =
+        |p: Price, q: u64| Money::from_units(i128::from(p.units()).saturating_mul(i128::from(q)));
     let list = holdings
         .iter()
         .map(|h| {
@@ -495,11 +488,9 @@ pub fn encode_holdings(holdings: &[Holding], mode: ApiMode) -> ApiResponse {
             Json::Obj(map)
         })
         .collect();
-    let invested = sum(
-        holdings
-            .iter()
-            .map(|h| value_of(h.average_price, h.quantity)),
-    );
+    let invested = sum(holdings
+        .iter()
+        .map(|h| value_of(h.average_price, h.quantity)));
     let pnl = sum(holdings.iter().map(|h| h.pnl));
     let mut stats = BTreeMap::new();
     stats.insert(
