@@ -48,6 +48,8 @@ use std::fmt;
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 
+use crate::openalgo::wire::fields as f;
+
 pub use self::request::{ApiRequest, BASKET_MAX_ORDERS, parse_request};
 pub use self::response::{
     ApiResponse, BasketItem, encode_analyzer, encode_basket, encode_cancel, encode_cancel_all,
@@ -311,11 +313,11 @@ impl ApiRefusal {
             }),
             Shape::Envelope => {
                 let mut body = Map::new();
-                body.insert("message".into(), self.message.clone().into());
+                body.insert(f::MESSAGE.into(), self.message.clone().into());
                 if mode == ApiMode::Analyze {
-                    body.insert("mode".into(), "analyze".into());
+                    body.insert(f::MODE.into(), "analyze".into());
                 }
-                body.insert("status".into(), "error".into());
+                body.insert(f::STATUS.into(), "error".into());
                 Value::Object(body)
             }
         }
@@ -436,7 +438,7 @@ fn check_number(token: &[u8]) -> Result<(), ApiRefusal> {
 /// Removes `apikey` from `body` and returns it as a secret; `None` when it
 /// is absent or not a string.
 pub fn take_apikey(body: &mut Map<String, Value>) -> Option<SecretString> {
-    match body.remove("apikey") {
+    match body.remove(f::APIKEY) {
         Some(Value::String(key)) => Some(SecretString::from(key)),
         _ => None,
     }

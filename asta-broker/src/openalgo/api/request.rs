@@ -12,6 +12,7 @@ use asta_core::{
 use serde_json::{Map, Value};
 
 use super::{ApiRefusal, Endpoint};
+use crate::openalgo::wire::fields as f;
 use crate::{ModifyRequest, PositionKey};
 
 /// The most orders one `basketorder` may carry.
@@ -286,25 +287,25 @@ impl<'p> Fields<'p> {
     }
 
     fn strategy(&mut self) -> Option<StrategyTag> {
-        let value = self.required("strategy");
-        let text = self.string("strategy", value)?;
-        self.checked("strategy", StrategyTag::new(&text))
+        let value = self.required(f::STRATEGY);
+        let text = self.string(f::STRATEGY, value)?;
+        self.checked(f::STRATEGY, StrategyTag::new(&text))
     }
 
     fn order_id(&mut self) -> Option<OrderId> {
-        let value = self.required("orderid");
-        let text = self.string("orderid", value)?;
-        self.checked("orderid", OrderId::new(&text))
+        let value = self.required(f::ORDERID);
+        let text = self.string(f::ORDERID, value)?;
+        self.checked(f::ORDERID, OrderId::new(&text))
     }
 
     fn symbol(&mut self, required: bool) -> Option<Symbol> {
         let value = if required {
-            self.required("symbol")
+            self.required(f::SYMBOL)
         } else {
-            self.take("symbol")
+            self.take(f::SYMBOL)
         };
-        let text = self.string("symbol", value)?;
-        self.checked("symbol", Symbol::new(&text))
+        let text = self.string(f::SYMBOL, value)?;
+        self.checked(f::SYMBOL, Symbol::new(&text))
     }
 
     fn checked<T, E: std::fmt::Display>(&mut self, name: &str, r: Result<T, E>) -> Option<T> {
@@ -312,12 +313,12 @@ impl<'p> Fields<'p> {
     }
 
     fn exchange(&mut self) -> Option<Exchange> {
-        let value = self.required("exchange");
-        let text = self.string("exchange", value)?;
+        let value = self.required(f::EXCHANGE);
+        let text = self.string(f::EXCHANGE, value)?;
         let known = OPENALGO_EXCHANGES.split(", ").any(|e| e == text);
         if !known {
             self.problems.add(
-                "exchange",
+                f::EXCHANGE,
                 &format!("Must be one of: {OPENALGO_EXCHANGES}."),
             );
             return None;
@@ -326,7 +327,7 @@ impl<'p> Fields<'p> {
             Ok(exchange) => Some(exchange),
             Err(_) => {
                 self.problems.add(
-                    "exchange",
+                    f::EXCHANGE,
                     &format!("{text} is not supported by ASTA; supported are NSE, BSE, NFO, BFO, CDS, BCD, MCX, NSE_INDEX and BSE_INDEX."),
                 );
                 None
@@ -335,14 +336,14 @@ impl<'p> Fields<'p> {
     }
 
     fn side(&mut self) -> Option<Side> {
-        let value = self.required("action");
-        let text = self.string("action", value)?;
+        let value = self.required(f::ACTION);
+        let text = self.string(f::ACTION, value)?;
         match text.as_str() {
             "BUY" | "buy" => Some(Side::Buy),
             "SELL" | "sell" => Some(Side::Sell),
             _ => {
                 self.problems
-                    .add("action", "Must be one of: BUY, SELL, buy, sell.");
+                    .add(f::ACTION, "Must be one of: BUY, SELL, buy, sell.");
                 None
             }
         }
@@ -350,47 +351,47 @@ impl<'p> Fields<'p> {
 
     /// `pricetype`, MARKET when absent and not required (OpenAlgo's default).
     fn price_type(&mut self, required: bool) -> Option<PriceType> {
-        if !required && !self.body.contains_key("pricetype") {
+        if !required && !self.body.contains_key(f::PRICETYPE) {
             return Some(PriceType::Market);
         }
-        let value = self.required("pricetype");
-        let text = self.string("pricetype", value)?;
+        let value = self.required(f::PRICETYPE);
+        let text = self.string(f::PRICETYPE, value)?;
         text.parse().ok().or_else(|| {
             self.problems
-                .add("pricetype", "Must be one of: MARKET, LIMIT, SL, SL-M.");
+                .add(f::PRICETYPE, "Must be one of: MARKET, LIMIT, SL, SL-M.");
             None
         })
     }
 
     /// `product`, MIS when absent and not required (OpenAlgo's default).
     fn product(&mut self, required: bool) -> Option<Product> {
-        if !required && !self.body.contains_key("product") {
+        if !required && !self.body.contains_key(f::PRODUCT) {
             return Some(Product::Mis);
         }
-        let value = self.required("product");
-        let text = self.string("product", value)?;
+        let value = self.required(f::PRODUCT);
+        let text = self.string(f::PRODUCT, value)?;
         text.parse().ok().or_else(|| {
             self.problems
-                .add("product", "Must be one of: MIS, NRML, CNC.");
+                .add(f::PRODUCT, "Must be one of: MIS, NRML, CNC.");
             None
         })
     }
 
     /// `quantity`: a whole positive number, as a string or a JSON number.
     fn quantity(&mut self) -> Option<Quantity> {
-        let value = self.required("quantity")?;
+        let value = self.required(f::QUANTITY)?;
         let Some(text) = number_text(&value) else {
-            self.problems.add("quantity", NOT_NUMBER);
+            self.problems.add(f::QUANTITY, NOT_NUMBER);
             return None;
         };
         match whole(&text) {
             Whole::Integer(n) if n <= 0 => {
-                self.problems.add("quantity", QUANTITY_POSITIVE);
+                self.problems.add(f::QUANTITY, QUANTITY_POSITIVE);
                 None
             }
             Whole::Integer(n) => {
                 let n = u64::try_from(n).unwrap_or(u64::MAX);
-                self.checked("quantity", Quantity::new(n))
+                self.checked(f::QUANTITY, Quantity::new(n))
             }
             Whole::Fraction => {
                 let shown = if text.len() <= 24 {
@@ -399,13 +400,13 @@ impl<'p> Fields<'p> {
                     String::new()
                 };
                 self.problems.add(
-                    "quantity",
+                    f::QUANTITY,
                     &format!("Fractional quantity{shown} is not allowed for non-crypto exchanges."),
                 );
                 None
             }
             Whole::NotNumber => {
-                self.problems.add("quantity", NOT_NUMBER);
+                self.problems.add(f::QUANTITY, NOT_NUMBER);
                 None
             }
         }
@@ -452,16 +453,16 @@ impl<'p> Fields<'p> {
 
     /// `disclosed_quantity`: ASTA places no iceberg orders; only 0 passes.
     fn disclosed_quantity(&mut self) {
-        let Some(value) = self.take("disclosed_quantity") else {
+        let Some(value) = self.take(f::DISCLOSED_QUANTITY) else {
             return;
         };
         match number_text(&value).map(|t| whole(&t)) {
             Some(Whole::Integer(0)) => {}
             Some(Whole::Integer(_)) => self.problems.add(
-                "disclosed_quantity",
+                f::DISCLOSED_QUANTITY,
                 "A disclosed quantity is not supported by ASTA; send 0 or leave it out.",
             ),
-            _ => self.problems.add("disclosed_quantity", NOT_INTEGER),
+            _ => self.problems.add(f::DISCLOSED_QUANTITY, NOT_INTEGER),
         }
     }
 
@@ -543,8 +544,8 @@ fn order_fields(f: &mut Fields<'_>, all_required: bool) -> OrderFields {
     let quantity = f.quantity();
     let price_type = f.price_type(all_required);
     let product = f.product(all_required);
-    let price = f.price("price", PRICE_NON_NEGATIVE, all_required);
-    let trigger = f.price("trigger_price", TRIGGER_NON_NEGATIVE, false);
+    let price = f.price(f::PRICE, PRICE_NON_NEGATIVE, all_required);
+    let trigger = f.price(f::TRIGGER_PRICE, TRIGGER_NON_NEGATIVE, false);
     f.disclosed_quantity();
     OrderFields {
         symbol,
@@ -607,7 +608,7 @@ pub fn parse_request(
         Endpoint::Holdings => Some(Ok(ApiRequest::Holdings)),
         Endpoint::Funds => Some(Ok(ApiRequest::Funds)),
         Endpoint::AnalyzerToggle => f
-            .boolean("mode")
+            .boolean(f::MODE)
             .map(|mode| Ok(ApiRequest::AnalyzerToggle { mode })),
         Endpoint::Quotes => {
             let symbol = f.symbol(true);
@@ -626,7 +627,7 @@ pub fn parse_request(
         Endpoint::PlaceSmartOrder => {
             let strategy = f.strategy();
             let fields = order_fields(&mut f, false);
-            let position_size = f.signed("position_size");
+            let position_size = f.signed(f::POSITION_SIZE);
             strategy.and_then(|s| {
                 let order = build_order(&s, fields)?;
                 let position_size = position_size?;
@@ -709,18 +710,18 @@ pub fn parse_request(
 /// The fields of every order of a basket; their problems are nested by
 /// index under `orders`, all at once.
 fn basket_orders(f: &mut Fields<'_>) -> Option<Vec<OrderFields>> {
-    let value = f.required("orders")?;
+    let value = f.required(f::ORDERS)?;
     let Value::Array(list) = value else {
-        f.problems.add("orders", NOT_LIST);
+        f.problems.add(f::ORDERS, NOT_LIST);
         return None;
     };
     if list.is_empty() {
-        f.problems.add("orders", "Shorter than minimum length 1.");
+        f.problems.add(f::ORDERS, "Shorter than minimum length 1.");
         return None;
     }
     if list.len() > BASKET_MAX_ORDERS {
         f.problems.add(
-            "orders",
+            f::ORDERS,
             &format!("Longer than maximum length {BASKET_MAX_ORDERS}."),
         );
         return None;
@@ -738,7 +739,7 @@ fn basket_orders(f: &mut Fields<'_>) -> Option<Vec<OrderFields>> {
             _ => inner.add("_schema", NOT_OBJECT),
         }
         if !inner.is_empty() {
-            f.problems.add_nested("orders", index, &inner);
+            f.problems.add_nested(f::ORDERS, index, &inner);
         }
     }
     Some(fields)
@@ -755,7 +756,7 @@ fn basket(strategy: StrategyTag, items: Vec<OrderFields>) -> Option<Result<ApiRe
             Err(reason) => {
                 let mut inner = Problems::default();
                 inner.add("_schema", &reason);
-                problems.add_nested("orders", index, &inner);
+                problems.add_nested(f::ORDERS, index, &inner);
             }
         }
     }

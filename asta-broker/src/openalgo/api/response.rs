@@ -8,10 +8,11 @@
 use std::collections::BTreeMap;
 
 use asta_core::{Money, OrderId, Price, Symbol};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::ApiMode;
+use crate::openalgo::wire::{self, fields as f};
 use crate::{
     CancelAllReport, CloseAllReport, Funds, Holding, OrderBookEntry, OrderState, OrderStatus,
     Position, Quote, SmartOrderOutcome, Trade,
@@ -117,9 +118,9 @@ impl ApiResponse {
     /// `mode` is [`ApiMode::Analyze`] (and `mode` is `Some`).
     fn success(mode: Option<ApiMode>, fields: Vec<(&'static str, Json)>) -> Self {
         let mut body: BTreeMap<&'static str, Json> = fields.into_iter().collect();
-        body.insert("status", s("success"));
+        body.insert(f::STATUS, s("success"));
         if mode == Some(ApiMode::Analyze) {
-            body.insert("mode", s("analyze"));
+            body.insert(f::MODE, s("analyze"));
         }
         Self { body }
     }
@@ -144,24 +145,17 @@ impl ApiResponse {
     }
 }
 
-fn ist() -> Option<FixedOffset> {
-    FixedOffset::east_opt(5 * 3600 + 30 * 60)
-}
-
 /// OpenAlgo's timestamp: IST, `2026-11-28 02:51:50`; empty when unknown.
 fn timestamp(at: Option<DateTime<Utc>>) -> Json {
-    match (at, ist()) {
-        (Some(at), Some(ist)) => s(at
-            .with_timezone(&ist)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()),
+    match (at, wire::ist_offset()) {
+        (Some(at), Some(ist)) => s(at.with_timezone(&ist).format(wire::TIME_FORMAT).to_string()),
         _ => s(""),
     }
 }
 
 /// `placeorder`: `{"mode":"analyze","orderid":"...","status":"success"}`.
 pub fn encode_place_order(order_id: &OrderId, mode: ApiMode) -> ApiResponse {
-    ApiResponse::success(Some(mode), vec![("orderid", s(order_id.as_str()))])
+    ApiResponse::success(Some(mode), vec![(f::ORDERID, s(order_id.as_str()))])
 }
 
 /// `placesmartorder`: the order id, or OpenAlgo's "Positions Already
@@ -169,10 +163,9 @@ pub fn encode_place_order(order_id: &OrderId, mode: ApiMode) -> ApiResponse {
 pub fn encode_smart_order(outcome: &SmartOrderOutcome, mode: ApiMode) -> ApiResponse {
     match outcome {
         SmartOrderOutcome::Placed(id) => encode_place_order(id, mode),
-        SmartOrderOutcome::AlreadyMatched => ApiResponse::success(
-            Some(mode),
-            vec![("message", s("Positions Already Matched. No Action needed."))],
-        ),
+        SmartOrderOutcome::AlreadyMatched => {
+            ApiResponse::success(Some(mode), vec![(f::MESSAGE, s(wire::NO_ACTION))])
+        }
     }
 }
 
@@ -192,21 +185,21 @@ pub fn encode_basket(items: &[BasketItem], mode: ApiMode) -> ApiResponse {
         .iter()
         .map(|item| {
             let mut map = BTreeMap::new();
-            map.insert("symbol", s(item.symbol.as_str()));
+            map.insert(f::SYMBOL, s(item.symbol.as_str()));
             match &item.outcome {
                 Ok(id) => {
-                    map.insert("status", s("success"));
-                    map.insert("orderid", s(id.as_str()));
+                    map.insert(f::STATUS, s("success"));
+                    map.insert(f::ORDERID, s(id.as_str()));
                 }
                 Err(message) => {
-                    map.insert("status", s("error"));
-                    map.insert("message", s(message.as_str()));
+                    map.insert(f::STATUS, s("error"));
+                    map.insert(f::MESSAGE, s(message.as_str()));
                 }
             }
             Json::Obj(map)
         })
         .collect();
-    ApiResponse::success(Some(mode), vec![("results", Json::Arr(results))])
+    ApiResponse::success(Some(mode), vec![(f::RESULTS, Json::Arr(results))])
 }
 
 /// `modifyorder`: "Order modified successfully" with the order id.
@@ -214,8 +207,8 @@ pub fn encode_modify(order_id: &OrderId, mode: ApiMode) -> ApiResponse {
     ApiResponse::success(
         Some(mode),
         vec![
-            ("message", s("Order modified successfully")),
-            ("orderid", s(order_id.as_str())),
+            (f::MESSAGE, s("Order modified successfully")),
+            (f::ORDERID, s(order_id.as_str())),
         ],
     )
 }
@@ -225,8 +218,8 @@ pub fn encode_cancel(order_id: &OrderId, mode: ApiMode) -> ApiResponse {
     ApiResponse::success(
         Some(mode),
         vec![
-            ("message", s("Order cancelled successfully")),
-            ("orderid", s(order_id.as_str())),
+            (f::MESSAGE, s("Order cancelled successfully")),
+            (f::ORDERID, s(order_id.as_str())),
         ],
     )
 }
@@ -240,18 +233,18 @@ pub fn encode_cancel_all(report: &CancelAllReport, mode: ApiMode) -> ApiResponse
         .iter()
         .map(|f| {
             let mut map = BTreeMap::new();
-            map.insert("orderid", s(f.order_id.as_str()));
-            map.insert("message", s(f.reason.as_str()));
+            map.insert(f::ORDERID, s(f.order_id.as_str()));
+            map.insert(f::MESSAGE, s(f.reason.as_str()));
             Json::Obj(map)
         })
         .collect();
     ApiResponse::success(
         Some(mode),
         vec![
-            ("canceled_orders", Json::Arr(cancelled)),
-            ("failed_cancellations", Json::Arr(failed)),
+            (f::CANCELED_ORDERS, Json::Arr(cancelled)),
+            (f::FAILED_CANCELLATIONS, Json::Arr(failed)),
             (
-                "message",
+                f::MESSAGE,
                 s(format!(
                     "Canceled {} orders. Failed to cancel {} orders.",
                     report.cancelled.len(),
@@ -274,7 +267,7 @@ pub fn encode_close_positions(report: &CloseAllReport, mode: ApiMode) -> ApiResp
     if closed == 0 && failed == 0 {
         return ApiResponse::success(
             Some(mode),
-            vec![("message", s("No open positions to close"))],
+            vec![(f::MESSAGE, s("No open positions to close"))],
         );
     }
     let message = if failed == 0 {
@@ -285,49 +278,37 @@ pub fn encode_close_positions(report: &CloseAllReport, mode: ApiMode) -> ApiResp
     ApiResponse::success(
         Some(mode),
         vec![
-            ("closed_positions", int(closed)),
-            ("failed_closures", int(failed)),
-            ("message", s(message)),
+            (f::CLOSED_POSITIONS, int(closed)),
+            (f::FAILED_CLOSURES, int(failed)),
+            (f::MESSAGE, s(message)),
         ],
     )
-}
-
-/// OpenAlgo's `order_status` text.
-fn state_text(state: OrderState) -> &'static str {
-    match state {
-        OrderState::Open => "open",
-        OrderState::TriggerPending => "trigger pending",
-        OrderState::Complete => "complete",
-        OrderState::Cancelled => "cancelled",
-        OrderState::Rejected => "rejected",
-        _ => "unknown",
-    }
 }
 
 /// One order; `price_key` is `price_type` (orderstatus) or `pricetype` (orderbook).
 fn order_object(o: &OrderStatus, price_key: &'static str, book: bool) -> Json {
     let mut map = BTreeMap::new();
-    map.insert("action", s(o.side().as_str()));
-    map.insert("average_price", opt_price(o.average_price()));
-    map.insert("exchange", s(o.exchange().as_str()));
-    map.insert("filled_quantity", int(o.filled_quantity()));
-    map.insert("order_status", s(state_text(o.state())));
-    map.insert("orderid", s(o.order_id().as_str()));
-    map.insert("pending_quantity", int(o.pending_quantity()));
-    map.insert("price", opt_price(o.price()));
+    map.insert(f::ACTION, s(o.side().as_str()));
+    map.insert(f::AVERAGE_PRICE, opt_price(o.average_price()));
+    map.insert(f::EXCHANGE, s(o.exchange().as_str()));
+    map.insert(f::FILLED_QUANTITY, int(o.filled_quantity()));
+    map.insert(f::ORDER_STATUS, s(wire::order_state_text(o.state())));
+    map.insert(f::ORDERID, s(o.order_id().as_str()));
+    map.insert(f::PENDING_QUANTITY, int(o.pending_quantity()));
+    map.insert(f::PRICE, opt_price(o.price()));
     map.insert(price_key, s(o.price_type().as_str()));
-    map.insert("product", s(o.product().as_str()));
-    map.insert("quantity", int(o.quantity().get()));
+    map.insert(f::PRODUCT, s(o.product().as_str()));
+    map.insert(f::QUANTITY, int(o.quantity().get()));
     map.insert(
-        "strategy",
+        f::STRATEGY,
         s(o.strategy().map(|t| t.as_str()).unwrap_or_default()),
     );
-    map.insert("symbol", s(o.symbol().as_str()));
-    map.insert("timestamp", timestamp(o.placed_at()));
-    map.insert("trigger_price", opt_price(o.trigger_price()));
+    map.insert(f::SYMBOL, s(o.symbol().as_str()));
+    map.insert(f::TIMESTAMP, timestamp(o.placed_at()));
+    map.insert(f::TRIGGER_PRICE, opt_price(o.trigger_price()));
     if book || o.rejection_reason().is_some() {
         map.insert(
-            "rejection_reason",
+            f::REJECTION_REASON,
             s(o.rejection_reason().unwrap_or_default()),
         );
     }
@@ -338,7 +319,7 @@ fn order_object(o: &OrderStatus, price_key: &'static str, book: bool) -> Json {
 pub fn encode_order_status(status: &OrderStatus, mode: ApiMode) -> ApiResponse {
     ApiResponse::success(
         Some(mode),
-        vec![("data", order_object(status, "price_type", false))],
+        vec![(f::DATA, order_object(status, f::PRICE_TYPE, false))],
     )
 }
 
@@ -349,41 +330,41 @@ pub fn encode_order_book(orders: &[OrderBookEntry], mode: ApiMode) -> ApiRespons
         |f: &dyn Fn(&OrderStatus) -> bool| int(orders.iter().filter(|o| f(o)).count() as u64);
     let mut stats = BTreeMap::new();
     stats.insert(
-        "total_buy_orders",
+        f::TOTAL_BUY_ORDERS,
         count(&|o| o.side() == asta_core::Side::Buy),
     );
     stats.insert(
-        "total_sell_orders",
+        f::TOTAL_SELL_ORDERS,
         count(&|o| o.side() == asta_core::Side::Sell),
     );
     stats.insert(
-        "total_completed_orders",
+        f::TOTAL_COMPLETED_ORDERS,
         count(&|o| o.state() == OrderState::Complete),
     );
     stats.insert(
-        "total_open_orders",
+        f::TOTAL_OPEN_ORDERS,
         count(&|o| o.state() == OrderState::Open),
     );
     stats.insert(
-        "total_rejected_orders",
+        f::TOTAL_REJECTED_ORDERS,
         count(&|o| o.state() == OrderState::Rejected),
     );
     stats.insert(
-        "total_trigger_pending_orders",
+        f::TOTAL_TRIGGER_PENDING_ORDERS,
         count(&|o| o.state() == OrderState::TriggerPending),
     );
     let mut data = BTreeMap::new();
     data.insert(
-        "orders",
+        f::ORDERS,
         Json::Arr(
             orders
                 .iter()
-                .map(|o| order_object(o, "pricetype", true))
+                .map(|o| order_object(o, f::PRICETYPE, true))
                 .collect(),
         ),
     );
-    data.insert("statistics", Json::Obj(stats));
-    ApiResponse::success(Some(mode), vec![("data", Json::Obj(data))])
+    data.insert(f::STATISTICS, Json::Obj(stats));
+    ApiResponse::success(Some(mode), vec![(f::DATA, Json::Obj(data))])
 }
 
 /// `tradebook`: `data` is the list of executions.
@@ -392,28 +373,28 @@ pub fn encode_trade_book(trades: &[Trade], mode: ApiMode) -> ApiResponse {
         .iter()
         .map(|t| {
             let mut map = BTreeMap::new();
-            map.insert("action", s(t.side.as_str()));
-            map.insert("average_price", price(t.price));
-            map.insert("exchange", s(t.exchange.as_str()));
-            map.insert("orderid", s(t.order_id.as_str()));
-            map.insert("price", price(t.price));
-            map.insert("product", s(t.product.as_str()));
-            map.insert("quantity", int(t.quantity.get()));
-            map.insert("symbol", s(t.symbol.as_str()));
-            map.insert("trade_value", money(t.price.notional(t.quantity)));
+            map.insert(f::ACTION, s(t.side.as_str()));
+            map.insert(f::AVERAGE_PRICE, price(t.price));
+            map.insert(f::EXCHANGE, s(t.exchange.as_str()));
+            map.insert(f::ORDERID, s(t.order_id.as_str()));
+            map.insert(f::PRICE, price(t.price));
+            map.insert(f::PRODUCT, s(t.product.as_str()));
+            map.insert(f::QUANTITY, int(t.quantity.get()));
+            map.insert(f::SYMBOL, s(t.symbol.as_str()));
+            map.insert(f::TRADE_VALUE, money(t.price.notional(t.quantity)));
             if let Some(strategy) = &t.strategy {
-                map.insert("strategy", s(strategy.as_str()));
+                map.insert(f::STRATEGY, s(strategy.as_str()));
             }
             if t.executed_at.is_some() {
-                map.insert("timestamp", timestamp(t.executed_at));
+                map.insert(f::TIMESTAMP, timestamp(t.executed_at));
             }
             if let Some(id) = &t.trade_id {
-                map.insert("tradeid", s(id.as_str()));
+                map.insert(f::TRADEID, s(id.as_str()));
             }
             Json::Obj(map)
         })
         .collect();
-    ApiResponse::success(Some(mode), vec![("data", Json::Arr(list))])
+    ApiResponse::success(Some(mode), vec![(f::DATA, Json::Arr(list))])
 }
 
 /// `positionbook`: `data` is the list of positions, with OpenAlgo's totals
@@ -425,16 +406,16 @@ pub fn encode_position_book(positions: &[Position], mode: ApiMode) -> ApiRespons
         .iter()
         .map(|p| {
             let mut map = BTreeMap::new();
-            map.insert("average_price", price(p.average_price()));
-            map.insert("exchange", s(p.exchange().as_str()));
-            map.insert("ltp", opt_price(p.last_price()));
-            map.insert("pnl", money(total(p)));
-            map.insert("product", s(p.product().as_str()));
-            map.insert("quantity", int(p.net_quantity()));
-            map.insert("symbol", s(p.symbol().as_str()));
-            map.insert("today_realized_pnl", money(p.realized_pnl()));
-            map.insert("total_pnl_today", money(total(p)));
-            map.insert("unrealized_pnl", money(p.unrealized_pnl()));
+            map.insert(f::AVERAGE_PRICE, price(p.average_price()));
+            map.insert(f::EXCHANGE, s(p.exchange().as_str()));
+            map.insert(f::LTP, opt_price(p.last_price()));
+            map.insert(f::PNL, money(total(p)));
+            map.insert(f::PRODUCT, s(p.product().as_str()));
+            map.insert(f::QUANTITY, int(p.net_quantity()));
+            map.insert(f::SYMBOL, s(p.symbol().as_str()));
+            map.insert(f::TODAY_REALIZED_PNL, money(p.realized_pnl()));
+            map.insert(f::TOTAL_PNL_TODAY, money(total(p)));
+            map.insert(f::UNREALIZED_PNL, money(p.unrealized_pnl()));
             Json::Obj(map)
         })
         .collect();
@@ -442,15 +423,15 @@ pub fn encode_position_book(positions: &[Position], mode: ApiMode) -> ApiRespons
     ApiResponse::success(
         Some(mode),
         vec![
-            ("data", Json::Arr(list)),
-            ("total_pnl", money(all)),
-            ("total_pnl_today", money(all)),
+            (f::DATA, Json::Arr(list)),
+            (f::TOTAL_PNL, money(all)),
+            (f::TOTAL_PNL_TODAY, money(all)),
             (
-                "total_today_realized_pnl",
+                f::TOTAL_TODAY_REALIZED_PNL,
                 money(sum(positions.iter().map(Position::realized_pnl))),
             ),
             (
-                "total_unrealized_pnl",
+                f::TOTAL_UNREALIZED_PNL,
                 money(sum(positions.iter().map(Position::unrealized_pnl))),
             ),
         ],
@@ -477,14 +458,14 @@ pub fn encode_holdings(holdings: &[Holding], mode: ApiMode) -> ApiResponse {
         .map(|h| {
             let invested = value_of(h.average_price, h.quantity);
             let mut map = BTreeMap::new();
-            map.insert("average_price", price(h.average_price));
-            map.insert("exchange", s(h.exchange.as_str()));
-            map.insert("ltp", opt_price(h.last_price));
-            map.insert("pnl", money(h.pnl));
-            map.insert("pnlpercent", money(percent(h.pnl, invested)));
-            map.insert("product", s(h.product.as_str()));
-            map.insert("quantity", int(h.quantity));
-            map.insert("symbol", s(h.symbol.as_str()));
+            map.insert(f::AVERAGE_PRICE, price(h.average_price));
+            map.insert(f::EXCHANGE, s(h.exchange.as_str()));
+            map.insert(f::LTP, opt_price(h.last_price));
+            map.insert(f::PNL, money(h.pnl));
+            map.insert(f::PNLPERCENT, money(percent(h.pnl, invested)));
+            map.insert(f::PRODUCT, s(h.product.as_str()));
+            map.insert(f::QUANTITY, int(h.quantity));
+            map.insert(f::SYMBOL, s(h.symbol.as_str()));
             Json::Obj(map)
         })
         .collect();
@@ -494,30 +475,30 @@ pub fn encode_holdings(holdings: &[Holding], mode: ApiMode) -> ApiResponse {
     let pnl = sum(holdings.iter().map(|h| h.pnl));
     let mut stats = BTreeMap::new();
     stats.insert(
-        "totalholdingvalue",
+        f::TOTALHOLDINGVALUE,
         money(sum(holdings.iter().map(|h| {
             value_of(h.last_price.unwrap_or(h.average_price), h.quantity)
         }))),
     );
-    stats.insert("totalinvvalue", money(invested));
-    stats.insert("totalpnlpercentage", money(percent(pnl, invested)));
-    stats.insert("totalprofitandloss", money(pnl));
+    stats.insert(f::TOTALINVVALUE, money(invested));
+    stats.insert(f::TOTALPNLPERCENTAGE, money(percent(pnl, invested)));
+    stats.insert(f::TOTALPROFITANDLOSS, money(pnl));
     let mut data = BTreeMap::new();
-    data.insert("holdings", Json::Arr(list));
-    data.insert("statistics", Json::Obj(stats));
-    ApiResponse::success(Some(mode), vec![("data", Json::Obj(data))])
+    data.insert(f::HOLDINGS, Json::Arr(list));
+    data.insert(f::STATISTICS, Json::Obj(stats));
+    ApiResponse::success(Some(mode), vec![(f::DATA, Json::Obj(data))])
 }
 
 /// `funds`: `availablecash`, `collateral`, `m2mrealized`, `m2munrealized`,
 /// `utiliseddebits`.
 pub fn encode_funds(funds: &Funds, mode: ApiMode) -> ApiResponse {
     let mut data = BTreeMap::new();
-    data.insert("availablecash", money(funds.available_cash()));
-    data.insert("collateral", money(funds.collateral()));
-    data.insert("m2mrealized", money(funds.realized_pnl()));
-    data.insert("m2munrealized", money(funds.unrealized_pnl()));
-    data.insert("utiliseddebits", money(funds.used_margin()));
-    ApiResponse::success(Some(mode), vec![("data", Json::Obj(data))])
+    data.insert(f::AVAILABLECASH, money(funds.available_cash()));
+    data.insert(f::COLLATERAL, money(funds.collateral()));
+    data.insert(f::M2MREALIZED, money(funds.realized_pnl()));
+    data.insert(f::M2MUNREALIZED, money(funds.unrealized_pnl()));
+    data.insert(f::UTILISEDDEBITS, money(funds.used_margin()));
+    ApiResponse::success(Some(mode), vec![(f::DATA, Json::Obj(data))])
 }
 
 /// `quotes`: `data.ltp`, `data.bid`, `data.ask` (0.0 when a side is
@@ -526,24 +507,24 @@ pub fn encode_funds(funds: &Funds, mode: ApiMode) -> ApiResponse {
 /// [`Quote`] does not have them, and zeros would be false data.
 pub fn encode_quote(quote: &Quote) -> ApiResponse {
     let mut data = BTreeMap::new();
-    data.insert("ask", opt_price(quote.ask()));
-    data.insert("bid", opt_price(quote.bid()));
-    data.insert("ltp", price(quote.ltp()));
-    ApiResponse::success(None, vec![("data", Json::Obj(data))])
+    data.insert(f::ASK, opt_price(quote.ask()));
+    data.insert(f::BID, opt_price(quote.bid()));
+    data.insert(f::LTP, price(quote.ltp()));
+    ApiResponse::success(None, vec![(f::DATA, Json::Obj(data))])
 }
 
 /// `openposition`: the signed net `quantity`.
 pub fn encode_open_position(quantity: i64, mode: ApiMode) -> ApiResponse {
-    ApiResponse::success(Some(mode), vec![("quantity", int(quantity))])
+    ApiResponse::success(Some(mode), vec![(f::QUANTITY, int(quantity))])
 }
 
 /// `ping`: `{"data":{"broker":..,"message":"pong"},"status":"success"}`
 /// (no `mode`, as OpenAlgo).
 pub fn encode_ping(broker_name: &str) -> ApiResponse {
     let mut data = BTreeMap::new();
-    data.insert("broker", s(broker_name));
-    data.insert("message", s("pong"));
-    ApiResponse::success(None, vec![("data", Json::Obj(data))])
+    data.insert(f::BROKER, s(broker_name));
+    data.insert(f::MESSAGE, s(wire::PONG));
+    ApiResponse::success(None, vec![(f::DATA, Json::Obj(data))])
 }
 
 /// `analyzer` (status): `data.analyze_mode`, `data.mode` and
@@ -551,8 +532,8 @@ pub fn encode_ping(broker_name: &str) -> ApiResponse {
 pub fn encode_analyzer(mode: ApiMode) -> ApiResponse {
     let analyze = mode == ApiMode::Analyze;
     let mut data = BTreeMap::new();
-    data.insert("analyze_mode", Json::Bool(analyze));
-    data.insert("mode", s(if analyze { "analyze" } else { "live" }));
-    data.insert("total_logs", int(0u8));
-    ApiResponse::success(None, vec![("data", Json::Obj(data))])
+    data.insert(f::ANALYZE_MODE, Json::Bool(analyze));
+    data.insert(f::MODE, s(if analyze { "analyze" } else { "live" }));
+    data.insert(f::TOTAL_LOGS, int(0u8));
+    ApiResponse::success(None, vec![(f::DATA, Json::Obj(data))])
 }
