@@ -791,8 +791,31 @@ fn numbers_are_written_exactly() {
     assert_eq!(encode_ping("x").status(), 200);
 }
 
+/// Every field the gateway writes has the recorded server's value (the
+/// server may write more, such as `lot_size`).
+fn assert_subset(ours: &Value, theirs: &Value, ctx: &str) {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let other = b
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{ctx}: {k} not in the fixture"));
+                assert_subset(v, other, &format!("{ctx}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{ctx}");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_subset(x, y, &format!("{ctx}[{i}]"));
+            }
+        }
+        (a, b) => assert_eq!(a, b, "{ctx}"),
+    }
+}
+
 /// Every recorded success answer: adapter decode, gateway encode, adapter
-/// decode again: the same typed values.
+/// decode again: the same typed values, and the same JSON for every field
+/// the gateway writes.
 #[test]
 fn every_fixture_answer_survives_decode_encode_decode() {
     let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
@@ -812,12 +835,29 @@ fn every_fixture_answer_survives_decode_encode_decode() {
             .as_str()
             .unwrap()
             .trim_start_matches("/api/v1/");
-        let again = |r: ApiResponse| decode(&r);
+        // OpenAlgo writes a flat position's realized P&L again as
+        // `unrealized_pnl`; ASTA (and the adapter) say 0 there.
+        let mut expected = response.clone();
+        if let Some(Value::Array(list)) = expected.get_mut("data") {
+            for p in list.iter_mut().filter(|p| p["quantity"] == 0) {
+                p["unrealized_pnl"] = json!(0.0);
+            }
+        }
+        let again = |r: ApiResponse| {
+            let o = decode(&r);
+            assert_subset(
+                &Value::Object(o.clone()),
+                &Value::Object(expected.clone()),
+                name,
+            );
+            o
+        };
         match Endpoint::from_path(segment).unwrap() {
             Endpoint::OrderStatus => {
                 let v = wire::order_status_response(&response).unwrap();
                 let o = again(encode_order_status(&v, mode));
                 assert_eq!(wire::order_status_response(&o).unwrap(), v, "{name}");
+                assert_eq!(Value::Object(o), Value::Object(response.clone()), "{name}");
             }
             Endpoint::OrderBook => {
                 let v = wire::order_book_response(&response).unwrap();
@@ -917,7 +957,8 @@ fn every_fixture_answer_survives_decode_encode_decode() {
             }
             Endpoint::Analyzer => {
                 let analyze = wire::analyze_mode(&response).unwrap();
-                let o = again(encode_analyzer(if analyze {
+                // `total_logs` is always 0: ASTA's records are in its trail.
+                let o = decode(&encode_analyzer(if analyze {
                     ApiMode::Analyze
                 } else {
                     ApiMode::Live
