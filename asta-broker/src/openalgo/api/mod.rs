@@ -24,6 +24,39 @@
 //! parse here to the same typed request, and that every response encoded
 //! here decodes in the adapter to the same typed value.
 //!
+//! ```
+//! use asta_broker::openalgo::api::{self, ApiMode, ApiRequest, BodyLimits, Endpoint};
+//! use asta_core::OrderId;
+//! use secrecy::ExposeSecret;
+//!
+//! // POST /api/v1/placeorder
+//! let endpoint = Endpoint::from_path("placeorder").ok_or("unknown endpoint")?;
+//! let raw = br#"{"apikey":"k3y","strategy":"asta","symbol":"SBIN","action":"BUY",
+//!     "exchange":"NSE","pricetype":"LIMIT","product":"CNC","quantity":2,"price":"500.05"}"#;
+//! let mut body = api::parse_body(raw, &BodyLimits::default())?;
+//! let key = api::take_apikey(&mut body).ok_or("no key")?; // check it first
+//! assert_eq!(key.expose_secret(), "k3y");
+//! let request = api::parse_request(endpoint, body)?;
+//! assert!(request.endpoint().is_trading());
+//! let ApiRequest::PlaceOrder(order) = &request else { unreachable!() };
+//! assert_eq!(order.price().map(|p| p.to_string()), Some("500.05".into()));
+//! assert_eq!(order.quantity().get(), 2);
+//!
+//! // ... broker.place_order(order) through the guard, then:
+//! let answer = api::encode_place_order(&OrderId::new("SBX-000001")?, ApiMode::Analyze);
+//! assert_eq!(answer.to_bytes(), br#"{"mode":"analyze","orderid":"SBX-000001","status":"success"}"#);
+//!
+//! // A refusal, in OpenAlgo's words and envelope.
+//! let refusal = api::parse_request(Endpoint::OrderStatus, serde_json::Map::new()).unwrap_err();
+//! assert_eq!(refusal.status, 400);
+//! assert_eq!(
+//!     refusal.message,
+//!     "{'strategy': ['Missing data for required field.'], 'orderid': ['Missing data for required field.']}"
+//! );
+//! assert_eq!(refusal.error_body(ApiMode::Analyze)["mode"], "analyze");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Numbers
 //!
 //! Prices and money leave as JSON numbers written from their exact decimal
