@@ -443,7 +443,11 @@ impl<'p> Fields<'p> {
             self.problems.add(name, NOT_NUMBER);
             return None;
         };
-        if text.starts_with('-') {
+        if let Some(magnitude) = text.strip_prefix('-') {
+            // `-0` is zero (as in OpenAlgo's Python), anything else below it is refused.
+            if magnitude.parse::<Price>() == Ok(Price::ZERO) {
+                return Some(None);
+            }
             self.problems.add(name, negative);
             return None;
         }

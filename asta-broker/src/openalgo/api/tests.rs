@@ -216,6 +216,13 @@ fn validation_messages() {
     assert!(r.message.contains("not allowed on NSE"), "{}", r.message);
     let r = refuse(Endpoint::PlaceOrder, with("pricetype", json!("MARKET")));
     assert_eq!(r.message, "a MARKET order takes no price");
+    let r = refuse(Endpoint::PlaceOrder, with("price", json!("-0.01")));
+    assert_eq!(
+        r.message,
+        "{'price': ['Price must be a non-negative number.']}"
+    );
+    let r = refuse(Endpoint::PlaceOrder, with("price", json!("-0")));
+    assert_eq!(r.message, "a LIMIT order needs a price", "-0 is zero");
     let r = refuse(Endpoint::PlaceOrder, with("quantity", json!("abc")));
     assert_eq!(r.message, "{'quantity': ['Not a valid number.']}");
     let r = refuse(Endpoint::PlaceOrder, with("quantity", json!(-3)));
@@ -1170,6 +1177,9 @@ fn the_key_never_appears_in_a_debug_or_a_refusal() {
         }
     }
     assert!(seen > 100);
+    // Nor a path made of it (long tokens are redacted).
+    let r = ApiRefusal::not_found(&format!("/api/v1/{CANARY}"));
+    assert!(!format!("{r:?} {}", r.error_body(ApiMode::Live)).contains(CANARY));
     // A field name made of the key is not echoed either.
     let r = parse_request(Endpoint::Funds, body(json!({CANARY: 1}))).unwrap_err();
     assert_eq!(
