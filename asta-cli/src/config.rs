@@ -175,7 +175,8 @@ impl SandboxSection {
                 let exchange: Exchange = exchange
                     .parse()
                     .map_err(|e| format!("sandbox.quotes key {key:?}: {e}"))?;
-                let symbol = Symbol::new(symbol).map_err(|e| format!("sandbox.quotes key {key:?}: {e}"))?;
+                let symbol =
+                    Symbol::new(symbol).map_err(|e| format!("sandbox.quotes key {key:?}: {e}"))?;
                 let price: Price = price
                     .parse()
                     .map_err(|e| format!("sandbox.quotes {key:?} = {price:?}: {e}"))?;
@@ -205,7 +206,10 @@ impl SandboxSection {
         if self.random_walk_bps > 1000 {
             return Err("sandbox.random_walk_bps must be at most 1000 (10%)".to_owned());
         }
-        if self.quote_interval_ms.is_some_and(|ms| !(10..=3_600_000).contains(&ms)) {
+        if self
+            .quote_interval_ms
+            .is_some_and(|ms| !(10..=3_600_000).contains(&ms))
+        {
             return Err("sandbox.quote_interval_ms must be between 10 and 3600000".to_owned());
         }
         self.starting_quotes().map(|_| ())

@@ -185,7 +185,9 @@ impl Server {
         });
         let first = stdout
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("asta serve did not start: {}", stderr_seen.lock().unwrap()));
+            .unwrap_or_else(|_| {
+                panic!("asta serve did not start: {}", stderr_seen.lock().unwrap())
+            });
         let url = first
             .strip_prefix("asta serve: listening on ")
             .and_then(|rest| rest.split_whitespace().next())
@@ -350,7 +352,10 @@ fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 fn loopback(last: u8) -> IpAddr {
@@ -386,7 +391,12 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     assert_eq!(body["data"]["ltp"].as_f64(), Some(800.0), "{body}");
 
     // ---- Orders: LIMIT rests, MARKET fills, modify, cancel -----------------
-    let (status, body) = call(&http, &u("placeorder"), &limit_order(&alpha, "alpha", "790")).await;
+    let (status, body) = call(
+        &http,
+        &u("placeorder"),
+        &limit_order(&alpha, "alpha", "790"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "success");
     assert_eq!(body["mode"], "analyze");
@@ -417,7 +427,10 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     let (status, body) = call(&http, &u("orderbook"), &json!({"apikey": alpha})).await;
     assert_eq!(status, 200, "{body}");
     let orders = body["data"]["orders"].as_array().unwrap();
-    assert!(orders.iter().any(|o| o["orderid"] == resting.as_str()), "{body}");
+    assert!(
+        orders.iter().any(|o| o["orderid"] == resting.as_str()),
+        "{body}"
+    );
 
     let cancel = json!({"apikey": alpha, "strategy": "alpha", "orderid": resting});
     let (status, body) = call(&http, &u("cancelorder"), &cancel).await;
@@ -432,7 +445,12 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["mode"], "analyze");
     let positions = body["data"].as_array().unwrap();
-    assert!(positions.iter().any(|p| p["symbol"] == "SBIN" && p["quantity"].as_i64() == Some(2)), "{body}");
+    assert!(
+        positions
+            .iter()
+            .any(|p| p["symbol"] == "SBIN" && p["quantity"].as_i64() == Some(2)),
+        "{body}"
+    );
     let (status, body) = call(&http, &u("funds"), &json!({"apikey": reader})).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["data"]["availablecash"].is_number(), "{body}");
@@ -450,7 +468,12 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
 
     // ---- Refusals in OpenAlgo's envelope with ASTA's reference -------------
     // A fat-finger price, 10% above the last price: the risk check refuses.
-    let (status, body) = call(&http, &u("placeorder"), &limit_order(&alpha, "alpha", "880")).await;
+    let (status, body) = call(
+        &http,
+        &u("placeorder"),
+        &limit_order(&alpha, "alpha", "880"),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["status"], "error");
     assert_eq!(body["mode"], "analyze");
@@ -458,22 +481,46 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     assert!(message.contains("risk check"), "{message}");
     assert!(message.contains("ref ERR-"), "{message}");
 
-    let (status, body) = call(&http, &u("placeorder"), &limit_order("wrong-key", "alpha", "790")).await;
+    let (status, body) = call(
+        &http,
+        &u("placeorder"),
+        &limit_order("wrong-key", "alpha", "790"),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["message"], "Invalid openalgo apikey");
     let forged = format!("asta_ck_{}", "a".repeat(52));
     let (status, body) = call(&http, &u("funds"), &json!({"apikey": forged})).await;
-    assert_eq!((status, body["message"].as_str()), (403, Some("Invalid openalgo apikey")));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (403, Some("Invalid openalgo apikey"))
+    );
 
     // Least privilege: another strategy's tag, a read key placing, the toggle.
     let (status, body) = call(&http, &u("placeorder"), &limit_order(&alpha, "beta", "790")).await;
     assert_eq!(status, 403, "{body}");
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains("only under strategy `alpha`") && message.contains("`beta`"), "{message}");
-    let (status, body) = call(&http, &u("placeorder"), &limit_order(&reader, "alpha", "790")).await;
+    assert!(
+        message.contains("only under strategy `alpha`") && message.contains("`beta`"),
+        "{message}"
+    );
+    let (status, body) = call(
+        &http,
+        &u("placeorder"),
+        &limit_order(&reader, "alpha", "790"),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("read scope"), "{body}");
-    let (status, _) = call(&http, &u("analyzer/toggle"), &json!({"apikey": doomed, "mode": false})).await;
+    assert!(
+        body["message"].as_str().unwrap().contains("read scope"),
+        "{body}"
+    );
+    let (status, _) = call(
+        &http,
+        &u("analyzer/toggle"),
+        &json!({"apikey": doomed, "mode": false}),
+    )
+    .await;
     assert_eq!(status, 403);
     // Another strategy's order cannot be cancelled with a bound key.
     let (_, body) = call(&http, &u("placeorder"), &limit_order(&beta, "beta", "789")).await;
@@ -481,7 +528,13 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     let steal = json!({"apikey": alpha, "strategy": "alpha", "orderid": betas});
     let (status, body) = call(&http, &u("cancelorder"), &steal).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("another strategy"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("another strategy"),
+        "{body}"
+    );
 
     // ---- Malformed, oversized, deep, unknown, wrong method -----------------
     let (status, body) = raw(
@@ -496,7 +549,11 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     );
     let (status, _) = raw(server.addr, request.as_bytes());
     assert_eq!(status, 413);
-    let deep = format!("{{\"apikey\":\"k\",\"x\":{}{}}}", "[".repeat(40), "]".repeat(40));
+    let deep = format!(
+        "{{\"apikey\":\"k\",\"x\":{}{}}}",
+        "[".repeat(40),
+        "]".repeat(40)
+    );
     let request = format!(
         "POST /api/v1/funds HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{deep}",
         deep.len()
@@ -514,7 +571,9 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     let slow_addr = server.addr;
     let slow = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(slow_addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(40)))
+            .unwrap();
         let started = Instant::now();
         let header = b"POST /api/v1/funds HTTP/1.1\r\nHost: x\r\nX-Slow: ";
         let mut dropped = false;
@@ -547,7 +606,10 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         .await
         .unwrap();
     assert!(dropped, "the slow client was never dropped");
-    assert!(after < Duration::from_secs(25), "dropped only after {after:?}");
+    assert!(
+        after < Duration::from_secs(25),
+        "dropped only after {after:?}"
+    );
 
     // ---- Three clients, three keys, one account: the limit holds exactly ---
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -570,7 +632,10 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         match status {
             200 => passed += 1,
             429 => {
-                assert!(body.get("status").is_none(), "429 is OpenAlgo's bare shape: {body}");
+                assert!(
+                    body.get("status").is_none(),
+                    "429 is OpenAlgo's bare shape: {body}"
+                );
                 limited += 1;
             }
             other => panic!("unexpected {other}: {body}"),
@@ -581,16 +646,28 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     // ---- Brute force from one address; another is unaffected --------------
     let attacker = client_from(loopback(3));
     for attempt in 1..=6 {
-        let (status, body) = call(&attacker, &u("funds"), &json!({"apikey": format!("guess-{attempt}")})).await;
+        let (status, body) = call(
+            &attacker,
+            &u("funds"),
+            &json!({"apikey": format!("guess-{attempt}")}),
+        )
+        .await;
         assert_eq!(status, 403, "attempt {attempt}: {body}");
     }
     // Blocked now, even with a valid key.
     let (status, body) = call(&attacker, &u("funds"), &json!({"apikey": reader})).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("blocked"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("blocked"),
+        "{body}"
+    );
     let (status, body) = call(&http, &u("funds"), &json!({"apikey": reader})).await;
     assert_eq!(status, 200, "127.0.0.1 is unaffected: {body}");
-    assert!(server.stderr().contains("ALERT"), "no alert: {}", server.stderr());
+    assert!(
+        server.stderr().contains("ALERT"),
+        "no alert: {}",
+        server.stderr()
+    );
 
     // ---- A key revoked while serving stops working within a second ---------
     let (status, _) = call(&http, &u("funds"), &json!({"apikey": doomed})).await;
@@ -603,10 +680,17 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
             assert_eq!(body["message"], "Invalid openalgo apikey");
             break;
         }
-        assert!(revoked_at.elapsed() < Duration::from_secs(3), "the revoked key still works");
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(3),
+            "the revoked key still works"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(revoked_at.elapsed() < Duration::from_millis(1500), "{:?}", revoked_at.elapsed());
+    assert!(
+        revoked_at.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        revoked_at.elapsed()
+    );
     // A key issued while serving works at once too.
     let late = project.issue("late", "read", None);
     let issued_at = Instant::now();
@@ -615,7 +699,10 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         if status == 200 {
             break;
         }
-        assert!(issued_at.elapsed() < Duration::from_secs(3), "the new key never worked");
+        assert!(
+            issued_at.elapsed() < Duration::from_secs(3),
+            "the new key never worked"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -626,7 +713,9 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     let body = with_key(&reader, json!({})).to_string();
     let in_flight = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(in_flight_addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         let head = format!(
             "POST /api/v1/funds HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
@@ -645,17 +734,29 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         .await
         .unwrap();
     let answer = in_flight.join().unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "in-flight request: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "in-flight request: {answer}"
+    );
     assert!(exit.success(), "exit {exit:?}\n{stdout}\n{stderr}");
     assert!(stdout.contains("stopped (SIGTERM)"), "{stdout}");
     assert!(stdout.contains("control socket"), "{stdout}");
-    assert!(project.path().join("risk-snapshot.json").exists(), "no snapshot");
+    assert!(
+        project.path().join("risk-snapshot.json").exists(),
+        "no snapshot"
+    );
     let verify = ok(asta(project.path(), &["audit", "verify"]));
-    assert!(verify.contains("OK") || verify.contains("intact"), "{verify}");
+    assert!(
+        verify.contains("OK") || verify.contains("intact"),
+        "{verify}"
+    );
 
     // ---- The trail: start, stop, security records, no key values -----------
     let trail = records(&project.path().join("audit"));
-    let started = trail.iter().find(|r| r["action"] == "serve_started").unwrap();
+    let started = trail
+        .iter()
+        .find(|r| r["action"] == "serve_started")
+        .unwrap();
     assert_eq!(started["details"]["mode"], "sandbox", "{started}");
     assert_eq!(started["details"]["hours_waived"], true, "{started}");
     assert!(trail.iter().any(|r| r["action"] == "serve_stopped"));
@@ -665,13 +766,16 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         .collect();
     assert!(refused.len() >= 7, "{refused:?}");
     assert!(refused.iter().all(|r| r["category"] == "SECURITY"));
-    assert!(refused.iter().any(|r| r["details"]["client"] == "doomed"), "the revoked key's name is recorded");
-    assert!(trail.iter().any(|r| r["action"] == "gateway_request_refused"
-        && r["details"]["client"] == "alpha"));
-    let everything = format!(
-        "{}{stdout}{stderr}",
-        all_text_under(project.path())
+    assert!(
+        refused.iter().any(|r| r["details"]["client"] == "doomed"),
+        "the revoked key's name is recorded"
     );
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["action"] == "gateway_request_refused" && r["details"]["client"] == "alpha")
+    );
+    let everything = format!("{}{stdout}{stderr}", all_text_under(project.path()));
     for key in keys.into_iter().chain([&late]) {
         let body = key.trim_start_matches("asta_ck_");
         assert!(!everything.contains(body), "a client key value leaked");
@@ -695,11 +799,18 @@ fn a_gateway_beyond_loopback_needs_tls() {
         .find(|c| c["id"] == "network")
         .unwrap();
     assert_eq!(network["status"], "FAIL", "{network}");
-    assert!(network["detail"].as_str().unwrap().contains("without TLS"), "{network}");
+    assert!(
+        network["detail"].as_str().unwrap().contains("without TLS"),
+        "{network}"
+    );
     // Paper or live mode never waives trading hours.
     let path = project.path().join("asta.toml");
     let config = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, config.replace("mode = \"sandbox\"", "mode = \"paper\"")).unwrap();
+    std::fs::write(
+        &path,
+        config.replace("mode = \"sandbox\"", "mode = \"paper\""),
+    )
+    .unwrap();
     let out = asta(project.path(), &["serve"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("sandbox mode only"), "{}", text(&out));
@@ -716,14 +827,21 @@ async fn tls_with_a_self_signed_certificate() {
     let key = cert.signing_key.serialize_der();
     std::fs::write(d.join("tls/key.pem"), pem("PRIVATE KEY", &key)).unwrap();
     let path = d.join("asta.toml");
-    let config = std::fs::read_to_string(&path).unwrap()
-        .replace("# tls_cert = \"tls/cert.pem\"", "tls_cert = \"tls/cert.pem\"")
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "# tls_cert = \"tls/cert.pem\"",
+            "tls_cert = \"tls/cert.pem\"",
+        )
         .replace("# tls_key = \"tls/key.pem\"", "tls_key = \"tls/key.pem\"");
     std::fs::write(&path, config).unwrap();
     let reader = project.issue("reader", "read", None);
     let server = Server::start(d);
     let banner = server.stdout_seen.lock().unwrap().clone();
-    assert!(banner.starts_with("asta serve: listening on https://"), "{banner}");
+    assert!(
+        banner.starts_with("asta serve: listening on https://"),
+        "{banner}"
+    );
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone()).unwrap();

@@ -74,7 +74,9 @@ async fn session(
 ) -> CommandResult {
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         Failure::refused(
-            format!("cannot listen on {addr}: is another session running? (serve.listen in asta.toml)"),
+            format!(
+                "cannot listen on {addr}: is another session running? (serve.listen in asta.toml)"
+            ),
             e,
         )
     })?;
@@ -124,11 +126,9 @@ async fn session(
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(sandbox) = session.sandbox() {
         let _ = sandbox;
-        let prices = config
-            .file
-            .sandbox
-            .starting_quotes()
-            .map_err(|e| Failure::invalid("fix [sandbox.quotes] in asta.toml", anyhow::anyhow!(e)))?;
+        let prices = config.file.sandbox.starting_quotes().map_err(|e| {
+            Failure::invalid("fix [sandbox.quotes] in asta.toml", anyhow::anyhow!(e))
+        })?;
         let catalog = asta_core::InstrumentCatalog::from_path(&config.instruments_path())
             .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
         let feed = QuoteFeed::new(

@@ -181,7 +181,12 @@ impl Gateway {
 
     /// A caller's request that its key does not allow: 403, audited with
     /// the key's name.
-    async fn refuse_caller(&self, caller: &Caller, endpoint: Endpoint, reason: String) -> ApiRefusal {
+    async fn refuse_caller(
+        &self,
+        caller: &Caller,
+        endpoint: Endpoint,
+        reason: String,
+    ) -> ApiRefusal {
         self.session
             .record_security(
                 "gateway_request_refused",
@@ -384,8 +389,7 @@ impl Gateway {
                 Ok(funds) => Ok(encode_funds(&funds, mode)),
                 Err(e) => Err(self.refusal(&e, None).await),
             },
-            ApiRequest::Quotes { exchange, symbol } => match guard.quote(exchange, &symbol).await
-            {
+            ApiRequest::Quotes { exchange, symbol } => match guard.quote(exchange, &symbol).await {
                 Ok(quote) => Ok(encode_quote(&quote)),
                 Err(e) => Err(self.refusal(&e, None).await),
             },
@@ -499,8 +503,7 @@ impl ApiHandler for Gateway {
                 response.to_bytes(),
             ),
             Err(refusal) => (
-                StatusCode::from_u16(refusal.status)
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 refusal.error_body(self.mode).to_string().into_bytes(),
             ),
         }

@@ -123,9 +123,7 @@ async fn api_call(
             );
             return closing(
                 StatusCode::REQUEST_TIMEOUT,
-                state
-                    .handler
-                    .refusal(StatusCode::REQUEST_TIMEOUT, &message),
+                state.handler.refusal(StatusCode::REQUEST_TIMEOUT, &message),
             );
         }
     };
@@ -274,4 +272,3 @@ async fn connection<S>(
     }
     let _ = conn.await;
 }
-

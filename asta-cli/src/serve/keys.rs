@@ -102,7 +102,10 @@ impl KeyRing {
             vault.refresh().map_err(|e| e.to_string())?;
             vault.client_key_registry().map_err(|e| e.to_string())?
         };
-        *self.registry.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(registry);
+        *self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(registry);
         Ok(true)
     }
 
