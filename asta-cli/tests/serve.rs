@@ -261,6 +261,9 @@ fn client_from(local: IpAddr) -> reqwest::Client {
         .unwrap()
 }
 
+/// Every response body the tests received, for the key canary.
+static ANSWERS: Mutex<String> = Mutex::new(String::new());
+
 async fn call(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
     let response = client
         .post(url)
@@ -271,6 +274,7 @@ async fn call(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value)
         .unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
+    ANSWERS.lock().unwrap().push_str(&text);
     let value = serde_json::from_str(&text).unwrap_or_else(|_| json!({"_raw": text}));
     (status, value)
 }
@@ -297,6 +301,7 @@ fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer).into_owned();
+    ANSWERS.lock().unwrap().push_str(&answer);
     let code = answer
         .split_whitespace()
         .nth(1)
@@ -481,8 +486,11 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     assert!(message.contains("risk check"), "{message}");
     assert!(message.contains("ref ERR-"), "{message}");
 
+    // Refused keys count against their source address: they come from
+    // 127.0.0.2, so that 127.0.0.1 stays below the brute-force threshold.
+    let stranger = client_from(loopback(2));
     let (status, body) = call(
-        &http,
+        &stranger,
         &u("placeorder"),
         &limit_order("wrong-key", "alpha", "790"),
     )
@@ -490,11 +498,23 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["message"], "Invalid openalgo apikey");
     let forged = format!("asta_ck_{}", "a".repeat(52));
-    let (status, body) = call(&http, &u("funds"), &json!({"apikey": forged})).await;
+    let (status, body) = call(&stranger, &u("funds"), &json!({"apikey": forged})).await;
     assert_eq!(
         (status, body["message"].as_str()),
         (403, Some("Invalid openalgo apikey"))
     );
+
+    // A real key with one character changed, and a real key with a field
+    // OpenAlgo does not know: refused without echoing the key.
+    let mut near = alpha.clone();
+    near.pop();
+    near.push(if alpha.ends_with('a') { 'b' } else { 'a' });
+    let (status, _) = call(&stranger, &u("funds"), &json!({"apikey": near})).await;
+    assert_eq!(status, 403);
+    let mut tagged = limit_order(&alpha, "alpha", "790");
+    tagged["tag"] = json!("x");
+    let (status, body) = call(&http, &u("placeorder"), &tagged).await;
+    assert_eq!(status, 400, "{body}");
 
     // Least privilege: another strategy's tag, a read key placing, the toggle.
     let (status, body) = call(&http, &u("placeorder"), &limit_order(&alpha, "beta", "790")).await;
@@ -675,7 +695,7 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     ok(asta(project.path(), &["keys", "revoke", "doomed"]));
     let revoked_at = Instant::now();
     loop {
-        let (status, body) = call(&http, &u("funds"), &json!({"apikey": doomed})).await;
+        let (status, body) = call(&stranger, &u("funds"), &json!({"apikey": doomed})).await;
         if status == 403 {
             assert_eq!(body["message"], "Invalid openalgo apikey");
             break;
@@ -694,8 +714,9 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     // A key issued while serving works at once too.
     let late = project.issue("late", "read", None);
     let issued_at = Instant::now();
+    let newcomer = client_from(loopback(4));
     loop {
-        let (status, _) = call(&http, &u("funds"), &json!({"apikey": late})).await;
+        let (status, _) = call(&newcomer, &u("funds"), &json!({"apikey": late})).await;
         if status == 200 {
             break;
         }

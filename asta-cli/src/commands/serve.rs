@@ -83,6 +83,7 @@ async fn session(
     let bound = listener
         .local_addr()
         .map_err(|e| Failure::internal("cannot read the bound address", e))?;
+    let feed = quote_feed(config)?;
     let session = Arc::new(Session::open(config, vault, live_code).await?);
     let guard = Arc::clone(session.guard());
     let verifier: Arc<dyn TotpVerifier + Send + Sync> = session.totp_verifier().clone();
@@ -124,26 +125,10 @@ async fn session(
         .map_err(|e| Failure::internal("the session start could not be recorded", e))?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some(sandbox) = session.sandbox() {
-        let _ = sandbox;
-        let prices = config.file.sandbox.starting_quotes().map_err(|e| {
-            Failure::invalid("fix [sandbox.quotes] in asta.toml", anyhow::anyhow!(e))
-        })?;
-        let catalog = asta_core::InstrumentCatalog::from_path(&config.instruments_path())
-            .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
-        let feed = QuoteFeed::new(
-            prices,
-            &catalog,
-            config.file.sandbox.random_walk_bps,
-            Duration::from_millis(config.file.sandbox.interval_ms()),
-        );
-        if !feed.is_empty() {
-            // The first prices are in place before the first client call.
-            if let Some(sandbox) = session.sandbox() {
-                feed.tick(&session, sandbox).await;
-            }
-            tasks.spawn(feed.run(Arc::clone(&session)));
-        }
+    if session.sandbox().is_some() && !feed.is_empty() {
+        // The first prices are in place before the first client call.
+        feed.tick(&session).await;
+        tasks.spawn(feed.run(Arc::clone(&session)));
     }
     tasks.spawn(Arc::clone(session.keys()).watch());
     {
@@ -202,6 +187,30 @@ async fn session(
         served.abandoned
     );
     Ok(EXIT_OK)
+}
+
+/// The sandbox's quote feed from `[sandbox]` (empty outside sandbox mode,
+/// where the configuration refuses `[sandbox]` settings).
+fn quote_feed(config: &Config) -> Result<QuoteFeed, Failure> {
+    let sandbox = &config.file.sandbox;
+    let prices = sandbox
+        .starting_quotes()
+        .map_err(|e| Failure::invalid("fix [sandbox.quotes] in asta.toml", anyhow::anyhow!(e)))?;
+    let catalog = asta_core::InstrumentCatalog::from_path(&config.instruments_path())
+        .map_err(|e| Failure::invalid("check paths.instruments in asta.toml", e))?;
+    for (exchange, symbol, _) in &prices {
+        if catalog.get(*exchange, symbol).is_err() {
+            eprintln!(
+                "asta serve: [sandbox.quotes] prices {exchange}:{symbol}, which the instrument catalog does not list; orders for it will be refused"
+            );
+        }
+    }
+    Ok(QuoteFeed::new(
+        prices,
+        &catalog,
+        sandbox.random_walk_bps,
+        Duration::from_millis(sandbox.interval_ms()),
+    ))
 }
 
 /// Waits for SIGTERM or SIGINT and names it.

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use asta_broker::{Quote, SandboxBroker};
+use asta_broker::Quote;
 use asta_core::{Exchange, InstrumentCatalog, Price, Symbol};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -78,18 +78,18 @@ impl QuoteFeed {
 
     /// Sets every quote now, then keeps ticking until the task is aborted.
     pub async fn run(mut self, session: std::sync::Arc<Session>) {
-        let Some(sandbox) = session.sandbox().cloned() else {
-            return;
-        };
         loop {
-            self.tick(&session, &sandbox).await;
+            self.tick(&session).await;
             tokio::time::sleep(self.interval).await;
             self.walk();
         }
     }
 
-    /// Publishes the current prices once.
-    pub async fn tick(&self, session: &Session, sandbox: &SandboxBroker) {
+    /// Publishes the current prices once (nothing outside sandbox mode).
+    pub async fn tick(&self, session: &Session) {
+        let Some(sandbox) = session.sandbox() else {
+            return;
+        };
         let now = session.clock().now();
         for q in &self.quotes {
             let Ok(price) = Price::from_units(q.units) else {
@@ -126,5 +126,52 @@ impl QuoteFeed {
                 q.units = units;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    #[test]
+    fn the_walk_stays_on_the_tick_grid_within_its_step_and_above_zero() {
+        let csv = "exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper\nNSE,SBIN,0.05,1,,,\n";
+        let catalog = InstrumentCatalog::from_csv_reader(csv.as_bytes()).unwrap();
+        let sbin = Symbol::new("SBIN").unwrap();
+        let tcs = Symbol::new("TCS").unwrap();
+        let prices = vec![
+            (Exchange::Nse, sbin, "800".parse().unwrap()),
+            (Exchange::Nse, tcs, "0.05".parse().unwrap()),
+        ];
+        let mut feed = QuoteFeed::new(prices, &catalog, 100, Duration::from_secs(1));
+        assert_eq!(feed.len(), 2);
+        let mut moved = false;
+        for _ in 0..200 {
+            let before = feed.quotes[0].units;
+            feed.walk();
+            let after = feed.quotes[0].units;
+            assert_eq!(after % 500, 0, "off the 0.05 grid: {after}");
+            assert!(
+                (after - before).abs() <= before / 100 + 500,
+                "{before} -> {after}"
+            );
+            moved |= after != before;
+            assert!(feed.quotes[1].units >= 500, "a price fell to zero");
+        }
+        assert!(moved, "a 1% walk never moved in 200 ticks");
+        let mut still = QuoteFeed::new(
+            vec![(
+                Exchange::Nse,
+                Symbol::new("SBIN").unwrap(),
+                "800".parse().unwrap(),
+            )],
+            &catalog,
+            0,
+            Duration::from_secs(1),
+        );
+        still.walk();
+        assert_eq!(still.quotes[0].units, 8_000_000);
     }
 }
