@@ -796,6 +796,20 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
             .iter()
             .any(|r| r["action"] == "gateway_request_refused" && r["details"]["client"] == "alpha")
     );
+    // The block is a SECURITY record from the risk engine's monitor.
+    assert!(
+        trail.iter().any(|r| r["category"] == "SECURITY"
+            && r["action"].as_str().unwrap_or_default().contains("blocked")
+            && r["details"].to_string().contains("127.0.0.3")),
+        "no SECURITY record of the blocked source"
+    );
+    assert!(
+        !trail.iter().any(
+            |r| r["action"].as_str().unwrap_or_default().contains("blocked")
+                && r["details"].to_string().contains("127.0.0.1\"")
+        ),
+        "127.0.0.1 was blocked"
+    );
     let everything = format!("{}{stdout}{stderr}", all_text_under(project.path()));
     for key in keys.into_iter().chain([&late]) {
         let body = key.trim_start_matches("asta_ck_");
