@@ -150,14 +150,23 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with_stdin(dir, "")
+    }
+
+    /// `asta serve` with `stdin` on its standard input (a live session's
+    /// TOTP code, as a service manager would pass it).
+    fn start_with_stdin(dir: &Path, stdin: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
             .current_dir(dir)
             .arg("serve")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).unwrap();
+        drop(input);
         let stdout_seen = Arc::new(Mutex::new(String::new()));
         let stderr_seen = Arc::new(Mutex::new(String::new()));
         let (tx, stdout) = channel();
@@ -906,4 +915,164 @@ async fn tls_with_a_self_signed_certificate() {
         .await
         .unwrap();
     assert!(exit.success());
+}
+
+/// A fake live OpenAlgo server on 127.0.0.1: what a live session asks at
+/// start and for a quote; every request path is recorded.
+struct FakeOpenAlgo {
+    url: String,
+    paths: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeOpenAlgo {
+    fn start() -> FakeOpenAlgo {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&paths);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || fake_openalgo_connection(stream, &seen));
+            }
+        });
+        FakeOpenAlgo { url, paths }
+    }
+}
+
+fn fake_openalgo_connection(mut stream: TcpStream, seen: &Mutex<Vec<String>>) {
+    let mut buf = Vec::new();
+    loop {
+        let header_end = loop {
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break pos + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < header_end + length {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..header_end + length);
+        seen.lock().unwrap().push(path.clone());
+        let body = match path.as_str() {
+            "/api/v1/analyzer" => json!({"status": "success",
+                "data": {"analyze_mode": false, "mode": "live", "total_logs": 0}}),
+            "/api/v1/positionbook" => json!({"status": "success", "data": []}),
+            "/api/v1/orderbook" => json!({"status": "success", "data": {"orders": [], "statistics": {}}}),
+            "/api/v1/quotes" => json!({"status": "success", "data": {"ask": 800.05, "bid": 799.95,
+                "high": 800.0, "low": 800.0, "ltp": 800.0, "oi": 0, "open": 800.0, "prev_close": 800.0, "volume": 1000}}),
+            _ => json!({"status": "error", "message": "not in this fake"}),
+        }
+        .to_string();
+        let status = if body.contains("not in this fake") {
+            "404 Not Found"
+        } else {
+            "200 OK"
+        };
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_session_starts_only_with_the_operators_totp() {
+    let fake = FakeOpenAlgo::start();
+    let project = Project::new("127.0.0.1:0", "");
+    let d = project.path();
+    // Live mode: no [sandbox] settings (refused outside sandbox mode).
+    let path = d.join("asta.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let start = config.find("[sandbox]").unwrap();
+    let end = config.find("[backup]").unwrap();
+    let config = format!("{}{}", &config[..start], &config[end..])
+        .replace("mode = \"sandbox\"", "mode = \"live\"")
+        .replace("allow_live_trading = false", "allow_live_trading = true")
+        .replace(
+            "url = \"http://127.0.0.1:5000\"",
+            &format!("url = \"{}\"", fake.url),
+        );
+    std::fs::write(&path, config).unwrap();
+    ok(asta_with_stdin(
+        d,
+        &[
+            "vault",
+            "set",
+            "openalgo.api_key",
+            "--api-key",
+            "--scope",
+            "trade",
+            "--scope",
+            "read",
+        ],
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+    ));
+    let reader = project.issue("reader", "read", None);
+
+    // A wrong code: the session refuses to start, and never listens.
+    let out = asta_with_stdin(d, &["serve"], "000000\n");
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("listening on"), "{}", text(&out));
+    assert!(!text(&out).contains("000000"), "the code was echoed");
+
+    // The right code from standard input: a live session.
+    let server = Server::start_with_stdin(d, &format!("{}\n", project.fresh_code()));
+    let banner = server.stdout_seen.lock().unwrap().clone();
+    assert!(banner.contains("mode live/live"), "{banner}");
+    let http = client_from(loopback(1));
+    let (status, body) = call(&http, &server.url("analyzer"), &json!({"apikey": reader})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["mode"], "live");
+    let quote = json!({"apikey": reader, "symbol": "SBIN", "exchange": "NSE"});
+    let (status, body) = call(&http, &server.url("quotes"), &quote).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.get("mode").is_none(),
+        "a live answer has no mode: {body}"
+    );
+    assert!(
+        fake.paths
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/api/v1/quotes")
+    );
+    let (exit, _, stderr) = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{stderr}");
+    let trail = records(&d.join("audit"));
+    assert!(
+        trail.iter().any(|r| r["action"] == "guard_refused"),
+        "the refused start is recorded"
+    );
+    let started = trail
+        .iter()
+        .find(|r| r["action"] == "serve_started")
+        .unwrap();
+    assert_eq!(started["details"]["mode"], "live");
+    assert_eq!(started["details"]["hours_waived"], false);
 }
