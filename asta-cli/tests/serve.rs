@@ -1076,3 +1076,60 @@ async fn a_live_session_starts_only_with_the_operators_totp() {
     assert_eq!(started["details"]["mode"], "live");
     assert_eq!(started["details"]["hours_waived"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paper_session_prices_with_openalgo_quotes_and_answers_in_analyze_mode() {
+    let fake = FakeOpenAlgo::start();
+    let project = Project::new("127.0.0.1:0", "");
+    let d = project.path();
+    let path = d.join("asta.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let start = config.find("[sandbox]").unwrap();
+    let end = config.find("[backup]").unwrap();
+    let config = format!("{}{}", &config[..start], &config[end..])
+        .replace("mode = \"sandbox\"", "mode = \"paper\"")
+        .replace(
+            "url = \"http://127.0.0.1:5000\"",
+            &format!("url = \"{}\"", fake.url),
+        );
+    std::fs::write(&path, config).unwrap();
+    ok(asta_with_stdin(
+        d,
+        &[
+            "vault",
+            "set",
+            "openalgo.api_key",
+            "--api-key",
+            "--scope",
+            "read",
+        ],
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+    ));
+    let reader = project.issue("reader", "read", None);
+    let server = Server::start(d);
+    let banner = server.stdout_seen.lock().unwrap().clone();
+    assert!(banner.contains("mode paper/analyze"), "{banner}");
+    assert!(!banner.contains("hours waived"), "{banner}");
+    let http = client_from(loopback(1));
+    let quote = json!({"apikey": reader, "symbol": "SBIN", "exchange": "NSE"});
+    let (status, body) = call(&http, &server.url("quotes"), &quote).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["ltp"].as_f64(), Some(800.0), "{body}");
+    let (status, body) = call(&http, &server.url("funds"), &json!({"apikey": reader})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mode"], "analyze");
+    // Paper trading never sends an order anywhere: only quotes reach OpenAlgo.
+    assert!(
+        fake.paths
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|p| p == "/api/v1/quotes"),
+        "{:?}",
+        fake.paths.lock().unwrap()
+    );
+    let (exit, _, stderr) = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{stderr}");
+}
