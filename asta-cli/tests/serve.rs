@@ -565,6 +565,13 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         "{body}"
     );
 
+    let peek = json!({"apikey": alpha, "strategy": "alpha", "orderid": betas});
+    let (status, _) = call(&http, &u("orderstatus"), &peek).await;
+    assert_eq!(status, 403, "a bound key reads only its own orders");
+    let (_, body) = call(&http, &u("orderbook"), &json!({"apikey": alpha})).await;
+    let orders = body["data"]["orders"].as_array().unwrap();
+    assert!(orders.iter().all(|o| o["strategy"] == "alpha"), "{body}");
+
     // ---- Malformed, oversized, deep, unknown, wrong method -----------------
     let (status, body) = raw(
         server.addr,

@@ -252,9 +252,9 @@ impl Gateway {
             ));
         }
         let order_id = match request {
-            ApiRequest::ModifyOrder { order_id, .. } | ApiRequest::CancelOrder { order_id, .. } => {
-                order_id
-            }
+            ApiRequest::ModifyOrder { order_id, .. }
+            | ApiRequest::CancelOrder { order_id, .. }
+            | ApiRequest::OrderStatus { order_id, .. } => order_id,
             _ => return Ok(()),
         };
         match self.session.guard().order_status(bound, order_id).await {
