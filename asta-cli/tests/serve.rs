@@ -95,8 +95,10 @@ impl Project {
         self.dir.path()
     }
 
-    /// A TOTP code the vault has not seen: the next step after the last
-    /// one used that is within the accepted skew (one step either side).
+    /// A TOTP code the vault has not seen: the earliest step after the
+    /// last one used that stays within the accepted skew (one step either
+    /// side) for at least ten more seconds, so a loaded machine still
+    /// checks it in time.
     fn fresh_code(&self) -> String {
         let totp = Totp::from_base32(
             &secrecy::SecretString::from(self.secret.as_str()),
@@ -105,9 +107,15 @@ impl Project {
         .unwrap();
         let mut last = self.last_step.lock().unwrap();
         loop {
-            let now = Utc::now();
-            let current = u64::try_from(now.timestamp()).unwrap() / 30;
-            let step = (*last + 1).max(current.saturating_sub(1));
+            let now = u64::try_from(Utc::now().timestamp()).unwrap();
+            let current = now / 30;
+            let left_in_step = 30 - now % 30;
+            let earliest = if left_in_step >= 10 {
+                current - 1
+            } else {
+                current
+            };
+            let step = (*last + 1).max(earliest);
             if step <= current + 1 {
                 *last = step;
                 let at = chrono::DateTime::from_timestamp(i64::try_from(step * 30).unwrap() + 1, 0)
@@ -195,6 +203,7 @@ impl Server {
         let first = stdout
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| {
+                std::thread::sleep(Duration::from_millis(300));
                 panic!("asta serve did not start: {}", stderr_seen.lock().unwrap())
             });
         let url = first
