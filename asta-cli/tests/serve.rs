@@ -752,6 +752,32 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // ---- The kill switch reaches the serving session -------------------------
+    let kill = asta(project.path(), &["kill", "--reason", "serve test"]);
+    assert_eq!(kill.status.code(), Some(0), "{}", text(&kill));
+    let (status, body) = call(
+        &http,
+        &u("placeorder"),
+        &limit_order(&alpha, "alpha", "777"),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("halted"),
+        "{body}"
+    );
+    let (_, body) = call(&http, &u("orderbook"), &json!({"apikey": reader})).await;
+    let open = body["data"]["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["order_status"] == "open")
+        .count();
+    assert_eq!(
+        open, 0,
+        "the kill switch cancelled every open order: {body}"
+    );
+
     // ---- SIGTERM with a request in flight ----------------------------------
     // A request whose body is still arriving when the signal comes: it is
     // answered, then the session stops.
