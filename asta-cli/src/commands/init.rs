@@ -22,6 +22,7 @@ key_file = "keys/vault.key"     # its key (0600, in a 0700 directory)
 # passphrase = true             # or: an Argon2id passphrase (prompt or ASTA_VAULT_PASSPHRASE)
 audit_dir = "audit"             # the tamper-evident audit trail (0700)
 risk_state = "risk-state.json"  # the risk engine's persisted state
+risk_snapshot = "risk-snapshot.json" # asta serve's risk snapshot (the audit trail stays the record)
 instruments = "instruments.csv" # exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper
 backups = "backups"             # sealed backups (asta backup create)
 databases = []                  # SQLite databases to back up, e.g. ["data/trades.db"]
@@ -125,6 +126,7 @@ backups/
 *.lock
 audit/
 risk-state.json
+risk-snapshot.json
 ";
 
 /// Creates the project in `args.dir` (default: the current directory).
