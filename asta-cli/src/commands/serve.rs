@@ -143,6 +143,8 @@ async fn session(
 
     let limits = Limits::from_config(&config.file.serve);
     let gateway = Arc::new(Gateway::new(Arc::clone(&session), &limits));
+    // Other routers (the operator console at /console) merge here, with
+    // `Arc::clone(&session)` for the guard, the trail, TOTP and the keys.
     let router = api_router(gateway, limits);
 
     crate::say!(
@@ -175,7 +177,7 @@ async fn session(
     let _ = guard.sync().await;
     session
         .record_system(
-            "serve_draining_done",
+            "serve_drained",
             json!({"signal": why, "connections": served.connections, "abandoned": served.abandoned}),
         )
         .await;

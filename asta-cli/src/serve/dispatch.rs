@@ -90,12 +90,8 @@ impl Gateway {
                 .await
         };
         if let Some(until) = blocked {
-            self.session
-                .record_system(
-                    "gateway_source_blocked",
-                    json!({"source": source, "endpoint": endpoint.as_path(), "until": until.to_rfc3339()}),
-                )
-                .await;
+            // Not recorded per request: the block itself is a SECURITY
+            // record, and a blocked source must not be able to fill the trail.
             return Err(ApiRefusal::forbidden(format!(
                 "Too many failed API key checks from {source}; this address is blocked until {} UTC.",
                 until.format("%Y-%m-%d %H:%M:%S")
@@ -118,12 +114,17 @@ impl Gateway {
         };
         drop(presented);
         let caller = Caller { key, source };
-        let request = parse_request(endpoint, fields)?;
-        if let Err(reason) = self.permitted(&caller, &request).await {
-            return Err(self.refuse_caller(&caller, endpoint, reason).await);
-        }
-        let result = self.call(&caller, request).await;
-        if endpoint.is_trading() {
+        let result = match parse_request(endpoint, fields) {
+            Ok(request) => match self.permitted(&caller, &request).await {
+                Ok(()) => self.call(&caller, request).await,
+                Err(reason) => return Err(self.refuse_caller(&caller, endpoint, reason).await),
+            },
+            Err(refusal) => Err(refusal),
+        };
+        // Every authenticated call that trades, and every refusal, leaves a
+        // record with the client's name (through the group commit: the
+        // guard's own records of the order are the durable ones).
+        if endpoint.is_trading() || result.is_err() {
             let outcome = match &result {
                 Ok(_) => json!("ok"),
                 Err(refusal) => json!({"status": refusal.status, "message": refusal.message}),
