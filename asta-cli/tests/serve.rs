@@ -73,10 +73,12 @@ impl Project {
         let path = d.join("asta.toml");
         let config = std::fs::read_to_string(&path).unwrap();
         assert!(config.contains("[serve]") && config.contains("always_open = true"));
-        let config = config.replace(
-            "listen = \"127.0.0.1:5010\"",
-            &format!("listen = \"{listen}\""),
-        );
+        let config = config
+            .replace(
+                "listen = \"127.0.0.1:5010\"",
+                &format!("listen = \"{listen}\""),
+            )
+            .replace("request_timeout_secs = 10", "request_timeout_secs = 4");
         std::fs::write(&path, format!("{config}{TEST_RISK}{extra}")).unwrap();
         let enroll = ok(asta(d, &["totp", "enroll"]));
         let secret = enroll
@@ -652,9 +654,20 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         .unwrap();
     assert!(dropped, "the slow client was never dropped");
     assert!(
-        after < Duration::from_secs(25),
+        after < Duration::from_secs(10),
         "dropped only after {after:?}"
     );
+
+    // A body that never arrives: 408 once the timeout passes, and closed.
+    let started = Instant::now();
+    let (status, body) = raw(
+        server.addr,
+        b"POST /api/v1/funds HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"apikey\":",
+    );
+    assert_eq!(status, 408, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (status, body) = call(&http, &u("funds"), &json!({"apikey": reader})).await;
+    assert_eq!(status, 200, "the session is unharmed: {body}");
 
     // ---- Three clients, three keys, one account: the limit holds exactly ---
     tokio::time::sleep(Duration::from_millis(1200)).await;
