@@ -396,7 +396,7 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     let beta = project.issue("beta", "trade", Some("beta"));
     let gamma = project.issue("gamma", "trade", Some("gamma"));
     let reader = project.issue("reader", "read", None);
-    let doomed = project.issue("doomed", "trade", None);
+    let doomed = project.issue("doomed", "read", None);
     let keys = [&alpha, &beta, &gamma, &reader, &doomed];
 
     let server = Server::start(project.path());
@@ -558,7 +558,7 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     let (status, _) = call(
         &http,
         &u("analyzer/toggle"),
-        &json!({"apikey": doomed, "mode": false}),
+        &json!({"apikey": alpha, "mode": false}),
     )
     .await;
     assert_eq!(status, 403);
