@@ -17,7 +17,9 @@ use asta_broker::openalgo::api::{
     encode_smart_order, encode_trade_book, parse_body, parse_request, take_apikey,
 };
 use asta_broker::{Broker, BrokerError, CancelAllReport, OrderFailure};
-use asta_core::{ErrorCode, OrderId, OrderRequest, PublicCode, StrategyTag, TradingMode};
+use asta_core::{
+    ErrorCode, OrderId, OrderRequest, PublicCode, PublicError, StrategyTag, TradingMode,
+};
 use asta_vault::{ClientKeyInfo, ClientKeyRefusal};
 use axum::http::StatusCode;
 use secrecy::ExposeSecret;
@@ -443,40 +445,52 @@ impl Gateway {
     /// message and a reference that is in the audit trail.
     async fn refusal(&self, error: &BrokerError, order: Option<&OrderId>) -> ApiRefusal {
         let public = self.session.guard().public_error(error).await;
-        let reference = public.reference().clone();
-        let code = public.code();
-        match error.root() {
-            BrokerError::NotFound { .. } => {
-                let message = match order {
-                    Some(id) => format!("Order {id} not found"),
-                    None => public.message().to_owned(),
-                };
-                return ApiRefusal::new(404, format!("{message} (ref {reference})"));
-            }
-            BrokerError::Refused { reason, .. } if shows_reason(code) => {
-                let message = format!("{} {reason} (ref {reference})", public.message());
-                return match code {
-                    ErrorCode::RateLimited => ApiRefusal::too_many(message),
-                    ErrorCode::Halted | ErrorCode::PermissionDenied => {
-                        ApiRefusal::forbidden(message)
-                    }
-                    _ => ApiRefusal::bad_request(message),
-                };
-            }
-            _ => {}
+        refusal_for(error, &public, order)
+    }
+}
+
+/// The refusal for `error`, whose public face (with its audited reference)
+/// is `public`: OpenAlgo's status codes (400 invalid or risk, 403 halted or
+/// not permitted, 404 unknown order, 429 rate limit, 500 anything else,
+/// including an outcome that is unknown and being reconciled) and ASTA's
+/// public message, with the guard's own reason for refusals a client can act
+/// on, and the reference.
+pub fn refusal_for(
+    error: &BrokerError,
+    public: &PublicError,
+    order: Option<&OrderId>,
+) -> ApiRefusal {
+    let reference = public.reference().clone();
+    let code = public.code();
+    match error.root() {
+        BrokerError::NotFound { .. } => {
+            let message = match order {
+                Some(id) => format!("Order {id} not found"),
+                None => public.message().to_owned(),
+            };
+            return ApiRefusal::new(404, format!("{message} (ref {reference})"));
         }
-        let message = match code {
-            ErrorCode::OutcomeUnknown | ErrorCode::OutcomePending => format!(
-                "The outcome of this request is unknown and is being reconciled with the broker; check the order book before sending it again (ref {reference})"
-            ),
-            _ => format!("{} (ref {reference})", public.message()),
-        };
-        match code {
-            ErrorCode::InvalidInput | ErrorCode::RiskRejected => ApiRefusal::bad_request(message),
-            ErrorCode::PermissionDenied | ErrorCode::Halted => ApiRefusal::forbidden(message),
-            ErrorCode::RateLimited => ApiRefusal::too_many(message),
-            _ => ApiRefusal::internal(message),
+        BrokerError::Refused { reason, .. } if shows_reason(code) => {
+            let message = format!("{} {reason} (ref {reference})", public.message());
+            return match code {
+                ErrorCode::RateLimited => ApiRefusal::too_many(message),
+                ErrorCode::Halted | ErrorCode::PermissionDenied => ApiRefusal::forbidden(message),
+                _ => ApiRefusal::bad_request(message),
+            };
         }
+        _ => {}
+    }
+    let message = match code {
+        ErrorCode::OutcomeUnknown | ErrorCode::OutcomePending => format!(
+            "The outcome of this request is unknown and is being reconciled with the broker; check the order book before sending it again (ref {reference})"
+        ),
+        _ => format!("{} (ref {reference})", public.message()),
+    };
+    match code {
+        ErrorCode::InvalidInput | ErrorCode::RiskRejected => ApiRefusal::bad_request(message),
+        ErrorCode::PermissionDenied | ErrorCode::Halted => ApiRefusal::forbidden(message),
+        ErrorCode::RateLimited => ApiRefusal::too_many(message),
+        _ => ApiRefusal::internal(message),
     }
 }
 
@@ -512,5 +526,130 @@ impl ApiHandler for Gateway {
 
     fn refusal(&self, status: StatusCode, message: &str) -> Value {
         ApiRefusal::new(status.as_u16(), message).error_body(self.mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use asta_core::ErrorReference;
+
+    use super::*;
+
+    fn public(code: ErrorCode) -> PublicError {
+        PublicError::with_reference(code, ErrorReference::generate())
+    }
+
+    fn refused(code: ErrorCode, reason: &str) -> BrokerError {
+        BrokerError::Refused {
+            code,
+            reason: reason.to_owned(),
+            reference: ErrorReference::generate(),
+        }
+    }
+
+    #[test]
+    fn every_error_has_openalgos_status_and_asta_s_reference() {
+        let id = OrderId::new("12345").unwrap();
+        let cases: Vec<(BrokerError, ErrorCode, u16, &str)> = vec![
+            (
+                refused(ErrorCode::RiskRejected, "price 880 is outside the collar"),
+                ErrorCode::RiskRejected,
+                400,
+                "outside the collar",
+            ),
+            (
+                refused(ErrorCode::InvalidInput, "not a multiple of the lot"),
+                ErrorCode::InvalidInput,
+                400,
+                "multiple of the lot",
+            ),
+            (
+                refused(ErrorCode::Halted, "trading is halted"),
+                ErrorCode::Halted,
+                403,
+                "halted",
+            ),
+            (
+                refused(ErrorCode::PermissionDenied, "live trading is off"),
+                ErrorCode::PermissionDenied,
+                403,
+                "live trading is off",
+            ),
+            (
+                refused(ErrorCode::RateLimited, "5 orders in 1 s"),
+                ErrorCode::RateLimited,
+                429,
+                "5 orders",
+            ),
+            (
+                BrokerError::NotFound {
+                    detail: "no such order".to_owned(),
+                },
+                ErrorCode::InvalidInput,
+                404,
+                "Order 12345 not found",
+            ),
+            (
+                BrokerError::outcome_unknown("timed out"),
+                ErrorCode::OutcomeUnknown,
+                500,
+                "unknown and is being reconciled",
+            ),
+            (
+                BrokerError::Unavailable {
+                    detail: "connect refused at 10.0.0.1".to_owned(),
+                },
+                ErrorCode::BrokerUnavailable,
+                500,
+                "ref ERR-",
+            ),
+            (
+                BrokerError::Protocol {
+                    detail: "bad json".to_owned(),
+                },
+                ErrorCode::InternalError,
+                500,
+                "ref ERR-",
+            ),
+        ];
+        for (error, code, status, says) in cases {
+            let face = public(code);
+            let refusal = refusal_for(&error, &face, Some(&id));
+            assert_eq!(refusal.status, status, "{error}");
+            assert!(
+                refusal.message.contains(says),
+                "{error}: {}",
+                refusal.message
+            );
+            assert!(
+                refusal.message.contains(face.reference().as_str()),
+                "{error}: {}",
+                refusal.message
+            );
+        }
+        // A broker's own text never reaches the client.
+        let error = BrokerError::Unavailable {
+            detail: "connect refused at 10.0.0.1".to_owned(),
+        };
+        let refusal = refusal_for(&error, &public(ErrorCode::BrokerUnavailable), None);
+        assert!(!refusal.message.contains("10.0.0.1"), "{}", refusal.message);
+        // 429 is OpenAlgo's bare shape; the others its envelope.
+        let limited = refusal_for(
+            &refused(ErrorCode::RateLimited, "x"),
+            &public(ErrorCode::RateLimited),
+            None,
+        );
+        assert!(limited.error_body(ApiMode::Analyze).get("status").is_none());
+        let risk = refusal_for(
+            &refused(ErrorCode::RiskRejected, "x"),
+            &public(ErrorCode::RiskRejected),
+            None,
+        );
+        let body = risk.error_body(ApiMode::Analyze);
+        assert_eq!(body["status"], "error");
+        assert_eq!(body["mode"], "analyze");
+        assert!(risk.error_body(ApiMode::Live).get("mode").is_none());
     }
 }
