@@ -756,6 +756,9 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     let late = project.issue("late", "read", None);
     let issued_at = Instant::now();
     let newcomer = client_from(loopback(4));
+    // A key that does not work yet counts as a failed check: give the
+    // watcher (every 250 ms) a moment first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     loop {
         let (status, _) = call(&newcomer, &u("funds"), &json!({"apikey": late})).await;
         if status == 200 {
@@ -765,8 +768,33 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
             issued_at.elapsed() < Duration::from_secs(3),
             "the new key never worked"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Rotated while serving: the old value stops, the new one works.
+    let rotated = ok(asta(project.path(), &["keys", "rotate", "late"]));
+    let renewed = rotated
+        .split_whitespace()
+        .find(|w| w.starts_with("asta_ck_"))
+        .unwrap()
+        .to_owned();
+    // From a fresh address: a key that does not work yet counts as a failure.
+    let rotator = client_from(loopback(5));
+    let rotated_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    loop {
+        let (new, _) = call(&rotator, &u("funds"), &json!({"apikey": renewed})).await;
+        if new == 200 {
+            break;
+        }
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(3),
+            "the rotated key never worked"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (old, body) = call(&rotator, &u("funds"), &json!({"apikey": late})).await;
+    assert_eq!(old, 403, "the old value still works: {body}");
 
     // ---- The kill switch reaches the serving session -------------------------
     let kill = asta(project.path(), &["kill", "--reason", "serve test"]);
@@ -878,7 +906,7 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
         "127.0.0.1 was blocked"
     );
     let everything = format!("{}{stdout}{stderr}", all_text_under(project.path()));
-    for key in keys.into_iter().chain([&late]) {
+    for key in keys.into_iter().chain([&late, &renewed]) {
         let body = key.trim_start_matches("asta_ck_");
         assert!(!everything.contains(body), "a client key value leaked");
     }
