@@ -376,8 +376,8 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
     let got = http.get(u("placeorder")).send().await.unwrap();
     assert_eq!(got.status().as_u16(), 404);
 
-    // A slow client dribbling its headers is dropped by the timeout while
-    // another client is served normally.
+    // A slow client dribbling its headers gets a 408 and is dropped by the
+    // timeout while another client is served normally.
     let slow_addr = server.addr;
     let slow = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(slow_addr).unwrap();
@@ -386,6 +386,7 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
             .unwrap();
         let started = Instant::now();
         let header = b"POST /api/v1/funds HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        let mut answer = Vec::new();
         let mut dropped = false;
         for byte in header.iter().chain(std::iter::repeat(&b'a')) {
             if stream.write_all(&[*byte]).is_err() {
@@ -396,29 +397,43 @@ async fn a_sandbox_session_serves_openalgo_clients_safely() {
             if started.elapsed() > Duration::from_secs(30) {
                 break;
             }
-            let mut probe = [0u8; 1];
+            let mut probe = [0u8; 512];
             stream.set_nonblocking(true).unwrap();
             let read = stream.read(&mut probe);
             stream.set_nonblocking(false).unwrap();
-            if matches!(read, Ok(0)) {
-                dropped = true;
-                break;
+            match read {
+                Ok(0) => {
+                    dropped = true;
+                    break;
+                }
+                Ok(n) => answer.extend_from_slice(&probe[..n]),
+                Err(_) => {}
             }
         }
-        (dropped, started.elapsed())
+        let _ = stream.read_to_end(&mut answer);
+        (
+            dropped,
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
     });
     for _ in 0..3 {
         let (status, body) = call(&http, &u("funds"), &json!({"apikey": reader})).await;
         assert_eq!(status, 200, "{body}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let (dropped, after) = tokio::task::spawn_blocking(move || slow.join().unwrap())
+    let (dropped, after, answer) = tokio::task::spawn_blocking(move || slow.join().unwrap())
         .await
         .unwrap();
     assert!(dropped, "the slow client was never dropped");
     assert!(
         after < Duration::from_secs(10),
         "dropped only after {after:?}"
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n")
+            && answer.contains("\"status\":\"error\""),
+        "the slow client was not told why: {answer:?}"
     );
 
     // A body that never arrives: 408 once the timeout passes, and closed.

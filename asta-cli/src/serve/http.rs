@@ -3,7 +3,8 @@
 //!
 //! The listener is hyper's HTTP/1 server driven here rather than
 //! `axum::serve`, for three things axum's does not do: a header-read
-//! timeout (a client that dribbles its headers is disconnected), a bound on
+//! timeout (a client that dribbles its headers gets a 408 and is
+//! disconnected), a bound on
 //! connections served at once, and TLS (tokio-rustls on ring). Request
 //! bodies are read by the handler under the same timeout (a slow body gets
 //! 408 and the connection is closed) and size bound (413).
@@ -25,6 +26,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+
+use super::slow_headers::FirstHeadersDeadline;
 
 /// The limits every request is held to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,10 +259,14 @@ async fn connection<S>(
     // The peer's address for every request (Router::layer is cheap: the
     // routes are shared).
     let service = router.layer(axum::Extension(ConnectInfo(peer)));
+    // The first request's headers are timed by the wrapper, which answers
+    // a slow client with a 408; hyper's own (later) timeout covers the
+    // requests that follow on a kept-alive connection, and closes it.
+    let stream = FirstHeadersDeadline::new(stream, limits.request_timeout);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.request_timeout)
+        .header_read_timeout(limits.request_timeout + Duration::from_secs(1))
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
     tokio::pin!(conn);

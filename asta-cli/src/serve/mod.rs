@@ -36,6 +36,7 @@ pub mod http;
 pub mod keys;
 pub mod quotes;
 pub mod session;
+mod slow_headers;
 pub mod tls;
 
 pub use dispatch::{Gateway, INVALID_KEY};
