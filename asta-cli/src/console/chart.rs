@@ -175,7 +175,9 @@ pub(crate) fn line_svg(title: &str, values: &[i128], reference: Option<(i128, &s
     let pad: i128 = 6;
     let inner = HEIGHT - 2 * pad;
     let y = |v: i128| -> i128 { pad + (high.saturating_sub(v)).saturating_mul(inner) / span };
-    let last = i128::try_from(values.len().saturating_sub(1)).unwrap_or(1).max(1);
+    let last = i128::try_from(values.len().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1);
     if let Some((line, label)) = reference {
         let ly = y(line);
         let _ = write!(

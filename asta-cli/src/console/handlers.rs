@@ -116,12 +116,7 @@ impl Form {
 }
 
 fn html(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 fn redirect(to: &str) -> Response {
@@ -150,15 +145,18 @@ fn shown_header(value: &HeaderValue) -> String {
 /// `same-origin` (or `none`, typed by the user) and `Origin`, when sent,
 /// must name this host.
 fn same_origin(headers: &HeaderMap) -> Result<(), String> {
-    if let Some(site) = headers.get("sec-fetch-site") {
+    // Every value counts: a second header must not hide a foreign first.
+    for site in headers.get_all("sec-fetch-site") {
         let site = shown_header(site);
         if site != "same-origin" && site != "none" {
-            return Err(format!("a request from another site (Sec-Fetch-Site {site})"));
+            return Err(format!(
+                "a request from another site (Sec-Fetch-Site {site})"
+            ));
         }
     }
-    if let Some(origin) = headers.get(ORIGIN) {
+    let host = headers.get(HOST).map(shown_header).unwrap_or_default();
+    for origin in headers.get_all(ORIGIN) {
         let origin = shown_header(origin);
-        let host = headers.get(HOST).map(shown_header).unwrap_or_default();
         let matches = !host.is_empty()
             && (origin == format!("http://{host}") || origin == format!("https://{host}"));
         if !matches {
@@ -352,12 +350,10 @@ async fn login<B: Broker + 'static>(
     }
     let key = form.get("key").unwrap_or_default();
     let code = form.get("totp").unwrap_or_default().trim();
-    let checked = console.admin_keys.check_admin(key).map_err(|refusal| {
-        (
-            refusal.key_name().map(str::to_owned),
-            refusal.to_string(),
-        )
-    });
+    let checked = console
+        .admin_keys
+        .check_admin(key)
+        .map_err(|refusal| (refusal.key_name().map(str::to_owned), refusal.to_string()));
     let checked = checked.and_then(|name| match console.totp.verify(&name, code) {
         Ok(()) => Ok(name),
         Err(rejection) => Err((Some(name), rejection.to_string())),
@@ -395,7 +391,7 @@ async fn login<B: Broker + 'static>(
             };
             let mut event = AuditEvent::security(
                 "console_sign_in_refused",
-                json!({"source": source, "key_name": name, "reason": reason, "verdict": format!("{verdict:?}")}),
+                json!({"source": source, "key_name": name, "reason": reason, "failures": verdict.failures, "blocked_until": verdict.blocked_until}),
             );
             if let Some(name) = &name {
                 event = event.with_actor(name.clone());
@@ -416,7 +412,10 @@ async fn logout<B: Broker + 'static>(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    let active = match console.check_post("sign-out", &headers, &source, &form).await {
+    let active = match console
+        .check_post("sign-out", &headers, &source, &form)
+        .await
+    {
         Ok(active) => active,
         Err(response) => return response,
     };
@@ -488,12 +487,23 @@ async fn halt<B: Broker + 'static>(
         .await;
     let message = format!(
         "Halt: trading is {}; {} order(s) cancelled{}.",
-        if report.halted { "HALTED" } else { "NOT halted" },
+        if report.halted {
+            "HALTED"
+        } else {
+            "NOT halted"
+        },
         report.cancelled.len(),
         failures_text(&report)
     );
     console
-        .done(&active, &source, "halt", Some(&reason), report_result(&report), message)
+        .done(
+            &active,
+            &source,
+            "halt",
+            Some(&reason),
+            report_result(&report),
+            message,
+        )
         .await
 }
 
@@ -504,7 +514,10 @@ async fn flatten<B: Broker + 'static>(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    let active = match console.check_post("flatten", &headers, &source, &form).await {
+    let active = match console
+        .check_post("flatten", &headers, &source, &form)
+        .await
+    {
         Ok(active) => active,
         Err(response) => return response,
     };
@@ -611,7 +624,10 @@ async fn index<B: Broker + 'static>(
         .unwrap_or_else(PoisonError::into_inner)
         .take_flash(&active);
     let (samples, seconds_per_sample) = {
-        let mut ring = console.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ring = console
+            .samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         ring.record(&status.risk);
         (ring.samples().to_vec(), ring.seconds_per_sample())
     };

@@ -150,7 +150,9 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
         );
     }
     if !risk.strategies.is_empty() {
-        h.push_str("<h3>Strategies</h3><table><tr><th>Strategy</th><th>State</th><th>Why</th></tr>");
+        h.push_str(
+            "<h3>Strategies</h3><table><tr><th>Strategy</th><th>State</th><th>Why</th></tr>",
+        );
         for s in &risk.strategies {
             let _ = write!(
                 h,
@@ -225,7 +227,9 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
     if risk.rates.is_empty() {
         h.push_str(r#"<p class="none">no orders yet</p>"#);
     } else {
-        h.push_str("<table><tr><th>Scope</th><th>Last second</th><th>Last minute</th><th>Today</th></tr>");
+        h.push_str(
+            "<table><tr><th>Scope</th><th>Last second</th><th>Last minute</th><th>Today</th></tr>",
+        );
         for r in &risk.rates {
             let _ = write!(
                 h,
@@ -259,7 +263,9 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
         .map(|s| i128::from(s.peak_per_second))
         .collect();
     let rate_limit = chart::account_rate(risk).map(|(_, limit)| i128::from(limit));
-    let limit_label = rate_limit.map(|l| format!("limit {l}/s")).unwrap_or_default();
+    let limit_label = rate_limit
+        .map(|l| format!("limit {l}/s"))
+        .unwrap_or_default();
     let _ = write!(
         h,
         r#"<section class="card"><h2>Charts</h2><h3>P&amp;L today</h3>{}<h3>Orders per second (peak)</h3>{}<p class="hint">One point every {} s; last P&amp;L {}.</p></section>"#,
@@ -305,7 +311,9 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
                         esc(&o.side().to_string()),
                         o.quantity(),
                         o.filled_quantity(),
-                        o.price().map(|p| p.to_string()).unwrap_or_else(|| "market".to_owned()),
+                        o.price()
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "market".to_owned()),
                         esc(o.state().as_str())
                     );
                 }
@@ -314,7 +322,11 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
         }
     }
     h.push_str("<h2>Positions</h2>");
-    let open_positions: Vec<_> = risk.positions.iter().filter(|p| p.net != 0 || !p.realized_today.is_zero_units()).collect();
+    let open_positions: Vec<_> = risk
+        .positions
+        .iter()
+        .filter(|p| p.net != 0 || !p.realized_today.is_zero_units())
+        .collect();
     if open_positions.is_empty() {
         h.push_str(r#"<p class="none" id="positions">none</p>"#);
     } else {
@@ -327,7 +339,9 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
                 esc(&p.symbol.to_string()),
                 esc(&p.product.to_string()),
                 p.net,
-                p.mark.map(|m| m.to_string()).unwrap_or_else(|| "-".to_owned()),
+                p.mark
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "-".to_owned()),
                 money(p.realized_today)
             );
         }
