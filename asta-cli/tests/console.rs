@@ -261,6 +261,15 @@ async fn posts_without_a_valid_token_or_from_another_origin_are_refused() {
             &[("sec-fetch-site", "cross-site")],
         )
         .await,
+        // An opaque origin without a same-origin fetch.
+        post_with(
+            &app,
+            "/console/halt",
+            Some(&cookie),
+            &[("csrf", &csrf)],
+            &[("origin", "null"), ("sec-fetch-site", "same-site")],
+        )
+        .await,
         // No cookie at all (what a cross-site form sends under SameSite=Strict).
         post(&app, "/console/halt", None, &[("csrf", &csrf)]).await,
     ];

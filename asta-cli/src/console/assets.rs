@@ -82,7 +82,7 @@ pub(crate) const JS: &str = r#"'use strict';
       rows.insertBefore(row(r), rows.firstChild);
       if (r.alert && alerts) { alerts.insertBefore(row(r), alerts.firstChild); }
     });
-    trim(rows, 30);
+    trim(rows, 20);
     if (alerts) { trim(alerts, 10); }
   });
   source.addEventListener('signed-out', function () { source.close(); window.location.assign('/console/login'); });

@@ -184,7 +184,7 @@ pub(crate) fn line_svg(title: &str, values: &[i128], reference: Option<(i128, &s
             svg,
             r##"<line x1="0" y1="{ly}" x2="{WIDTH}" y2="{ly}" stroke="#b33" stroke-dasharray="4 3"/><text x="{}" y="{}" fill="#b33" font-size="11" text-anchor="end">{}</text>"##,
             WIDTH - 4,
-            (ly - 3).max(11),
+            if ly < 18 { ly + 12 } else { ly - 3 },
             super::page::esc(label)
         );
     }

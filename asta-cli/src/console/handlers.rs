@@ -141,10 +141,14 @@ fn shown_header(value: &HeaderValue) -> String {
         .collect()
 }
 
-/// Refuses a browser request from another site: `Sec-Fetch-Site` must be
-/// `same-origin` (or `none`, typed by the user) and `Origin`, when sent,
-/// must name this host.
+/// Refuses a browser request from another site: every `Sec-Fetch-Site`
+/// must be `same-origin` (or `none`, typed by the user) and every `Origin`
+/// must name this host. `Origin: null` (what a browser sends under
+/// `Referrer-Policy: no-referrer`, and from sandboxed frames) passes only
+/// with `Sec-Fetch-Site: same-origin`. A client that sends neither header
+/// (not a browser) still needs the session cookie and its CSRF token.
 fn same_origin(headers: &HeaderMap) -> Result<(), String> {
+    let mut same_site_said = false;
     // Every value counts: a second header must not hide a foreign first.
     for site in headers.get_all("sec-fetch-site") {
         let site = shown_header(site);
@@ -153,10 +157,17 @@ fn same_origin(headers: &HeaderMap) -> Result<(), String> {
                 "a request from another site (Sec-Fetch-Site {site})"
             ));
         }
+        same_site_said |= site == "same-origin";
     }
     let host = headers.get(HOST).map(shown_header).unwrap_or_default();
     for origin in headers.get_all(ORIGIN) {
         let origin = shown_header(origin);
+        if origin == "null" {
+            if same_site_said {
+                continue;
+            }
+            return Err("a request from an opaque origin (Origin null)".to_owned());
+        }
         let matches = !host.is_empty()
             && (origin == format!("http://{host}") || origin == format!("https://{host}"));
         if !matches {
@@ -616,7 +627,7 @@ async fn index<B: Broker + 'static>(
         .await
         .map_err(|error| error.public_error().to_string());
     let unresolved = guard.unresolved_outcomes();
-    let (mut rows, tail_error) = console.tail.since(guard.audit_log(), 0).await;
+    let (mut rows, tail_error) = console.tail.since(guard.audit_log(), 0, true).await;
     rows.reverse();
     let flash = console
         .sessions
@@ -713,7 +724,7 @@ async fn events<B: Broker + 'static>(
         let status = console.guard.risk_status();
         let (rows, _) = console
             .tail
-            .since(console.guard.audit_log(), feed.after)
+            .since(console.guard.audit_log(), feed.after, false)
             .await;
         if let Some(last) = rows.last() {
             feed.after = last.seq;

@@ -100,6 +100,16 @@ fn money(m: Money) -> String {
     format!("INR {m}")
 }
 
+/// `used` as a percentage of `limit` with two decimals, in integer
+/// arithmetic (basis points).
+fn share(used: i128, limit: i128) -> String {
+    if limit <= 0 {
+        return "no limit".to_owned();
+    }
+    let bps = used.max(0).saturating_mul(10_000) / limit;
+    format!("{}.{:02}%", bps / 100, bps % 100)
+}
+
 fn csrf_field(csrf: &str) -> String {
     format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(csrf))
 }
@@ -206,11 +216,12 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
         .unwrap_or(risk.realized_pnl);
     let _ = write!(
         h,
-        r#"<section class="card"><h2>Day's loss</h2><p><span id="loss">{}</span> of limit <span id="loss-limit">{}</span></p>{}
+        r#"<section class="card"><h2>Day's loss</h2><p><span id="loss">{}</span> of limit <span id="loss-limit">{}</span> (<b id="loss-share">{}</b>)</p>{}
 <p>P&amp;L today <b id="pnl">{}</b> (realized {}, unrealized {})</p>
 <h3>Gross exposure</h3><p>{} of limit {}</p>{}"#,
         money(risk.daily_loss),
         money(risk.daily_loss_limit),
+        share(loss, limit),
         chart::bar_svg("day's loss against its limit", loss, limit),
         money(pnl),
         money(risk.realized_pnl),
@@ -372,7 +383,7 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
     h.push_str("</section>");
 
     // Alerts and the audit tail.
-    h.push_str(r#"<section class="card wide"><h2>Alerts</h2><table id="alerts"><thead><tr><th>Seq</th><th>Time</th><th>Category</th><th>Action</th><th>Actor</th><th>Details</th></tr></thead><tbody id="alert-rows">"#);
+    h.push_str(r#"<section class="card wide"><h2>Alerts</h2><table id="alerts"><thead><tr><th>Seq</th><th>Time (UTC)</th><th>Category</th><th>Action</th><th>Actor</th><th>Details</th></tr></thead><tbody id="alert-rows">"#);
     for row in view.rows.iter().filter(|r| r.alert).take(10) {
         row_html(&mut h, row);
     }
@@ -385,8 +396,8 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
             esc(problem)
         );
     }
-    h.push_str(r#"<table id="audit"><thead><tr><th>Seq</th><th>Time</th><th>Category</th><th>Action</th><th>Actor</th><th>Details</th></tr></thead><tbody id="audit-rows">"#);
-    for row in view.rows.iter().take(30) {
+    h.push_str(r#"<table id="audit"><thead><tr><th>Seq</th><th>Time (UTC)</th><th>Category</th><th>Action</th><th>Actor</th><th>Details</th></tr></thead><tbody id="audit-rows">"#);
+    for row in view.rows.iter().take(20) {
         row_html(&mut h, row);
     }
     h.push_str("</tbody></table></section></main></body></html>");
@@ -420,6 +431,14 @@ impl ZeroUnits for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_are_exact_percentages() {
+        assert_eq!(share(159_500, 300_000_000), "0.05%");
+        assert_eq!(share(150, 100), "150.00%");
+        assert_eq!(share(-5, 100), "0.00%");
+        assert_eq!(share(1, 0), "no limit");
+    }
 
     #[test]
     fn escapes_markup_and_quotes() {

@@ -44,7 +44,7 @@ impl Row {
             || action.contains("emergency");
         Self {
             seq: record.seq,
-            ts: record.ts.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            ts: record.ts.format("%H:%M:%S").to_string(),
             category: record.category.to_string(),
             action,
             actor: record.actor.clone().unwrap_or_default(),
@@ -78,16 +78,23 @@ impl Tail {
         }
     }
 
-    /// Reads the records appended since the last read (at most every
-    /// half second, and only when the log's head has moved), then returns
+    /// Reads the records appended since the last read (only when the log's
+    /// head has moved, and unless `fresh`, at most every half second: the
+    /// live tail polls, a page render must show what just happened), then returns
     /// the rows newer than `after` (oldest first) and the read error, if
     /// the trail could not be read.
-    pub(crate) async fn since(&self, log: &AuditLog, after: u64) -> (Vec<Row>, Option<String>) {
+    pub(crate) async fn since(
+        &self,
+        log: &AuditLog,
+        after: u64,
+        fresh: bool,
+    ) -> (Vec<Row>, Option<String>) {
         let mut state = self.state.lock().await;
         let head = log.head().map_or(0, |head| head.seq);
-        let due = state
-            .last_read
-            .is_none_or(|at| at.elapsed() >= MIN_INTERVAL);
+        let due = fresh
+            || state
+                .last_read
+                .is_none_or(|at| at.elapsed() >= MIN_INTERVAL);
         if head > state.last_seq && due {
             state.last_read = Some(Instant::now());
             let (dir, key, last) = (self.dir.clone(), self.key.clone(), state.last_seq);

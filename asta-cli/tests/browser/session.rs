@@ -155,6 +155,10 @@ impl Session {
     /// sandbox's fills and the risk engine's mark.
     pub(crate) async fn move_price(&self, ticks: i64) {
         self.clock.advance(chrono::Duration::seconds(1));
+        self.quote(ticks).await;
+    }
+
+    async fn quote(&self, ticks: i64) {
         let now = self
             .price_ticks
             .fetch_add(ticks, std::sync::atomic::Ordering::SeqCst)
@@ -171,10 +175,12 @@ impl Session {
         self.guard.on_quote(Exchange::Nse, &self.sbin, price).await;
     }
 
-    /// A client's market buy of `quantity` SBIN through the guard (a
-    /// second after the previous request, so rate limits never bite).
+    /// A client's market buy of `quantity` SBIN through the guard (seven
+    /// seconds after the previous request, so the default rate limits of
+    /// 10 a minute never bite).
     pub(crate) async fn buy(&self, quantity: u64) -> Result<OrderId, BrokerError> {
-        self.clock.advance(chrono::Duration::seconds(1));
+        self.clock.advance(chrono::Duration::seconds(6));
+        self.quote(0).await;
         let order = OrderRequest::builder()
             .symbol(self.sbin.clone())
             .exchange(Exchange::Nse)
