@@ -19,7 +19,8 @@
 //!    `Bearer ...` / `Basic ...` credentials, JWTs, PEM private-key blocks
 //!    (an unterminated block is hidden to the end of the text), passwords in
 //!    URLs (`scheme://user:pass@host`), runs of 64 or more hex digits
-//!    (API keys), and base32 TOTP seeds under any name: a whole word of 16
+//!    (API keys), ASTA client keys (`asta_ck_` and what follows it, shown
+//!    as `asta_ck_[REDACTED]`), and base32 TOTP seeds under any name: a whole word of 16
 //!    or more characters of the RFC 4648 alphabet (`A`-`Z`, `2`-`7`, with
 //!    optional `=` padding) holding at least one digit and one letter.
 //!    (Seeds written in lower case or in groups with spaces are not
@@ -28,7 +29,7 @@
 //!
 //! **Cost.** Every string first goes through a cheap literal prefilter: a
 //! single pass that looks for the literals each pattern needs (`-----BEGIN`,
-//! `eyJ`, 64 hex digits in a row, `bearer`, `basic`, `://`, or one of the
+//! `eyJ`, 64 hex digits in a row, `bearer`, `basic`, `://`, `asta_ck_`, or one of the
 //! sensitive name words together with a `:` or `=`; ASCII text only, any
 //! non-ASCII text is always fully scanned). Text with none of them cannot
 //! match any pattern and is returned as is; the rest gets the full scan.
@@ -173,7 +174,7 @@ const PAIR_WORDS: [&[u8]; 10] = [
 ///
 /// Each pattern needs a literal that is checked here: PEM blocks
 /// `-----BEGIN`, JWTs `eyJ`, hex keys a run of 64 hex digits, credentials
-/// `bearer`/`basic`, pairs and headers one of [`PAIR_WORDS`] and a `:` or
+/// `bearer`/`basic`, ASTA client keys `asta_ck_`, pairs and headers one of [`PAIR_WORDS`] and a `:` or
 /// `=`, URLs `://`. Matching is ignoring ASCII case only, so any non-ASCII
 /// text (where Unicode case folding could make e.g. `K` (Kelvin) match `k`)
 /// always goes to the full scan.
@@ -206,6 +207,9 @@ fn may_match(text: &str) -> bool {
     }
     if contains_ignore_ascii_case(bytes, b"-----begin")
         || bytes.windows(3).any(|w| w == b"eyJ")
+        || bytes
+            .windows(CLIENT_KEY_PREFIX.len())
+            .any(|w| w == CLIENT_KEY_PREFIX)
         || contains_ignore_ascii_case(bytes, b"bearer")
         || contains_ignore_ascii_case(bytes, b"basic")
     {
@@ -218,7 +222,11 @@ fn may_match(text: &str) -> bool {
                 .any(|w| contains_ignore_ascii_case(bytes, w)))
 }
 
+/// The prefix of ASTA client keys (`asta keys issue`), matched exactly.
+const CLIENT_KEY_PREFIX: &[u8] = b"asta_ck_";
+
 struct Rules {
+    client_key: Regex,
     pem: Regex,
     header: Regex,
     url: Regex,
@@ -237,6 +245,7 @@ fn compile() -> Option<Rules> {
         r#"(?i)(?P<name>[A-Za-z0-9_.\-]*(?:{NAME_WORDS})[A-Za-z0-9_.\-]*)(?P<q>\\*["']?)(?P<sep>[ \t]*[:=][ \t]*)(?P<val>\[REDACTED\]|[{{\[][^\r\n]*|(?:bearer|basic|digest|negotiate|token)[ \t]+[^\s,;&'"\\]+|\\+".*?\\+"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&}}]+)"#
     );
     Some(Rules {
+        client_key: Regex::new(r"asta_ck_[A-Za-z0-9]+").ok()?,
         pem: Regex::new(
             r"(?is)-----BEGIN[ A-Z0-9]*PRIVATE KEY-----.*?(?:-----END[ A-Z0-9]*PRIVATE KEY-----|\z)",
         )
@@ -301,6 +310,8 @@ fn one_round<'a>(rules: &Rules, text: &'a str) -> Cow<'a, str> {
             }
         };
     }
+    // The prefix stays, so a reader sees a client key leaked (and which kind).
+    step!(rules.client_key, "asta_ck_[REDACTED]");
     step!(rules.pem, REDACTED);
     step!(rules.header, |c: &Captures<'_>| format!(
         "{}: {REDACTED}",
@@ -541,6 +552,9 @@ mod tests {
         "\u{17F}ecret",
         "é",
         "Ｋ",
+        "asta_ck_",
+        "asta_CK_",
+        "k2lmvqz7b4ja",
     ];
 
     fn text() -> impl Strategy<Value = String> {
@@ -589,6 +603,7 @@ mod tests {
             "-----BEGIN",
             &"a".repeat(64),
             "\u{212A}ey=1",
+            "asta_ck_x",
         ] {
             assert!(may_match(case), "{case}");
         }
@@ -664,6 +679,9 @@ mod tests {
             "login pin: CANARY1",
             "resp {\"token\": {\"access\": \"CANARY1\"}, \"symbol\": \"SBIN\"}",
             "resp {\\\"secret\\\":[\\\"CANARY1\\\"]}",
+            "client sent asta_ck_CANARY1k2lmvqz7b4jacanary1k2lmvqz7b4jacanary1k2lmvqz7b4 ok",
+            "{\"apikey\":\"asta_ck_CANARY1aaaa\"}",
+            "truncated asta_ck_CANARY1",
         ];
         for case in cases {
             let out = redact_text(case);

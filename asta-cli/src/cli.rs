@@ -71,6 +71,61 @@ pub enum Command {
     Calendar(CalendarArgs),
     /// The instrument catalog: import it from the OpenAlgo server.
     Instruments(crate::commands::instruments::InstrumentsArgs),
+    /// Client keys for `asta serve`: issue, list, rotate, revoke.
+    Keys(KeysArgs),
+}
+
+/// `asta keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// The client-key subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Issue a client key and print it once (the vault keeps only a keyed
+    /// hash). A trade or admin key needs a TOTP code (prompt or stdin).
+    Issue {
+        /// The key's name (1-64 characters of a-z 0-9 _ . -, starting with a letter).
+        name: String,
+        /// What the key may do: read (data, books), trade (read and
+        /// orders), admin (the operator console, with TOTP; no trading).
+        #[arg(long)]
+        scope: String,
+        /// Bind the key to one strategy tag: it may trade only under it.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Days until the key expires (1 to 730).
+        #[arg(long, default_value_t = 90)]
+        lifetime_days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List client keys: name, scope, strategy, dates, state, fingerprint.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key with a new one (same scope, strategy and lifetime) and
+    /// print it once; the old key stops working. A trade or admin key needs
+    /// a TOTP code.
+    Rotate {
+        /// The key's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key at once (final; no TOTP: revoking only takes power away).
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
 }
 
 /// `asta status`.

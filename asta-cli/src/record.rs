@@ -22,7 +22,7 @@ use asta_core::SystemClock;
 use serde_json::{Value, json};
 
 use crate::cli::{
-    AuditCommand, BackupCommand, Cli, Command, RiskCommand, TotpCommand, VaultCommand,
+    AuditCommand, BackupCommand, Cli, Command, KeysCommand, RiskCommand, TotpCommand, VaultCommand,
 };
 use crate::config::Config;
 use crate::context::{PASSPHRASE_ENV, chain_key, open_vault};
@@ -147,6 +147,23 @@ pub fn describe(command: &Command) -> Option<(&'static str, bool, Value)> {
             security,
             json!({"reason": args.reason, "operator": args.operator}),
         ),
+        Command::Keys(args) => match &args.command {
+            KeysCommand::Issue {
+                name,
+                scope,
+                strategy,
+                lifetime_days,
+                json,
+            } => (
+                "keys.issue",
+                security,
+                json!({"name": name, "scope": scope, "strategy": strategy,
+                       "lifetime_days": lifetime_days, "json": json}),
+            ),
+            KeysCommand::List { .. } => ("keys.list", security, json!({})),
+            KeysCommand::Rotate { name, .. } => ("keys.rotate", security, json!({"name": name})),
+            KeysCommand::Revoke { name } => ("keys.revoke", security, json!({"name": name})),
+        },
         #[allow(
             unreachable_patterns,
             reason = "commands added on other branches are recorded generically until they get an arm"

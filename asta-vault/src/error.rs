@@ -223,6 +223,26 @@ pub enum VaultError {
         #[source]
         source: io::Error,
     },
+    /// A client key with this name already exists.
+    #[error("client key `{name}` already exists; rotate it, or issue under another name")]
+    ClientKeyExists {
+        /// The client key's name.
+        name: String,
+    },
+    /// No client key has this name.
+    #[error("no client key named `{name}`")]
+    ClientKeyNotFound {
+        /// The client key's name.
+        name: String,
+    },
+    /// The client key was revoked; revocation is final.
+    #[error(
+        "client key `{name}` is revoked, and revocation is final; issue a key under a new name"
+    )]
+    ClientKeyRevoked {
+        /// The client key's name.
+        name: String,
+    },
     /// The system random generator or a cryptographic primitive failed.
     #[error("internal cryptographic failure: {0}")]
     Internal(&'static str),
@@ -280,7 +300,9 @@ impl PublicCode for VaultError {
             | VaultError::VaultExists { .. }
             | VaultError::InvalidName { .. }
             | VaultError::InvalidInput(_)
-            | VaultError::WrongKind { .. } => ErrorCode::InvalidInput,
+            | VaultError::WrongKind { .. }
+            | VaultError::ClientKeyExists { .. }
+            | VaultError::ClientKeyNotFound { .. } => ErrorCode::InvalidInput,
             VaultError::WrongKey { .. }
             | VaultError::KeySourceMismatch { .. }
             | VaultError::KeyUnavailable { .. }
@@ -288,7 +310,8 @@ impl PublicCode for VaultError {
             | VaultError::WrongOwner { .. }
             | VaultError::NotRegularFile { .. }
             | VaultError::Expired { .. }
-            | VaultError::ScopeDenied { .. } => ErrorCode::PermissionDenied,
+            | VaultError::ScopeDenied { .. }
+            | VaultError::ClientKeyRevoked { .. } => ErrorCode::PermissionDenied,
             VaultError::Locked { .. } => ErrorCode::RateLimited,
             VaultError::NotAVault { .. }
             | VaultError::NewerVersion { .. }

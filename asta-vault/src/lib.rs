@@ -9,6 +9,9 @@
 //! [`Totp`] with replay protection and throttling, `.env` import
 //! ([`read_dotenv`], [`Vault::import_dotenv`]), database field sealing
 //! ([`FieldSealer`]) and chunked stream sealing for backups ([`seal_stream`]).
+//! Client keys for `asta serve` ([`Vault::issue_client_key`],
+//! [`ClientKeyRegistry`]) are stored only as a keyed hash: the vault can
+//! check a key but never give it back.
 //!
 //! The key design decision is **envelope encryption with layered
 //! integrity**: a random 256-bit data key encrypts each entry with
@@ -79,6 +82,7 @@
 //! None.
 
 mod api_key;
+mod client_keys;
 mod crypto;
 mod dotenv;
 mod error;
@@ -94,6 +98,11 @@ mod vault;
 pub use api_key::{
     ApiKeyPolicy, DEFAULT_API_KEY_LIFETIME_DAYS, DEFAULT_API_KEY_WARNING_DAYS, ExpiryState,
     KeyStatus, MAX_API_KEY_LIFETIME_DAYS, Scope,
+};
+pub use client_keys::{
+    CLIENT_KEY_BODY_LEN, CLIENT_KEY_PREFIX, ClientKeyInfo, ClientKeyRefusal, ClientKeyRegistry,
+    ClientKeyState, ClientScope, DEFAULT_CLIENT_KEY_LIFETIME_DAYS, IssuedClientKey,
+    MAX_CLIENT_KEY_LIFETIME_DAYS, MAX_CLIENT_KEY_NAME_LEN, validate_client_key_name,
 };
 pub use dotenv::{DotenvEntry, DotenvImport, ImportReport, read_dotenv};
 pub use error::VaultError;

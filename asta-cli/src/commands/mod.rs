@@ -9,6 +9,7 @@ pub mod demo;
 pub mod doctor;
 pub mod init;
 pub mod instruments;
+pub mod keys;
 pub mod kill;
 pub mod risk;
 pub mod status;

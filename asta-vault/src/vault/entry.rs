@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api_key::Scope;
+use crate::client_keys::ClientKeyMeta;
 use crate::error::{VaultError, clip};
 use crate::totp::TotpState;
 
@@ -48,6 +49,9 @@ pub enum EntryKind {
     Totp,
     /// A 256-bit sealing key: read with [`crate::Vault::seal_key`].
     SealKey,
+    /// A client key's keyed hash (never the key): managed with
+    /// [`crate::Vault::issue_client_key`] and friends, never read.
+    ClientKey,
 }
 
 impl EntryKind {
@@ -58,6 +62,7 @@ impl EntryKind {
             EntryKind::ApiKey => "api_key",
             EntryKind::Totp => "totp",
             EntryKind::SealKey => "seal_key",
+            EntryKind::ClientKey => "client_key",
         }
     }
 }
@@ -83,6 +88,10 @@ pub(crate) struct EntryMeta {
     pub(crate) note: Option<String>,
     #[serde(default)]
     pub(crate) totp: Option<TotpState>,
+    /// Client keys: scope, strategy, expiry, revocation, fingerprint.
+    /// Skipped when absent, so vaults without client keys keep their format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_key: Option<ClientKeyMeta>,
 }
 
 impl EntryMeta {
@@ -97,6 +106,7 @@ impl EntryMeta {
             scopes: Vec::new(),
             note: None,
             totp: None,
+            client_key: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The vault: one encrypted file of named secrets.
 
+mod client_keys;
 pub(crate) mod entry;
 pub(crate) mod format;
 
