@@ -1,5 +1,10 @@
 //! The operator console over HTTP (no browser): sign-in, CSRF, expiry,
 //! the actions, the headers, and that no secret leaks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 #[path = "browser/session.rs"]
 mod session;
@@ -461,4 +466,92 @@ async fn the_live_tail_streams_the_state_and_new_records_to_a_session_only() {
         seen.push_str(&String::from_utf8_lossy(&next));
     }
     assert!(seen.contains("emergency_stop"), "the new records follow");
+}
+
+#[tokio::test]
+async fn the_vaults_client_keys_sign_in_only_when_admin_scoped_and_current() {
+    use asta_cli::console::{AdminKeys, AdminRefusal, RegistryAdminKeys};
+    use asta_vault::{
+        Argon2Params, ClientScope, ExposeSecret, KeySource, MasterKey, Vault, VaultOptions,
+    };
+    use std::sync::Arc;
+
+    let session = Session::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock: Arc<dyn asta_core::Clock> = Arc::new(session.clock.clone());
+    let mut vault = Vault::create(
+        dir.path().join("asta.vault"),
+        &KeySource::Raw(MasterKey::generate().expect("key")),
+        VaultOptions::new()
+            .with_clock(Arc::clone(&clock))
+            .with_argon2(Argon2Params::dangerous_weak_for_tests(8, 1, 1).expect("params")),
+    )
+    .expect("vault");
+    let day = chrono::TimeDelta::days(1);
+    let admin = vault
+        .issue_client_key("ops", ClientScope::Admin, None, day)
+        .expect("admin key");
+    let read = vault
+        .issue_client_key("viewer", ClientScope::Read, None, day)
+        .expect("read key");
+    let trade = vault
+        .issue_client_key("bot", ClientScope::Trade, None, day)
+        .expect("trade key");
+    let keys = RegistryAdminKeys::new(
+        Arc::new(vault.client_key_registry().expect("registry")),
+        Arc::clone(&clock),
+    );
+    assert_eq!(
+        keys.check_admin(admin.key.expose_secret()),
+        Ok("ops".to_owned())
+    );
+    for (key, name, scope) in [(&read, "viewer", "read"), (&trade, "bot", "trade")] {
+        assert_eq!(
+            keys.check_admin(key.key.expose_secret()),
+            Err(AdminRefusal::NotAdmin {
+                name: name.to_owned(),
+                scope: scope.to_owned()
+            })
+        );
+    }
+    assert_eq!(keys.check_admin("asta_ck_nope"), Err(AdminRefusal::Unknown));
+
+    // Through the console: the read key is refused and audited by name.
+    let app = axum::Router::new().nest(
+        asta_cli::console::MOUNT,
+        asta_cli::console::router(
+            asta_cli::console::ConsoleDeps::new(
+                Arc::clone(&session.guard),
+                Arc::new(keys),
+                Arc::new(session::FixedTotp),
+                session.key.clone(),
+            )
+            .secure_cookies(true),
+        ),
+    );
+    let (reply, cookie) = sign_in(&app, read.key.expose_secret(), TOTP).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(cookie.is_none());
+    assert!(
+        session
+            .records()
+            .iter()
+            .any(|(a, actor, d)| a == "console_sign_in_refused"
+                && actor.as_deref() == Some("viewer")
+                && d.contains("scope read"))
+    );
+    let (reply, cookie) = sign_in(&app, admin.key.expose_secret(), TOTP).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(cookie.is_some());
+    let set = reply.headers["set-cookie"].to_str().expect("ascii");
+    assert!(set.ends_with("; Secure"), "Secure under TLS: {set}");
+
+    // An expired key: refused.
+    session.clock.advance(chrono::TimeDelta::days(2));
+    let (reply, _) = sign_in(&app, admin.key.expose_secret(), TOTP).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let bytes = session.all_bytes();
+    for key in [&admin, &read, &trade] {
+        assert!(!contains(&bytes, key.key.expose_secret()));
+    }
 }

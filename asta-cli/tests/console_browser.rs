@@ -10,6 +10,11 @@
 //! Until `asta serve` hosts the console, the session is composed here: the
 //! console router on a loopback listener, a guard over `SandboxBroker`, and
 //! a client task placing orders through the guard.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 #[path = "browser/cdp.rs"]
 mod cdp;

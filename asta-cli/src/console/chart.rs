@@ -60,7 +60,7 @@ impl SampleRing {
         let per_second = account_rate(status).map_or(0, |(used, _)| used);
         self.pending_peak = self.pending_peak.max(per_second);
         self.ticks = self.ticks.saturating_add(1);
-        if self.ticks % stride != 0 {
+        if !self.ticks.is_multiple_of(stride) {
             return;
         }
         let pnl = status
@@ -248,6 +248,6 @@ mod tests {
         let half = bar_svg("l", 50, 100);
         assert!(half.contains(r#"width="160""#) && half.contains("#e6a100"));
         let over = bar_svg("l", 500, 100);
-        assert!(over.contains(r#"width="320" height="16" fill="#c62828""#));
+        assert!(over.contains(r##"width="320" height="16" fill="#c62828""##));
     }
 }

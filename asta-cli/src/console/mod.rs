@@ -55,8 +55,11 @@ use std::time::Duration;
 
 use asta_audit::ChainKey;
 use asta_broker::{Broker, Guard};
+use asta_core::Clock;
 use asta_risk::TotpVerifier;
+use asta_vault::{ClientKeyRefusal, ClientKeyRegistry, ClientScope};
 use axum::Router;
+use chrono::{DateTime, Utc};
 
 pub use chart::SAMPLE_CAPACITY;
 
@@ -98,6 +101,12 @@ pub enum AdminRefusal {
         /// The key's name.
         name: String,
     },
+    /// The key matched but was revoked.
+    #[error("client key {name} was revoked")]
+    Revoked {
+        /// The key's name.
+        name: String,
+    },
     /// The key is valid but not admin-scoped.
     #[error("client key {name} has scope {scope}; the console needs an admin key")]
     NotAdmin {
@@ -113,8 +122,60 @@ impl AdminRefusal {
     pub fn key_name(&self) -> Option<&str> {
         match self {
             AdminRefusal::Unknown => None,
-            AdminRefusal::Expired { name } | AdminRefusal::NotAdmin { name, .. } => Some(name),
+            AdminRefusal::Expired { name }
+            | AdminRefusal::Revoked { name }
+            | AdminRefusal::NotAdmin { name, .. } => Some(name),
         }
+    }
+}
+
+/// Checks `presented` against the vault's client keys at `now`: the key's
+/// name when it is a current, admin-scoped key. What an [`AdminKeys`] over
+/// the vault (for example one that reloads the registry when the vault
+/// changes) calls.
+pub fn check_admin_key(
+    registry: &ClientKeyRegistry,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AdminRefusal> {
+    match registry.authenticate(presented, now) {
+        Ok(info) if info.scope == ClientScope::Admin => Ok(info.name.clone()),
+        Ok(info) => Err(AdminRefusal::NotAdmin {
+            name: info.name.clone(),
+            scope: info.scope.as_str().to_owned(),
+        }),
+        Err(ClientKeyRefusal::Expired { name }) => Err(AdminRefusal::Expired { name }),
+        Err(ClientKeyRefusal::Revoked { name }) => Err(AdminRefusal::Revoked { name }),
+        Err(_) => Err(AdminRefusal::Unknown),
+    }
+}
+
+/// [`AdminKeys`] over one snapshot of the vault's client keys
+/// ([`Vault::client_key_registry`](asta_vault::Vault::client_key_registry)),
+/// checked at the clock's time.
+pub struct RegistryAdminKeys {
+    registry: Arc<ClientKeyRegistry>,
+    clock: Arc<dyn Clock>,
+}
+
+impl RegistryAdminKeys {
+    /// Checks keys against `registry` at `clock`'s time.
+    pub fn new(registry: Arc<ClientKeyRegistry>, clock: Arc<dyn Clock>) -> Self {
+        Self { registry, clock }
+    }
+}
+
+impl fmt::Debug for RegistryAdminKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryAdminKeys")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminKeys for RegistryAdminKeys {
+    fn check_admin(&self, presented: &str) -> Result<String, AdminRefusal> {
+        check_admin_key(&self.registry, presented, self.clock.now())
     }
 }
 

@@ -318,7 +318,7 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
                         esc(o.order_id().as_str()),
                         esc(&o.strategy().map(ToString::to_string).unwrap_or_default()),
                         esc(&o.exchange().to_string()),
-                        esc(&o.symbol().to_string()),
+                        esc(o.symbol().as_ref()),
                         esc(&o.side().to_string()),
                         o.quantity(),
                         o.filled_quantity(),
@@ -347,7 +347,7 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
                 h,
                 "<tr><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&p.exchange.to_string()),
-                esc(&p.symbol.to_string()),
+                esc(p.symbol.as_ref()),
                 esc(&p.product.to_string()),
                 p.net,
                 p.mark
@@ -372,8 +372,8 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
                 esc(&o.side().to_string()),
                 o.quantity(),
                 esc(&o.exchange().to_string()),
-                esc(&o.symbol().to_string()),
-                esc(&o.strategy().to_string()),
+                esc(o.symbol().as_ref()),
+                esc(o.strategy().as_ref()),
                 u.attempted_at.format("%H:%M:%S UTC"),
                 esc(u.pending_approval.as_deref().unwrap_or("-"))
             );
