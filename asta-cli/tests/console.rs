@@ -555,3 +555,28 @@ async fn the_vaults_client_keys_sign_in_only_when_admin_scoped_and_current() {
         assert!(!contains(&bytes, key.key.expose_secret()));
     }
 }
+
+#[tokio::test]
+async fn a_rebound_dns_name_is_not_answered() {
+    let session = Session::start().await;
+    let app = session.app(IDLE);
+    let reply = send(
+        &app,
+        Request::builder()
+            .method("POST")
+            .uri("/console/login")
+            .header("host", "attacker.example:8700")
+            .header("origin", "http://attacker.example:8700")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .extension(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 50_000))))
+            .body(Body::from(form(&[("key", "guess"), ("totp", "000000")])))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::MISDIRECTED_REQUEST);
+    assert_eq!(reply.headers["x-frame-options"], "DENY");
+    // Not even counted as a failed sign-in: the operator's address is not
+    // blocked by someone else's page.
+    assert_eq!(count(&session, "console_sign_in_refused"), 0);
+    assert!(session.guard.risk_status().blocked_sources.is_empty());
+}

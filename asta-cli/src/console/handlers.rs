@@ -49,8 +49,53 @@ pub(crate) fn routes<B: Broker + 'static>(console: Arc<Console<B>>) -> Router {
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&console),
+            known_host::<B>,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
+}
+
+/// The host part of a `Host` header (without its port), lowercased.
+fn host_name(header: &str) -> String {
+    let header = header.trim();
+    let host = if let Some(rest) = header.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        match header.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => header,
+        }
+    };
+    host.to_ascii_lowercase()
+}
+
+/// Whether a request's `Host` is an IP address, `localhost`, or a name the
+/// console was told about.
+pub(crate) fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = host_name(host);
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name == "localhost"
+        || allowed.contains(&name)
+}
+
+async fn known_host<B: Broker + 'static>(
+    State(console): Shared<B>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if host_allowed(request.headers(), &console.allowed_hosts) {
+        next.run(request).await
+    } else {
+        html(
+            StatusCode::MISDIRECTED_REQUEST,
+            page::refused("This console does not answer to that host name."),
+        )
+    }
 }
 
 async fn security_headers(mut response: Response) -> Response {
@@ -740,4 +785,58 @@ async fn events<B: Broker + 'static>(
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("x")),
+        );
+        headers
+    }
+
+    #[test]
+    fn only_addresses_localhost_and_named_hosts_are_answered() {
+        let named = ["console.example.in".to_owned()];
+        for ok in [
+            "127.0.0.1:5010",
+            "[::1]:5010",
+            "localhost:5010",
+            "LOCALHOST",
+            "10.0.0.7",
+        ] {
+            assert!(host_allowed(&host(ok), &[]), "{ok}");
+        }
+        assert!(host_allowed(&host("Console.Example.IN:443"), &named));
+        for bad in [
+            "evil.example:5010",
+            "127.0.0.1.evil.example",
+            "localhost.evil",
+        ] {
+            assert!(!host_allowed(&host(bad), &named), "{bad}");
+        }
+        assert!(!host_allowed(&HeaderMap::new(), &named));
+    }
+
+    #[test]
+    fn foreign_origins_and_sites_are_refused() {
+        let mut headers = host("127.0.0.1:5010");
+        assert!(same_origin(&headers).is_ok(), "a client that sends neither");
+        headers.insert(ORIGIN, HeaderValue::from_static("http://127.0.0.1:5010"));
+        assert!(same_origin(&headers).is_ok());
+        headers.append(ORIGIN, HeaderValue::from_static("http://127.0.0.1:6666"));
+        assert!(same_origin(&headers).is_err(), "a second, foreign origin");
+        let mut headers = host("127.0.0.1:5010");
+        headers.insert(ORIGIN, HeaderValue::from_static("null"));
+        assert!(same_origin(&headers).is_err());
+        headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(same_origin(&headers).is_ok());
+        headers.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        assert!(same_origin(&headers).is_err());
+    }
 }

@@ -41,6 +41,9 @@
 //!   kept by the SHA-256 of their cookie, so the table itself holds no usable
 //!   cookie.
 //! - All text from the trail, the broker or the risk engine is HTML-escaped.
+//! - Requests addressed to a DNS name the console was not told about
+//!   ([`ConsoleDeps::allow_host`]) are refused (421) before anything else,
+//!   against DNS rebinding; IP addresses and `localhost` are accepted.
 
 mod assets;
 mod chart;
@@ -187,6 +190,7 @@ pub struct ConsoleDeps<B> {
     audit_key: ChainKey,
     idle_timeout: Duration,
     secure_cookies: bool,
+    allowed_hosts: Vec<String>,
 }
 
 impl<B> fmt::Debug for ConsoleDeps<B> {
@@ -194,6 +198,7 @@ impl<B> fmt::Debug for ConsoleDeps<B> {
         f.debug_struct("ConsoleDeps")
             .field("idle_timeout", &self.idle_timeout)
             .field("secure_cookies", &self.secure_cookies)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -217,6 +222,7 @@ impl<B: Broker + 'static> ConsoleDeps<B> {
             audit_key,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             secure_cookies: false,
+            allowed_hosts: Vec::new(),
         }
     }
 
@@ -232,6 +238,18 @@ impl<B: Broker + 'static> ConsoleDeps<B> {
         self.secure_cookies = secure;
         self
     }
+
+    /// Also accepts requests whose `Host` is the DNS name `host` (for
+    /// example the name in a TLS listener's certificate).
+    ///
+    /// By default the console answers only requests addressed to an IP
+    /// address or `localhost`: a page on another site that makes its own
+    /// name resolve to this machine (DNS rebinding) is refused before it
+    /// can try a key.
+    pub fn allow_host(mut self, host: &str) -> Self {
+        self.allowed_hosts.push(host.to_ascii_lowercase());
+        self
+    }
 }
 
 /// The console's shared state: the dependencies and its own sessions,
@@ -242,6 +260,7 @@ pub(crate) struct Console<B> {
     pub(crate) totp: Arc<dyn TotpVerifier + Send + Sync>,
     pub(crate) idle_timeout: Duration,
     pub(crate) secure_cookies: bool,
+    pub(crate) allowed_hosts: Vec<String>,
     pub(crate) sessions: Mutex<session::Sessions>,
     pub(crate) samples: Mutex<chart::SampleRing>,
     pub(crate) tail: tail::Tail,
@@ -272,6 +291,7 @@ pub fn router<B: Broker + 'static>(deps: ConsoleDeps<B>) -> Router {
         totp: deps.totp,
         idle_timeout: deps.idle_timeout,
         secure_cookies: deps.secure_cookies,
+        allowed_hosts: deps.allowed_hosts,
         sessions: Mutex::new(session::Sessions::default()),
         samples: Mutex::new(chart::SampleRing::default()),
         tail,
