@@ -23,6 +23,15 @@ use tower::ServiceExt;
 
 const IDLE: Duration = Duration::from_secs(600);
 
+/// `asta serve`'s guard is `Guard<Box<dyn Broker>>`: the console mounts
+/// over it (a compile-time check).
+#[allow(dead_code, reason = "only needs to compile")]
+fn mounts_over_a_boxed_broker(
+    deps: asta_cli::console::ConsoleDeps<Box<dyn asta_broker::Broker>>,
+) -> Router {
+    asta_cli::console::router(deps)
+}
+
 struct Reply {
     status: StatusCode,
     headers: HeaderMap,

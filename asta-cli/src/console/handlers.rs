@@ -78,9 +78,7 @@ pub(crate) fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         return false;
     };
     let name = host_name(host);
-    name.parse::<std::net::IpAddr>().is_ok()
-        || name == "localhost"
-        || allowed.contains(&name)
+    name.parse::<std::net::IpAddr>().is_ok() || name == "localhost" || allowed.contains(&name)
 }
 
 async fn known_host<B: Broker + 'static>(
