@@ -123,6 +123,11 @@
 //! reach the running session ([`ControlClient`]); a [`HaltMarker`] stops a
 //! session that does not answer from trading when it resumes.
 //!
+//! [`openalgo::api`] is the server side of OpenAlgo's REST v1 (request
+//! parsing and validation, answers in OpenAlgo's shapes), sharing the
+//! adapter's definition of the wire format, for a gateway that serves
+//! existing OpenAlgo clients through the guard.
+//!
 //! A bare adapter, without the guard:
 //!
 //! ```
@@ -204,7 +209,7 @@ mod guard;
 mod matching;
 #[cfg(feature = "mock")]
 mod mock;
-mod openalgo;
+pub mod openalgo;
 mod paper;
 mod reconcile;
 mod risk_audit;

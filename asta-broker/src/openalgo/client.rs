@@ -8,9 +8,9 @@ use reqwest::{StatusCode, Url, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::ServerMode;
 use super::rate_limit::RateLimiter;
-use super::wire::{Object, message};
+use super::wire::{Object, fields, message};
+use super::{ServerMode, api};
 use crate::BrokerError;
 
 /// An OpenAlgo endpoint.
@@ -44,28 +44,31 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
+    /// The path after `/api/v1/`: the gateway's [`api::Endpoint`] spelling,
+    /// so that both directions name endpoints alike.
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::PlaceOrder => "placeorder",
-            Self::ModifyOrder => "modifyorder",
-            Self::CancelOrder => "cancelorder",
-            Self::CancelAllOrder => "cancelallorder",
-            Self::ClosePosition => "closeposition",
-            Self::OrderStatus => "orderstatus",
-            Self::OrderBook => "orderbook",
-            Self::PositionBook => "positionbook",
-            Self::Funds => "funds",
-            Self::Quotes => "quotes",
-            Self::Ping => "ping",
-            Self::Analyzer => "analyzer",
-            Self::TradeBook => "tradebook",
-            Self::Holdings => "holdings",
-            Self::OpenPosition => "openposition",
-            Self::PlaceSmartOrder => "placesmartorder",
-            Self::Instruments => "instruments",
+        let api = match self {
+            Self::PlaceOrder => api::Endpoint::PlaceOrder,
+            Self::ModifyOrder => api::Endpoint::ModifyOrder,
+            Self::CancelOrder => api::Endpoint::CancelOrder,
+            Self::CancelAllOrder => api::Endpoint::CancelAllOrder,
+            Self::ClosePosition => api::Endpoint::ClosePosition,
+            Self::OrderStatus => api::Endpoint::OrderStatus,
+            Self::OrderBook => api::Endpoint::OrderBook,
+            Self::PositionBook => api::Endpoint::PositionBook,
+            Self::Funds => api::Endpoint::Funds,
+            Self::Quotes => api::Endpoint::Quotes,
+            Self::Ping => api::Endpoint::Ping,
+            Self::Analyzer => api::Endpoint::Analyzer,
+            Self::TradeBook => api::Endpoint::TradeBook,
+            Self::Holdings => api::Endpoint::Holdings,
+            Self::OpenPosition => api::Endpoint::OpenPosition,
+            Self::PlaceSmartOrder => api::Endpoint::PlaceSmartOrder,
+            Self::Instruments => return "instruments",
             #[cfg(test)]
-            Self::Raw { path, .. } => path,
-        }
+            Self::Raw { path, .. } => return path,
+        };
+        api.as_path()
     }
 
     /// The endpoint called `name` (tests replay contract entries by path).
@@ -227,7 +230,7 @@ impl Transport {
                 detail: "could not form the endpoint URL".into(),
             })?;
         body.insert(
-            "apikey".into(),
+            fields::APIKEY.into(),
             Value::String(self.api_key.expose_secret().to_owned()),
         );
         let bytes = serde_json::to_vec(&body).map_err(|_| BrokerError::Protocol {
@@ -265,7 +268,7 @@ impl Transport {
             })?;
         url.query_pairs_mut()
             .extend_pairs(query)
-            .append_pair("apikey", self.api_key.expose_secret());
+            .append_pair(fields::APIKEY, self.api_key.expose_secret());
         let request = self
             .client
             .get(url)
@@ -376,7 +379,7 @@ impl Transport {
                 return Err(unreadable(write, endpoint, &problem));
             }
             let body = body.unwrap_or_default();
-            return match body.get("status").and_then(Value::as_str) {
+            return match body.get(fields::STATUS).and_then(Value::as_str) {
                 Some("success") => Ok(body),
                 Some("error") => Err(BrokerError::rejected(&reason(
                     "the broker reported an error",
@@ -443,12 +446,12 @@ impl Transport {
             Value::Null => "null".to_owned(),
             _ => "a non-text value".to_owned(),
         };
-        match (self.settings.server_mode, body.get("mode")) {
+        match (self.settings.server_mode, body.get(fields::MODE)) {
             (ServerMode::Analyze, Some(Value::String(m))) if m == "analyze" => None,
             (ServerMode::Analyze, Some(other)) => Some(shown(other)),
             (ServerMode::Analyze, None) => {
                 let success = status.is_success()
-                    && body.get("status").and_then(Value::as_str) == Some("success");
+                    && body.get(fields::STATUS).and_then(Value::as_str) == Some("success");
                 success.then(|| "no mode (a live answer)".to_owned())
             }
             (ServerMode::Live, None) => None,

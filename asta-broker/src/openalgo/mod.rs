@@ -1,5 +1,6 @@
 //! `OpenAlgoBroker`: the adapter for an OpenAlgo v1 server.
 
+pub mod api;
 mod client;
 #[cfg(test)]
 mod contract_tests;

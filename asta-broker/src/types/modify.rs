@@ -65,6 +65,15 @@ impl ModifyRequest {
         }
     }
 
+    /// A modification that sends `order` whole, as OpenAlgo's `modifyorder`
+    /// carries it (every field, not a difference). `order` is valid by
+    /// construction; whether it changes anything, and whether its identity
+    /// (symbol, exchange, side, product, strategy) matches the working
+    /// order, only the broker or the guard can tell: they know the order.
+    pub fn replacing(order_id: OrderId, order: OrderRequest) -> Self {
+        Self { order_id, order }
+    }
+
     /// The order to change.
     pub fn order_id(&self) -> &OrderId {
         &self.order_id

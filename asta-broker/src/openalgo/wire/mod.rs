@@ -15,11 +15,14 @@ use asta_core::{
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
+use self::fields as f;
 use crate::error::{MAX_REASON_CHARS, sanitize_text};
 use crate::{
     CancelAllReport, CloseAllReport, Funds, Holding, OrderFailure, OrderState, OrderStatus,
     Position, PositionKey, Quote, Trade,
 };
+
+pub(crate) mod fields;
 
 /// A JSON object.
 pub(crate) type Object = Map<String, Value>;
@@ -32,18 +35,21 @@ pub(crate) type WireError = String;
 /// The body of `placeorder` (without `apikey`).
 pub(crate) fn place_order_body(order: &OrderRequest) -> Object {
     let mut body = Object::new();
-    body.insert("strategy".into(), order.strategy().as_str().into());
-    body.insert("symbol".into(), order.symbol().as_str().into());
-    body.insert("action".into(), order.side().as_str().into());
-    body.insert("exchange".into(), order.exchange().as_str().into());
-    body.insert("pricetype".into(), order.price_type().as_str().into());
-    body.insert("product".into(), order.product().as_str().into());
-    body.insert("quantity".into(), order.quantity().get().to_string().into());
+    body.insert(f::STRATEGY.into(), order.strategy().as_str().into());
+    body.insert(f::SYMBOL.into(), order.symbol().as_str().into());
+    body.insert(f::ACTION.into(), order.side().as_str().into());
+    body.insert(f::EXCHANGE.into(), order.exchange().as_str().into());
+    body.insert(f::PRICETYPE.into(), order.price_type().as_str().into());
+    body.insert(f::PRODUCT.into(), order.product().as_str().into());
+    body.insert(
+        f::QUANTITY.into(),
+        order.quantity().get().to_string().into(),
+    );
     if let Some(price) = order.price() {
-        body.insert("price".into(), price.to_string().into());
+        body.insert(f::PRICE.into(), price.to_string().into());
     }
     if let Some(trigger) = order.trigger_price() {
-        body.insert("trigger_price".into(), trigger.to_string().into());
+        body.insert(f::TRIGGER_PRICE.into(), trigger.to_string().into());
     }
     body
 }
@@ -52,27 +58,30 @@ pub(crate) fn place_order_body(order: &OrderRequest) -> Object {
 /// absent prices, as the server requires.
 pub(crate) fn modify_order_body(order_id: &OrderId, order: &OrderRequest) -> Object {
     let mut body = Object::new();
-    body.insert("strategy".into(), order.strategy().as_str().into());
-    body.insert("orderid".into(), order_id.as_str().into());
-    body.insert("symbol".into(), order.symbol().as_str().into());
-    body.insert("action".into(), order.side().as_str().into());
-    body.insert("exchange".into(), order.exchange().as_str().into());
-    body.insert("pricetype".into(), order.price_type().as_str().into());
-    body.insert("product".into(), order.product().as_str().into());
-    body.insert("quantity".into(), order.quantity().get().to_string().into());
+    body.insert(f::STRATEGY.into(), order.strategy().as_str().into());
+    body.insert(f::ORDERID.into(), order_id.as_str().into());
+    body.insert(f::SYMBOL.into(), order.symbol().as_str().into());
+    body.insert(f::ACTION.into(), order.side().as_str().into());
+    body.insert(f::EXCHANGE.into(), order.exchange().as_str().into());
+    body.insert(f::PRICETYPE.into(), order.price_type().as_str().into());
+    body.insert(f::PRODUCT.into(), order.product().as_str().into());
     body.insert(
-        "price".into(),
+        f::QUANTITY.into(),
+        order.quantity().get().to_string().into(),
+    );
+    body.insert(
+        f::PRICE.into(),
         order.price().unwrap_or(Price::ZERO).to_string().into(),
     );
     body.insert(
-        "trigger_price".into(),
+        f::TRIGGER_PRICE.into(),
         order
             .trigger_price()
             .unwrap_or(Price::ZERO)
             .to_string()
             .into(),
     );
-    body.insert("disclosed_quantity".into(), "0".into());
+    body.insert(f::DISCLOSED_QUANTITY.into(), "0".into());
     body
 }
 
@@ -80,39 +89,39 @@ pub(crate) fn modify_order_body(order_id: &OrderId, order: &OrderRequest) -> Obj
 /// and the target `position_size`.
 pub(crate) fn smart_order_body(order: &OrderRequest, target: i64) -> Object {
     let mut body = place_order_body(order);
-    body.insert("position_size".into(), target.to_string().into());
+    body.insert(f::POSITION_SIZE.into(), target.to_string().into());
     body
 }
 
 /// The body of `openposition` (without `apikey`).
 pub(crate) fn open_position_body(strategy: &StrategyTag, key: &PositionKey) -> Object {
     let mut body = strategy_body(strategy);
-    body.insert("symbol".into(), key.symbol.as_str().into());
-    body.insert("exchange".into(), key.exchange.as_str().into());
-    body.insert("product".into(), key.product.as_str().into());
+    body.insert(f::SYMBOL.into(), key.symbol.as_str().into());
+    body.insert(f::EXCHANGE.into(), key.exchange.as_str().into());
+    body.insert(f::PRODUCT.into(), key.product.as_str().into());
     body
 }
 
 /// The body of `cancelorder` and `orderstatus` (without `apikey`).
 pub(crate) fn order_ref_body(strategy: &StrategyTag, order_id: &OrderId) -> Object {
     let mut body = Object::new();
-    body.insert("strategy".into(), strategy.as_str().into());
-    body.insert("orderid".into(), order_id.as_str().into());
+    body.insert(f::STRATEGY.into(), strategy.as_str().into());
+    body.insert(f::ORDERID.into(), order_id.as_str().into());
     body
 }
 
 /// The body of `cancelallorder` and `closeposition` (without `apikey`).
 pub(crate) fn strategy_body(strategy: &StrategyTag) -> Object {
     let mut body = Object::new();
-    body.insert("strategy".into(), strategy.as_str().into());
+    body.insert(f::STRATEGY.into(), strategy.as_str().into());
     body
 }
 
 /// The body of `quotes` (without `apikey`).
 pub(crate) fn quote_body(exchange: Exchange, symbol: &Symbol) -> Object {
     let mut body = Object::new();
-    body.insert("symbol".into(), symbol.as_str().into());
-    body.insert("exchange".into(), exchange.as_str().into());
+    body.insert(f::SYMBOL.into(), symbol.as_str().into());
+    body.insert(f::EXCHANGE.into(), exchange.as_str().into());
     body
 }
 
@@ -129,7 +138,7 @@ pub(crate) fn number_text(value: &Value) -> Option<String> {
 
 /// A broker's `message`, sanitized; `None` if absent.
 pub(crate) fn message(body: &Object) -> Option<String> {
-    body.get("message")
+    body.get(f::MESSAGE)
         .and_then(Value::as_str)
         .map(|m| sanitize_text(m, MAX_REASON_CHARS))
 }
@@ -157,13 +166,13 @@ pub(crate) fn order_id_of(value: &Value) -> Option<OrderId> {
 }
 
 pub(crate) fn place_answer(body: &Object) -> PlaceAnswer {
-    match body.get("orderid") {
+    match body.get(f::ORDERID) {
         Some(Value::Null) => PlaceAnswer::NoOrderId("success with a null order id"),
         Some(value) => match order_id_of(value) {
             Some(id) => PlaceAnswer::Placed(id),
             None => PlaceAnswer::NoOrderId("success with an unusable order id"),
         },
-        None => match body.get("pending_order_id") {
+        None => match body.get(f::PENDING_ORDER_ID) {
             Some(pending) => PlaceAnswer::Queued(
                 number_text(pending)
                     .map(|t| sanitize_text(&t, 32))
@@ -239,7 +248,7 @@ fn parse_enum<T: std::str::FromStr>(obj: &Object, name: &'static str) -> Result<
 }
 
 fn symbol_field(obj: &Object) -> Result<Symbol, WireError> {
-    Symbol::new(&text_field(obj, "symbol")?).map_err(|e| format!("field `symbol`: {e}"))
+    Symbol::new(&text_field(obj, f::SYMBOL)?).map_err(|e| format!("field `symbol`: {e}"))
 }
 
 /// The timestamp layouts OpenAlgo answers with: its analyzer's
@@ -252,6 +261,14 @@ const TIME_FORMATS: [&str; 4] = [
     "%d-%m-%Y %H:%M:%S",
 ];
 
+/// The layout OpenAlgo's own server writes (and the gateway writes).
+pub(crate) const TIME_FORMAT: &str = TIME_FORMATS[0];
+
+/// India Standard Time: UTC+05:30, no DST.
+pub(crate) fn ist_offset() -> Option<FixedOffset> {
+    FixedOffset::east_opt(5 * 3600 + 30 * 60)
+}
+
 /// OpenAlgo timestamps are in IST (UTC+05:30, no DST), whole seconds, in
 /// one of [`TIME_FORMATS`].
 pub(crate) fn parse_ist(text: &str) -> Option<DateTime<Utc>> {
@@ -259,58 +276,77 @@ pub(crate) fn parse_ist(text: &str) -> Option<DateTime<Utc>> {
     let naive = TIME_FORMATS
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())?;
-    let ist = FixedOffset::east_opt(5 * 3600 + 30 * 60)?;
+    let ist = ist_offset()?;
     ist.from_local_datetime(&naive)
         .single()
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// OpenAlgo's `order_status` text for a state: what
+/// [`OrderState::from_openalgo`] reads back.
+pub(crate) fn order_state_text(state: OrderState) -> &'static str {
+    match state {
+        OrderState::Open => "open",
+        OrderState::TriggerPending => "trigger pending",
+        OrderState::Complete => "complete",
+        OrderState::Cancelled => "cancelled",
+        OrderState::Rejected => "rejected",
+        _ => "unknown",
+    }
+}
+
+/// OpenAlgo's answer to a smart order that needed no order.
+pub(crate) const NO_ACTION: &str = "Positions Already Matched. No Action needed.";
+
+/// `ping`'s `data.message`.
+pub(crate) const PONG: &str = "pong";
+
 /// One order of `orderstatus` (`data`) or `orderbook` (`data.orders[]`).
 pub(crate) fn order_status(obj: &Object) -> Result<OrderStatus, WireError> {
-    let order_id = order_id_of(required(obj, "orderid")?)
+    let order_id = order_id_of(required(obj, f::ORDERID)?)
         .ok_or_else(|| "field `orderid` is not a valid order id".to_owned())?;
-    let price_type: PriceType = match (field(obj, "pricetype"), field(obj, "price_type")) {
-        (Some(_), _) => parse_enum(obj, "pricetype")?,
-        (None, Some(_)) => parse_enum(obj, "price_type")?,
+    let price_type: PriceType = match (field(obj, f::PRICETYPE), field(obj, f::PRICE_TYPE)) {
+        (Some(_), _) => parse_enum(obj, f::PRICETYPE)?,
+        (None, Some(_)) => parse_enum(obj, f::PRICE_TYPE)?,
         (None, None) => return Err("missing field `pricetype`".into()),
     };
-    let quantity = Quantity::new(unsigned_field(obj, "quantity")?)
+    let quantity = Quantity::new(unsigned_field(obj, f::QUANTITY)?)
         .map_err(|e| format!("field `quantity`: {e}"))?;
-    let filled = match field(obj, "filled_quantity") {
-        Some(_) => unsigned_field(obj, "filled_quantity")?,
+    let filled = match field(obj, f::FILLED_QUANTITY) {
+        Some(_) => unsigned_field(obj, f::FILLED_QUANTITY)?,
         None => 0,
     };
-    let state = OrderState::from_openalgo(&text_field(obj, "order_status")?);
-    let strategy = field(obj, "strategy")
+    let state = OrderState::from_openalgo(&text_field(obj, f::ORDER_STATUS)?);
+    let strategy = field(obj, f::STRATEGY)
         .and_then(Value::as_str)
         .and_then(|s| StrategyTag::new(s).ok());
-    let placed_at = field(obj, "timestamp")
+    let placed_at = field(obj, f::TIMESTAMP)
         .and_then(Value::as_str)
         .and_then(parse_ist);
-    let rejection = field(obj, "rejection_reason")
+    let rejection = field(obj, f::REJECTION_REASON)
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty())
         .map(|s| sanitize_text(s, MAX_REASON_CHARS));
     Ok(OrderStatus::new(
         order_id,
         symbol_field(obj)?,
-        parse_enum::<Exchange>(obj, "exchange")?,
-        parse_enum::<Side>(obj, "action")?,
+        parse_enum::<Exchange>(obj, f::EXCHANGE)?,
+        parse_enum::<Side>(obj, f::ACTION)?,
         price_type,
-        parse_enum::<Product>(obj, "product")?,
+        parse_enum::<Product>(obj, f::PRODUCT)?,
         quantity,
         state,
     )
-    .with_fill(filled, price_field(obj, "average_price")?)
-    .with_price(price_field(obj, "price")?)
-    .with_trigger_price(price_field(obj, "trigger_price")?)
+    .with_fill(filled, price_field(obj, f::AVERAGE_PRICE)?)
+    .with_price(price_field(obj, f::PRICE)?)
+    .with_trigger_price(price_field(obj, f::TRIGGER_PRICE)?)
     .with_strategy(strategy)
     .with_placed_at(placed_at)
     .with_rejection_reason(rejection))
 }
 
 fn data_object(body: &Object) -> Result<&Object, WireError> {
-    required(body, "data")?
+    required(body, f::DATA)?
         .as_object()
         .ok_or_else(|| "field `data` is not an object".to_owned())
 }
@@ -322,9 +358,9 @@ pub(crate) fn order_status_response(body: &Object) -> Result<OrderStatus, WireEr
 
 /// The raw order objects of `orderbook` (`data.orders`, or `data` as a list).
 pub(crate) fn order_book_objects(body: &Object) -> Result<Vec<&Object>, WireError> {
-    let data = required(body, "data")?;
+    let data = required(body, f::DATA)?;
     let orders = match data {
-        Value::Object(d) => match field(d, "orders") {
+        Value::Object(d) => match field(d, f::ORDERS) {
             Some(Value::Array(list)) => list,
             Some(_) => return Err("field `data.orders` is not a list".into()),
             None => return Ok(Vec::new()),
@@ -351,7 +387,7 @@ pub(crate) fn order_book_response(body: &Object) -> Result<Vec<OrderStatus>, Wir
 
 /// `positionbook`.
 pub(crate) fn positions_response(body: &Object) -> Result<Vec<Position>, WireError> {
-    let Value::Array(list) = required(body, "data")? else {
+    let Value::Array(list) = required(body, f::DATA)? else {
         return Err("field `data` is not a list".into());
     };
     list.iter()
@@ -360,28 +396,28 @@ pub(crate) fn positions_response(body: &Object) -> Result<Vec<Position>, WireErr
                 .as_object()
                 .ok_or_else(|| "a position is not an object".to_owned())?;
             let key = PositionKey {
-                exchange: parse_enum(obj, "exchange")?,
+                exchange: parse_enum(obj, f::EXCHANGE)?,
                 symbol: symbol_field(obj)?,
-                product: parse_enum(obj, "product")?,
+                product: parse_enum(obj, f::PRODUCT)?,
             };
-            let net = integer_field(obj, "quantity")?;
-            let realized = if field(obj, "today_realized_pnl").is_some() {
-                money_field(obj, "today_realized_pnl")?
+            let net = integer_field(obj, f::QUANTITY)?;
+            let realized = if field(obj, f::TODAY_REALIZED_PNL).is_some() {
+                money_field(obj, f::TODAY_REALIZED_PNL)?
             } else {
-                money_field(obj, "realized_pnl")?
+                money_field(obj, f::REALIZED_PNL)?
             };
             let unrealized = if net == 0 {
                 Money::ZERO
-            } else if field(obj, "unrealized_pnl").is_some() {
-                money_field(obj, "unrealized_pnl")?
+            } else if field(obj, f::UNREALIZED_PNL).is_some() {
+                money_field(obj, f::UNREALIZED_PNL)?
             } else {
-                money_field(obj, "pnl")?
+                money_field(obj, f::PNL)?
             };
             Ok(Position::new(
                 key,
                 net,
-                price_field(obj, "average_price")?.unwrap_or(Price::ZERO),
-                price_field(obj, "ltp")?,
+                price_field(obj, f::AVERAGE_PRICE)?.unwrap_or(Price::ZERO),
+                price_field(obj, f::LTP)?,
                 realized,
                 unrealized,
             ))
@@ -392,13 +428,13 @@ pub(crate) fn positions_response(body: &Object) -> Result<Vec<Position>, WireErr
 /// `funds`.
 pub(crate) fn funds_response(body: &Object) -> Result<Funds, WireError> {
     let data = data_object(body)?;
-    required(data, "availablecash")?;
+    required(data, f::AVAILABLECASH)?;
     Ok(Funds::new(
-        money_field(data, "availablecash")?,
-        money_field(data, "utiliseddebits")?,
-        money_field(data, "collateral")?,
-        money_field(data, "m2mrealized")?,
-        money_field(data, "m2munrealized")?,
+        money_field(data, f::AVAILABLECASH)?,
+        money_field(data, f::UTILISEDDEBITS)?,
+        money_field(data, f::COLLATERAL)?,
+        money_field(data, f::M2MREALIZED)?,
+        money_field(data, f::M2MUNREALIZED)?,
     ))
 }
 
@@ -406,11 +442,11 @@ pub(crate) fn funds_response(body: &Object) -> Result<Funds, WireError> {
 pub(crate) fn quote_response(body: &Object, at: DateTime<Utc>) -> Result<Quote, WireError> {
     let data = data_object(body)?;
     let ltp =
-        price_field(data, "ltp")?.ok_or_else(|| "field `ltp` is missing or zero".to_owned())?;
+        price_field(data, f::LTP)?.ok_or_else(|| "field `ltp` is missing or zero".to_owned())?;
     Quote::new(
         ltp,
-        price_field(data, "bid")?,
-        price_field(data, "ask")?,
+        price_field(data, f::BID)?,
+        price_field(data, f::ASK)?,
         at,
     )
     .map_err(|e| format!("quote: {e}"))
@@ -419,7 +455,8 @@ pub(crate) fn quote_response(body: &Object, at: DateTime<Utc>) -> Result<Quote, 
 /// `cancelallorder`.
 pub(crate) fn cancel_all_response(body: &Object) -> Result<CancelAllReport, WireError> {
     let mut report = CancelAllReport::default();
-    if let Some(list) = field(body, "canceled_orders").or_else(|| field(body, "cancelled_orders")) {
+    if let Some(list) = field(body, f::CANCELED_ORDERS).or_else(|| field(body, f::CANCELLED_ORDERS))
+    {
         let Value::Array(list) = list else {
             return Err("field `canceled_orders` is not a list".into());
         };
@@ -429,16 +466,16 @@ pub(crate) fn cancel_all_response(body: &Object) -> Result<CancelAllReport, Wire
             report.cancelled.push(id);
         }
     }
-    if let Some(list) = field(body, "failed_cancellations") {
+    if let Some(list) = field(body, f::FAILED_CANCELLATIONS) {
         let Value::Array(list) = list else {
             return Err("field `failed_cancellations` is not a list".into());
         };
         for item in list {
             let (id, reason) = match item {
                 Value::Object(obj) => (
-                    field(obj, "orderid").and_then(order_id_of),
-                    field(obj, "message")
-                        .or_else(|| field(obj, "reason"))
+                    field(obj, f::ORDERID).and_then(order_id_of),
+                    field(obj, f::MESSAGE)
+                        .or_else(|| field(obj, f::REASON))
                         .and_then(Value::as_str)
                         .map(|m| sanitize_text(m, MAX_REASON_CHARS)),
                 ),
@@ -467,8 +504,8 @@ fn count_field(obj: &Object, name: &'static str) -> Result<u64, WireError> {
 /// `closeposition`.
 pub(crate) fn close_all_response(body: &Object) -> Result<CloseAllReport, WireError> {
     Ok(CloseAllReport {
-        closed_count: count_field(body, "closed_positions")?,
-        failed_count: count_field(body, "failed_closures")?,
+        closed_count: count_field(body, f::CLOSED_POSITIONS)?,
+        failed_count: count_field(body, f::FAILED_CLOSURES)?,
         closed: Vec::new(),
         failed: Vec::new(),
     })
@@ -476,7 +513,7 @@ pub(crate) fn close_all_response(body: &Object) -> Result<CloseAllReport, WireEr
 
 /// `tradebook`: every execution (`data` as a list).
 pub(crate) fn trade_book_response(body: &Object) -> Result<Vec<Trade>, WireError> {
-    let Value::Array(list) = required(body, "data")? else {
+    let Value::Array(list) = required(body, f::DATA)? else {
         return Err("field `data` is not a list".into());
     };
     list.iter()
@@ -484,30 +521,30 @@ pub(crate) fn trade_book_response(body: &Object) -> Result<Vec<Trade>, WireError
             let obj = item
                 .as_object()
                 .ok_or_else(|| "a trade is not an object".to_owned())?;
-            let order_id = order_id_of(required(obj, "orderid")?)
+            let order_id = order_id_of(required(obj, f::ORDERID)?)
                 .ok_or_else(|| "field `orderid` is not a valid order id".to_owned())?;
-            let price = match price_field(obj, "average_price")? {
+            let price = match price_field(obj, f::AVERAGE_PRICE)? {
                 Some(price) => price,
                 None => {
-                    price_field(obj, "price")?.ok_or_else(|| "a trade has no price".to_owned())?
+                    price_field(obj, f::PRICE)?.ok_or_else(|| "a trade has no price".to_owned())?
                 }
             };
             Ok(Trade {
-                trade_id: field(obj, "tradeid")
+                trade_id: field(obj, f::TRADEID)
                     .and_then(number_text)
                     .map(|t| sanitize_text(&t, 64)),
                 order_id,
-                exchange: parse_enum(obj, "exchange")?,
+                exchange: parse_enum(obj, f::EXCHANGE)?,
                 symbol: symbol_field(obj)?,
-                side: parse_enum(obj, "action")?,
-                product: parse_enum(obj, "product")?,
-                quantity: Quantity::new(unsigned_field(obj, "quantity")?)
+                side: parse_enum(obj, f::ACTION)?,
+                product: parse_enum(obj, f::PRODUCT)?,
+                quantity: Quantity::new(unsigned_field(obj, f::QUANTITY)?)
                     .map_err(|e| format!("field `quantity`: {e}"))?,
                 price,
-                strategy: field(obj, "strategy")
+                strategy: field(obj, f::STRATEGY)
                     .and_then(Value::as_str)
                     .and_then(|s| StrategyTag::new(s).ok()),
-                executed_at: field(obj, "timestamp")
+                executed_at: field(obj, f::TIMESTAMP)
                     .and_then(Value::as_str)
                     .and_then(parse_ist),
             })
@@ -517,8 +554,8 @@ pub(crate) fn trade_book_response(body: &Object) -> Result<Vec<Trade>, WireError
 
 /// `holdings`: `data.holdings` (or `data` as a list).
 pub(crate) fn holdings_response(body: &Object) -> Result<Vec<Holding>, WireError> {
-    let list = match required(body, "data")? {
-        Value::Object(data) => match field(data, "holdings") {
+    let list = match required(body, f::DATA)? {
+        Value::Object(data) => match field(data, f::HOLDINGS) {
             Some(Value::Array(list)) => list,
             Some(_) => return Err("field `data.holdings` is not a list".into()),
             None => return Ok(Vec::new()),
@@ -532,16 +569,16 @@ pub(crate) fn holdings_response(body: &Object) -> Result<Vec<Holding>, WireError
                 .as_object()
                 .ok_or_else(|| "a holding is not an object".to_owned())?;
             Ok(Holding {
-                exchange: parse_enum(obj, "exchange")?,
+                exchange: parse_enum(obj, f::EXCHANGE)?,
                 symbol: symbol_field(obj)?,
-                product: match field(obj, "product") {
-                    Some(_) => parse_enum(obj, "product")?,
+                product: match field(obj, f::PRODUCT) {
+                    Some(_) => parse_enum(obj, f::PRODUCT)?,
                     None => Product::Cnc,
                 },
-                quantity: unsigned_field(obj, "quantity")?,
-                average_price: price_field(obj, "average_price")?.unwrap_or(Price::ZERO),
-                last_price: price_field(obj, "ltp")?,
-                pnl: money_field(obj, "pnl")?,
+                quantity: unsigned_field(obj, f::QUANTITY)?,
+                average_price: price_field(obj, f::AVERAGE_PRICE)?.unwrap_or(Price::ZERO),
+                last_price: price_field(obj, f::LTP)?,
+                pnl: money_field(obj, f::PNL)?,
             })
         })
         .collect()
@@ -549,7 +586,7 @@ pub(crate) fn holdings_response(body: &Object) -> Result<Vec<Holding>, WireError
 
 /// `openposition`: the signed net quantity.
 pub(crate) fn open_position_response(body: &Object) -> Result<i64, WireError> {
-    integer_field(body, "quantity")
+    integer_field(body, f::QUANTITY)
 }
 
 /// What a success answer to `placesmartorder` says.
@@ -571,7 +608,7 @@ pub(crate) fn smart_answer(body: &Object) -> SmartAnswer {
         PlaceAnswer::Queued(pending) => SmartAnswer::Queued(pending),
         PlaceAnswer::NoOrderId(_) => {
             let text = message(body).unwrap_or_default().to_ascii_lowercase();
-            if body.get("orderid").is_none()
+            if body.get(f::ORDERID).is_none()
                 && (text.contains("already matched") || text.contains("no action"))
             {
                 SmartAnswer::NoAction
@@ -585,10 +622,10 @@ pub(crate) fn smart_answer(body: &Object) -> SmartAnswer {
 /// `ping`: the broker name.
 pub(crate) fn ping_response(body: &Object) -> Result<String, WireError> {
     let data = data_object(body)?;
-    if field(data, "message").and_then(Value::as_str) != Some("pong") {
+    if field(data, f::MESSAGE).and_then(Value::as_str) != Some(PONG) {
         return Err("ping did not answer pong".into());
     }
-    Ok(field(data, "broker")
+    Ok(field(data, f::BROKER)
         .and_then(Value::as_str)
         .map(|b| sanitize_text(b, 64))
         .unwrap_or_default())
@@ -597,7 +634,7 @@ pub(crate) fn ping_response(body: &Object) -> Result<String, WireError> {
 /// `analyzer`: whether the server simulates (analyze) or trades (live).
 pub(crate) fn analyze_mode(body: &Object) -> Result<bool, WireError> {
     let data = data_object(body)?;
-    required(data, "analyze_mode")?
+    required(data, f::ANALYZE_MODE)?
         .as_bool()
         .ok_or_else(|| "field `analyze_mode` is not a boolean".to_owned())
 }
