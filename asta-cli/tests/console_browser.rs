@@ -107,6 +107,9 @@ async fn an_operator_halts_a_trading_session_from_the_console_in_a_real_browser(
     )
     .await
     .expect("sent to the sign-in page");
+    page.screenshot(&artifacts().join("console-sign-in.png"), false)
+        .await
+        .expect("screenshot of the sign-in page");
     page.eval(&format!(
         "document.getElementById('key').value = '{ADMIN_KEY}';\
          document.getElementById('totp').value = '{TOTP}';\

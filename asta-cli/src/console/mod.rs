@@ -9,6 +9,30 @@
 //! badge, fed by server-sent events from `/console/events`). Nothing is
 //! loaded from another host.
 //!
+//! # Example
+//!
+//! Mounting the console of a session's guard next to the gateway's routes:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use asta_cli::console::{self, AdminKeys, ConsoleDeps};
+//!
+//! fn with_console<B: asta_broker::Broker + 'static>(
+//!     api: axum::Router,
+//!     guard: Arc<asta_broker::Guard<B>>,
+//!     keys: Arc<dyn AdminKeys>, // e.g. console::RegistryAdminKeys
+//!     totp: Arc<dyn asta_risk::TotpVerifier + Send + Sync>, // e.g. VaultTotpVerifier
+//!     chain_key: asta_audit::ChainKey,
+//!     tls: bool,
+//! ) -> axum::Router {
+//!     let deps = ConsoleDeps::new(guard, keys, totp, chain_key)
+//!         .idle_timeout(Duration::from_secs(900)) // [serve] console_idle_secs
+//!         .secure_cookies(tls);
+//!     api.nest(console::MOUNT, console::router(deps))
+//! }
+//! ```
+//!
 //! # Sign-in and sessions
 //!
 //! An operator signs in with an **admin-scoped client key** (checked by the

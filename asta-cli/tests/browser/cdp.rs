@@ -40,7 +40,16 @@ impl Drop for Chromium {
 
 fn find_binary() -> Result<PathBuf, String> {
     if let Ok(path) = std::env::var("ASTA_CHROMIUM") {
-        return Ok(PathBuf::from(path));
+        let path = PathBuf::from(path);
+        if !path.exists() {
+            return Err(format!(
+                "Chromium is not installed at ASTA_CHROMIUM={}, so the console's browser test \
+                 cannot run. Install the distribution's package (`apt-get install -y chromium`; \
+                 .ci/run does this when it is missing) or point ASTA_CHROMIUM at a Chromium binary.",
+                path.display()
+            ));
+        }
+        return Ok(path);
     }
     CANDIDATES
         .iter()
