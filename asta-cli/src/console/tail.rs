@@ -142,6 +142,11 @@ impl Tail {
 /// `audit-` + a zero-padded first seq + `.jsonl`, so the greatest names are
 /// the newest.
 fn newest_segments(dir: &Path) -> Result<tempfile::TempDir, String> {
+    // Links resolve from their own directory: point them at absolute paths
+    // (a session's trail is often configured relative to its project).
+    let dir =
+        std::fs::canonicalize(dir).map_err(|e| format!("cannot find {}: {e}", dir.display()))?;
+    let dir = dir.as_path();
     let mut segments: Vec<(String, u64)> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
         .filter_map(Result::ok)
