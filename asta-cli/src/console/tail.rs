@@ -227,5 +227,17 @@ mod tests {
                 .unwrap_or_default()
                 .is_empty()
         );
+
+        // A trail named relative to the working directory (as a project's
+        // configuration names it) reads the same.
+        let cwd = std::env::current_dir().unwrap_or_else(|e| panic!("{e}"));
+        let mut relative = PathBuf::new();
+        for _ in cwd.components().skip(1) {
+            relative.push("..");
+        }
+        relative.push(trail.strip_prefix("/").unwrap_or(&trail));
+        assert!(relative.is_relative());
+        let again = read_after(&relative, &key, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.len(), rows.len());
     }
 }
