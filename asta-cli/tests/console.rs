@@ -589,3 +589,14 @@ async fn a_rebound_dns_name_is_not_answered() {
     assert_eq!(count(&session, "console_sign_in_refused"), 0);
     assert!(session.guard.risk_status().blocked_sources.is_empty());
 }
+
+#[tokio::test]
+async fn an_oversized_form_is_refused_before_it_is_read() {
+    let session = Session::start().await;
+    let app = session.app(IDLE);
+    let huge = "k".repeat(64 * 1024);
+    let (reply, cookie) = sign_in(&app, &huge, TOTP).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(cookie.is_none());
+    assert_eq!(count(&session, "console_sign_in_refused"), 0);
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use asta_audit::AuditEvent;
 use asta_broker::{Broker, EmergencyReport};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN,
@@ -33,6 +33,9 @@ pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src '
 
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// How long a form body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the live tail looks for news.
 const TICK: Duration = Duration::from_secs(1);
@@ -136,6 +139,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Source {
 struct Form(Vec<(String, Zeroizing<String>)>);
 
 impl Form {
+    /// Reads a form body: at most [`MAX_FORM_BYTES`], within
+    /// [`BODY_TIMEOUT`] (a client that sends slowly is cut off, not waited
+    /// for).
+    async fn read(body: Body) -> Result<Self, Response> {
+        match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_FORM_BYTES)).await {
+            Ok(Ok(bytes)) => Ok(Form::parse(&bytes)),
+            Ok(Err(_)) => Err(html(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                page::refused("The form is larger than the console accepts."),
+            )),
+            Err(_) => Err(html(
+                StatusCode::REQUEST_TIMEOUT,
+                page::refused("The form did not arrive in time."),
+            )),
+        }
+    }
+
     fn parse(body: &[u8]) -> Self {
         Form(
             form_urlencoded::parse(body)
@@ -371,9 +391,12 @@ async fn login<B: Broker + 'static>(
     State(console): Shared<B>,
     Source(source): Source,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let form = Form::parse(&body);
+    let form = match Form::read(body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
     let refused = |status: StatusCode, message: &str| html(status, page::login(Some(message)));
     if let Err(why) = same_origin(&headers) {
         let event = AuditEvent::security(
@@ -463,9 +486,12 @@ async fn logout<B: Broker + 'static>(
     State(console): Shared<B>,
     Source(source): Source,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let form = Form::parse(&body);
+    let form = match Form::read(body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
     let active = match console
         .check_post("sign-out", &headers, &source, &form)
         .await
@@ -522,9 +548,12 @@ async fn halt<B: Broker + 'static>(
     State(console): Shared<B>,
     Source(source): Source,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let form = Form::parse(&body);
+    let form = match Form::read(body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
     let active = match console.check_post("halt", &headers, &source, &form).await {
         Ok(active) => active,
         Err(response) => return response,
@@ -565,9 +594,12 @@ async fn flatten<B: Broker + 'static>(
     State(console): Shared<B>,
     Source(source): Source,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let form = Form::parse(&body);
+    let form = match Form::read(body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
     let active = match console
         .check_post("flatten", &headers, &source, &form)
         .await
@@ -603,9 +635,12 @@ async fn reset<B: Broker + 'static>(
     State(console): Shared<B>,
     Source(source): Source,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let form = Form::parse(&body);
+    let form = match Form::read(body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
     let active = match console.check_post("reset", &headers, &source, &form).await {
         Ok(active) => active,
         Err(response) => return response,
