@@ -600,3 +600,34 @@ async fn an_oversized_form_is_refused_before_it_is_read() {
     assert!(cookie.is_none());
     assert_eq!(count(&session, "console_sign_in_refused"), 0);
 }
+
+#[tokio::test]
+async fn the_live_tail_ends_when_the_server_stops() {
+    let session = Session::start().await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = Router::new().nest(
+        asta_cli::console::MOUNT,
+        asta_cli::console::router(session.deps(IDLE).stop_signal(stop_rx)),
+    );
+    let (_, cookie) = sign_in(&app, ADMIN_KEY, TOTP).await;
+    let response = app
+        .clone()
+        .oneshot(
+            request("GET", "/console/events")
+                .header("cookie", cookie.expect("signed in"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    let mut body = response.into_body().into_data_stream();
+    assert!(body.next().await.is_some(), "the first update");
+    stop_tx.send(true).expect("receiver alive");
+    let ended = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(chunk) = body.next().await {
+            chunk.expect("bytes");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends within a tick of the stop");
+}

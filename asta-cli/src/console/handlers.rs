@@ -789,6 +789,10 @@ async fn events<B: Broker + 'static>(
         }
         feed.first = false;
         let console = Arc::clone(&feed.console);
+        if console.stop.as_ref().is_some_and(|stop| *stop.borrow()) {
+            // The server is stopping: end the stream so it can drain.
+            return None;
+        }
         let live = console
             .sessions
             .lock()

@@ -215,6 +215,7 @@ pub struct ConsoleDeps<B> {
     idle_timeout: Duration,
     secure_cookies: bool,
     allowed_hosts: Vec<String>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl<B> fmt::Debug for ConsoleDeps<B> {
@@ -247,6 +248,7 @@ impl<B: Broker + 'static> ConsoleDeps<B> {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             secure_cookies: false,
             allowed_hosts: Vec::new(),
+            stop: None,
         }
     }
 
@@ -260,6 +262,13 @@ impl<B: Broker + 'static> ConsoleDeps<B> {
     /// Marks the session cookie `Secure` (set it when the listener is TLS).
     pub fn secure_cookies(mut self, secure: bool) -> Self {
         self.secure_cookies = secure;
+        self
+    }
+
+    /// Ends every live tail within a second once `stop` turns `true`, so a
+    /// graceful shutdown is not held open by a console page left open.
+    pub fn stop_signal(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
         self
     }
 
@@ -285,6 +294,7 @@ pub(crate) struct Console<B> {
     pub(crate) idle_timeout: Duration,
     pub(crate) secure_cookies: bool,
     pub(crate) allowed_hosts: Vec<String>,
+    pub(crate) stop: Option<tokio::sync::watch::Receiver<bool>>,
     pub(crate) sessions: Mutex<session::Sessions>,
     pub(crate) samples: Mutex<chart::SampleRing>,
     pub(crate) tail: tail::Tail,
@@ -316,6 +326,7 @@ pub fn router<B: Broker + 'static>(deps: ConsoleDeps<B>) -> Router {
         idle_timeout: deps.idle_timeout,
         secure_cookies: deps.secure_cookies,
         allowed_hosts: deps.allowed_hosts,
+        stop: deps.stop,
         sessions: Mutex::new(session::Sessions::default()),
         samples: Mutex::new(chart::SampleRing::default()),
         tail,
