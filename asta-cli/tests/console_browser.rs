@@ -209,6 +209,7 @@ async fn an_operator_halts_a_trading_session_from_the_console_in_a_real_browser(
         .await
         .expect("HALTED shown within a second");
     assert!(took < Duration::from_secs(1), "took {took:?}");
+    eprintln!("HALTED shown {took:?} after the click");
     assert_eq!(session.guard.trading_state(), TradingState::Halted);
     page.wait_for("!!document.getElementById('flash')", Duration::from_secs(2))
         .await
