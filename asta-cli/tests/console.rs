@@ -631,3 +631,29 @@ async fn the_live_tail_ends_when_the_server_stops() {
     .await;
     assert!(ended.is_ok(), "the stream ends within a tick of the stop");
 }
+
+#[tokio::test]
+async fn the_pages_background_refresh_does_not_keep_a_session_alive() {
+    let session = Session::start().await;
+    let app = session.app(Duration::from_secs(1));
+    let (_, cookie) = sign_in(&app, ADMIN_KEY, TOTP).await;
+    let cookie = cookie.expect("signed in");
+    let page = get(&app, "/console", Some(&cookie)).await;
+    let csrf = csrf_of(&page.body);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let panels = get(&app, "/console/panels", Some(&cookie)).await;
+        if panels.status == StatusCode::OK {
+            assert!(panels.body.contains(r#"id="book-card""#));
+            assert!(!panels.body.contains(r#"id="flash""#));
+        }
+    }
+    // 1.2 s after the last page load: expired, though panels were fetched.
+    let reply = post(&app, "/console/halt", Some(&cookie), &[("csrf", &csrf)]).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(session.guard.trading_state(), TradingState::Active);
+    assert_eq!(
+        get(&app, "/console/panels", None).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

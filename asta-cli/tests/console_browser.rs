@@ -162,6 +162,22 @@ async fn an_operator_halts_a_trading_session_from_the_console_in_a_real_browser(
     .await
     .expect("the audit tail updates live");
 
+    // The positions follow the client's fills without a reload.
+    page.eval("window.consoleMarker = 'same page'; true")
+        .await
+        .expect("marker");
+    let net =
+        "(document.querySelector('#positions tr:nth-child(2) td:nth-child(3)') || {}).textContent";
+    let net_before = page.eval(net).await.expect("net");
+    page.wait_for(&format!("{net} !== {net_before}"), Duration::from_secs(6))
+        .await
+        .expect("the position updates live");
+    assert_eq!(
+        page.eval("window.consoleMarker").await.expect("marker"),
+        "same page",
+        "updated in place, not by a reload"
+    );
+
     // Let the charts gather a few samples, then show the page.
     tokio::time::sleep(Duration::from_secs(3)).await;
     page.goto(&base).await.expect("reload");

@@ -71,8 +71,36 @@ pub(crate) const JS: &str = r#"'use strict';
   function trim(body, max) { while (body.rows.length > max) { body.deleteRow(body.rows.length - 1); } }
   source.addEventListener('open', function () { if (live) { live.className = 'live on'; } });
   source.addEventListener('error', function () { if (live) { live.className = 'live'; } });
+  // The other panels (state, loss, charts, orders and positions) are
+  // fetched again when something happened, at most every two seconds,
+  // without touching the forms the operator may be typing in.
+  var pending = false;
+  var lastRefresh = 0;
+  function refreshPanels() {
+    if (pending) { return; }
+    pending = true;
+    setTimeout(function () {
+      lastRefresh = Date.now();
+      fetch('/console/panels', { credentials: 'same-origin', cache: 'no-store' })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (text) {
+          if (!text) { return; }
+          var doc = new DOMParser().parseFromString(text, 'text/html');
+          ['state-card', 'loss-card', 'charts-card', 'book-card'].forEach(function (id) {
+            var fresh = doc.getElementById(id);
+            var old = document.getElementById(id);
+            if (fresh && old) { old.replaceWith(document.importNode(fresh, true)); }
+          });
+          badge = document.getElementById('state') || badge;
+          reason = document.getElementById('state-reason') || reason;
+        })
+        .catch(function () {})
+        .then(function () { pending = false; });
+    }, Math.max(0, 2000 - (Date.now() - lastRefresh)));
+  }
   source.addEventListener('update', function (e) {
     var u = JSON.parse(e.data);
+    if (u.rows.length > 0 || u.state !== badge.textContent) { refreshPanels(); }
     badge.textContent = u.state;
     badge.className = 'badge ' + u.state.toLowerCase();
     if (reason) { reason.textContent = u.reason; }

@@ -49,6 +49,7 @@ pub(crate) fn routes<B: Broker + 'static>(console: Arc<Console<B>>) -> Router {
         .route("/flatten", post(flatten::<B>))
         .route("/reset", post(reset::<B>))
         .route("/events", get(events::<B>))
+        .route("/panels", get(panels::<B>))
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
@@ -246,15 +247,23 @@ impl<B: Broker + 'static> Console<B> {
     }
 
     fn lookup(&self, headers: &HeaderMap) -> Lookup {
+        self.find(headers, true)
+    }
+
+    /// Finds the request's session; `touch` moves its idle deadline on (an
+    /// operator's request does, the page's background refresh does not).
+    fn find(&self, headers: &HeaderMap, touch: bool) -> Lookup {
         let token = headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(|h| session::cookie_value(h, session::COOKIE));
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .lookup(token, self.idle_timeout)
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        if touch {
+            sessions.lookup(token, self.idle_timeout)
+        } else {
+            sessions.peek(token, self.idle_timeout)
+        }
     }
 
     /// Appends a console record durably. A failure is logged; the guard's
@@ -698,6 +707,31 @@ async fn index<B: Broker + 'static>(
         }
         Lookup::Missing => return redirect(&format!("{MOUNT}/login")),
     };
+    let flash = console
+        .sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take_flash(&active);
+    html(
+        StatusCode::OK,
+        render(&console, &active, flash.as_deref()).await,
+    )
+}
+
+/// The page again, for the script's background refresh of its panels:
+/// it does not move the session's idle deadline on and shows no flash.
+async fn panels<B: Broker + 'static>(State(console): Shared<B>, headers: HeaderMap) -> Response {
+    match console.find(&headers, false) {
+        Lookup::Active(active) => html(StatusCode::OK, render(&console, &active, None).await),
+        _ => html(StatusCode::FORBIDDEN, page::refused("Not signed in.")),
+    }
+}
+
+async fn render<B: Broker + 'static>(
+    console: &Console<B>,
+    active: &Active,
+    flash: Option<&str>,
+) -> String {
     let guard = &console.guard;
     let status = guard.session_status();
     let orders = guard
@@ -707,11 +741,6 @@ async fn index<B: Broker + 'static>(
     let unresolved = guard.unresolved_outcomes();
     let (mut rows, tail_error) = console.tail.since(guard.audit_log(), 0, true).await;
     rows.reverse();
-    let flash = console
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take_flash(&active);
     let (samples, seconds_per_sample) = {
         let mut ring = console
             .samples
@@ -723,7 +752,7 @@ async fn index<B: Broker + 'static>(
     let view = page::View {
         operator: &active.operator,
         csrf: &active.csrf,
-        flash: flash.as_deref(),
+        flash,
         status: &status,
         orders,
         unresolved: &unresolved,
@@ -732,7 +761,7 @@ async fn index<B: Broker + 'static>(
         samples: &samples,
         seconds_per_sample,
     };
-    html(StatusCode::OK, page::main_page(&view))
+    page::main_page(&view)
 }
 
 /// `after=N` from the query, or 0.

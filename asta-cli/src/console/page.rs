@@ -140,7 +140,7 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
     let state = status.trading_state;
     let _ = write!(
         h,
-        r#"<section class="card"><h2>Trading state</h2><div id="state" class="badge {}">{}</div><p id="state-reason" class="reason">{}</p>"#,
+        r#"<section class="card" id="state-card"><h2>Trading state</h2><div id="state" class="badge {}">{}</div><p id="state-reason" class="reason">{}</p>"#,
         state_class(state),
         state,
         esc(&risk.account.reason)
@@ -216,7 +216,7 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
         .unwrap_or(risk.realized_pnl);
     let _ = write!(
         h,
-        r#"<section class="card"><h2>Day's loss</h2><p><span id="loss">{}</span> of limit <span id="loss-limit">{}</span> (<b id="loss-share">{}</b>)</p>{}
+        r#"<section class="card" id="loss-card"><h2>Day's loss</h2><p><span id="loss">{}</span> of limit <span id="loss-limit">{}</span> (<b id="loss-share">{}</b>)</p>{}
 <p>P&amp;L today <b id="pnl">{}</b> (realized {}, unrealized {})</p>
 <h3>Gross exposure</h3><p>{} of limit {}</p>{}"#,
         money(risk.daily_loss),
@@ -279,7 +279,7 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
         .unwrap_or_default();
     let _ = write!(
         h,
-        r#"<section class="card"><h2>Charts</h2><h3>P&amp;L today</h3>{}<h3>Orders per second (peak)</h3>{}<p class="hint">One point every {} s; last P&amp;L {}.</p></section>"#,
+        r#"<section class="card" id="charts-card"><h2>Charts</h2><h3>P&amp;L today</h3>{}<h3>Orders per second (peak)</h3>{}<p class="hint">One point every {} s; last P&amp;L {}.</p></section>"#,
         chart::line_svg("P&L today", &pnl_values, Some((0, "0"))),
         chart::line_svg(
             "orders per second",
@@ -293,7 +293,7 @@ pub(crate) fn main_page(view: &View<'_>) -> String {
     );
 
     // Orders, positions, unknown outcomes.
-    h.push_str(r#"<section class="card wide"><h2>Open orders</h2>"#);
+    h.push_str(r#"<section class="card wide" id="book-card"><h2>Open orders</h2>"#);
     match &view.orders {
         Err(problem) => {
             let _ = write!(

@@ -126,6 +126,16 @@ impl Sessions {
     /// Looks up the session of a cookie value, expiring it when idle too
     /// long and otherwise moving its deadline on.
     pub(crate) fn lookup(&mut self, token: Option<&str>, idle: Duration) -> Lookup {
+        self.find(token, idle, true)
+    }
+
+    /// Like [`lookup`](Self::lookup) without moving the idle deadline on
+    /// (for the page's own background refreshes: a page left open is idle).
+    pub(crate) fn peek(&mut self, token: Option<&str>, idle: Duration) -> Lookup {
+        self.find(token, idle, false)
+    }
+
+    fn find(&mut self, token: Option<&str>, idle: Duration, touch: bool) -> Lookup {
         let Some(token) = token else {
             return Lookup::Missing;
         };
@@ -139,7 +149,9 @@ impl Sessions {
             self.by_hash.remove(&key);
             return Lookup::Expired { operator };
         }
-        session.last_seen = now;
+        if touch {
+            session.last_seen = now;
+        }
         Lookup::Active(Active {
             operator: session.operator.clone(),
             csrf: session.csrf.clone(),
