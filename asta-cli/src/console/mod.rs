@@ -6,7 +6,8 @@
 //! listener, so the console follows the gateway's network rules (loopback,
 //! or TLS elsewhere). Everything is rendered by the server: the page works
 //! without script except for its live parts (the audit tail and the state
-//! badge, fed by server-sent events from `/console/events`). Nothing is
+//! badge, fed by server-sent events from `/console/events`, and the other
+//! panels, fetched again when the tail reports news). Nothing is
 //! loaded from another host.
 //!
 //! # Example
@@ -305,7 +306,8 @@ pub(crate) struct Console<B> {
 ///
 /// Routes (relative to the mount): `GET /` (the page), `GET|POST /login`,
 /// `POST /logout`, `POST /halt`, `POST /flatten`, `POST /reset`,
-/// `GET /events` (server-sent events), `GET /assets/console.css` and
+/// `GET /events` (server-sent events), `GET /panels` (the page again for
+/// the script's refresh), `GET /assets/console.css` and
 /// `GET /assets/console.js`.
 ///
 /// The source address of a sign-in (for the brute-force block) is read from
