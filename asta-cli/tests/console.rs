@@ -657,3 +657,24 @@ async fn the_pages_background_refresh_does_not_keep_a_session_alive() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn the_page_shows_each_strategys_state_and_why() {
+    let session = Session::start().await;
+    let tag = asta_core::StrategyTag::new("client").expect("tag");
+    session
+        .guard
+        .with_risk(|risk| risk.halt_strategy(&tag, "too many rejections <script>"))
+        .await;
+    let app = session.app(IDLE);
+    let (_, cookie) = sign_in(&app, ADMIN_KEY, TOTP).await;
+    let page = get(&app, "/console", cookie.as_deref()).await.body;
+    assert!(page.contains(r#"<div id="state" class="badge active">ACTIVE</div>"#));
+    assert!(page.contains("strategy client"));
+    assert!(page.contains(r#"<span class="pill halted">HALTED</span>"#));
+    assert!(
+        page.contains("too many rejections &lt;script&gt;"),
+        "escaped"
+    );
+    assert!(!page.contains("rejections <script>"));
+}
