@@ -71,8 +71,20 @@ pub enum Command {
     Calendar(CalendarArgs),
     /// The instrument catalog: import it from the OpenAlgo server.
     Instruments(crate::commands::instruments::InstrumentsArgs),
+    /// Run the trading session: the guard over the configured broker, the
+    /// control socket, and OpenAlgo's REST v1 for clients (client keys from
+    /// the vault). Stops cleanly on SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
     /// Client keys for `asta serve`: issue, list, rotate, revoke.
     Keys(KeysArgs),
+}
+
+/// `asta serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Worker threads of the session's runtime.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub threads: usize,
 }
 
 /// `asta keys`.

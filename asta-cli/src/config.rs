@@ -4,9 +4,11 @@
 //! and environment variables, never their values. Relative paths are taken
 //! from the directory that holds the file.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use asta_core::TradingMode;
+use asta_core::{Exchange, Price, Symbol, TradingMode};
 use serde::Deserialize;
 
 /// The default configuration file name, looked up in the current directory.
@@ -52,6 +54,166 @@ pub struct ConfigFile {
     /// validated when read). Needed by `risk` and `kill`.
     #[serde(default)]
     pub risk: Option<asta_risk::RiskConfig>,
+    /// `asta serve`: the OpenAlgo-compatible gateway's listener and limits.
+    #[serde(default)]
+    pub serve: ServeSection,
+    /// Sandbox rehearsals: waived trading hours and simulated quotes.
+    #[serde(default)]
+    pub sandbox: SandboxSection,
+}
+
+/// The gateway `asta serve` runs (OpenAlgo REST v1 for clients).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    /// The address to listen on (default `127.0.0.1:5010`; port 0 picks a
+    /// free port, printed at start). A non-loopback address needs TLS.
+    pub listen: String,
+    /// The TLS certificate chain (PEM); with `tls_key`, the gateway speaks
+    /// HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM, PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    /// The largest request body accepted, in bytes (default 65536).
+    pub max_body_bytes: usize,
+    /// The deepest JSON nesting accepted (default 8; a basket order needs 3).
+    pub max_json_depth: usize,
+    /// Seconds a client has to send a request's headers and body
+    /// (default 10); a slower client gets 408 and is dropped.
+    pub request_timeout_secs: u64,
+    /// Most connections served at once (default 64); more wait to be accepted.
+    pub max_connections: usize,
+    /// Seconds of inactivity before an operator console session ends
+    /// (default 900).
+    pub console_idle_secs: u64,
+}
+
+/// The default gateway address.
+pub const DEFAULT_SERVE_LISTEN: &str = "127.0.0.1:5010";
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_SERVE_LISTEN.to_owned(),
+            tls_cert: None,
+            tls_key: None,
+            max_body_bytes: 64 * 1024,
+            max_json_depth: 8,
+            request_timeout_secs: 10,
+            max_connections: 64,
+            console_idle_secs: 900,
+        }
+    }
+}
+
+impl ServeSection {
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen.parse().map_err(|_| {
+            format!(
+                "serve.listen {:?} is not an address and port such as \"127.0.0.1:5010\"",
+                self.listen
+            )
+        })
+    }
+
+    /// Whether both TLS files are configured.
+    pub fn has_tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("serve.tls_cert and serve.tls_key must be given together".to_owned());
+        }
+        let positive = [
+            ("serve.max_body_bytes", self.max_body_bytes as u64),
+            ("serve.max_json_depth", self.max_json_depth as u64),
+            ("serve.request_timeout_secs", self.request_timeout_secs),
+            ("serve.max_connections", self.max_connections as u64),
+            ("serve.console_idle_secs", self.console_idle_secs),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{field} must be above zero"));
+        }
+        if self.max_body_bytes > 16 * 1024 * 1024 {
+            return Err("serve.max_body_bytes must be at most 16777216 (16 MiB)".to_owned());
+        }
+        if self.request_timeout_secs > 300 {
+            return Err("serve.request_timeout_secs must be at most 300".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Sandbox rehearsals (`[sandbox]`): refused in paper and live mode.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSection {
+    /// Waive the trading-hours check so a rehearsal can run at any hour
+    /// (sandbox mode only; recorded in the session's audit records).
+    pub always_open: bool,
+    /// Each quote tick moves every price by a random step of at most this
+    /// many basis points (0, the default: prices stay where they start).
+    pub random_walk_bps: u32,
+    /// Milliseconds between quote ticks (default 1000).
+    pub quote_interval_ms: Option<u64>,
+    /// Starting prices, `"EXCHANGE:SYMBOL" = "price"`, so MARKET orders fill.
+    pub quotes: BTreeMap<String, String>,
+}
+
+impl SandboxSection {
+    /// The starting prices, parsed.
+    pub fn starting_quotes(&self) -> Result<Vec<(Exchange, Symbol, Price)>, String> {
+        self.quotes
+            .iter()
+            .map(|(key, price)| {
+                let (exchange, symbol) = key.split_once(':').ok_or_else(|| {
+                    format!("sandbox.quotes key {key:?} must be EXCHANGE:SYMBOL, e.g. \"NSE:SBIN\"")
+                })?;
+                let exchange: Exchange = exchange
+                    .parse()
+                    .map_err(|e| format!("sandbox.quotes key {key:?}: {e}"))?;
+                let symbol =
+                    Symbol::new(symbol).map_err(|e| format!("sandbox.quotes key {key:?}: {e}"))?;
+                let price: Price = price
+                    .parse()
+                    .map_err(|e| format!("sandbox.quotes {key:?} = {price:?}: {e}"))?;
+                if price.units() <= 0 {
+                    return Err(format!("sandbox.quotes {key:?} must be above zero"));
+                }
+                Ok((exchange, symbol, price))
+            })
+            .collect()
+    }
+
+    /// Milliseconds between quote ticks.
+    pub fn interval_ms(&self) -> u64 {
+        self.quote_interval_ms.unwrap_or(1000)
+    }
+
+    fn validate(&self, mode: TradingMode) -> Result<(), String> {
+        let used = self.always_open
+            || self.random_walk_bps != 0
+            || self.quote_interval_ms.is_some()
+            || !self.quotes.is_empty();
+        if used && mode != TradingMode::Sandbox {
+            return Err(format!(
+                "[sandbox] settings apply to sandbox mode only; trading.mode is \"{mode}\" (paper and live never waive trading hours or simulate quotes)"
+            ));
+        }
+        if self.random_walk_bps > 1000 {
+            return Err("sandbox.random_walk_bps must be at most 1000 (10%)".to_owned());
+        }
+        if self
+            .quote_interval_ms
+            .is_some_and(|ms| !(10..=3_600_000).contains(&ms))
+        {
+            return Err("sandbox.quote_interval_ms must be between 10 and 3600000".to_owned());
+        }
+        self.starting_quotes().map(|_| ())
+    }
 }
 
 /// File locations (relative to the configuration file's directory).
@@ -72,6 +234,9 @@ pub struct PathsSection {
     pub audit_dir: PathBuf,
     /// The persisted risk state.
     pub risk_state: PathBuf,
+    /// The running session's risk snapshot (a shortcut for its restart; the
+    /// audit trail stays the record).
+    pub risk_snapshot: PathBuf,
     /// The instrument catalog (CSV or JSON).
     pub instruments: PathBuf,
     /// Where sealed backups are written.
@@ -100,6 +265,7 @@ impl Default for PathsSection {
             passphrase: false,
             audit_dir: PathBuf::from("audit"),
             risk_state: PathBuf::from("risk-state.json"),
+            risk_snapshot: PathBuf::from("risk-snapshot.json"),
             instruments: PathBuf::from("instruments.csv"),
             backups: PathBuf::from("backups"),
             databases: Vec::new(),
@@ -281,6 +447,8 @@ impl Config {
                 "trading.mode is \"live\" but trading.allow_live_trading is not true".to_owned(),
             );
         }
+        file.serve.validate()?;
+        file.sandbox.validate(file.trading.mode)?;
         Ok(file)
     }
 
@@ -343,6 +511,20 @@ impl Config {
         self.file.paths.calendar.as_deref().map(|p| self.resolve(p))
     }
 
+    /// Where the session saves its risk snapshots.
+    pub fn risk_snapshot_path(&self) -> PathBuf {
+        self.resolve(&self.file.paths.risk_snapshot)
+    }
+
+    /// The gateway's TLS certificate and key, if configured.
+    pub fn tls_paths(&self) -> Option<(PathBuf, PathBuf)> {
+        let serve = &self.file.serve;
+        match (&serve.tls_cert, &serve.tls_key) {
+            (Some(cert), Some(key)) => Some((self.resolve(cert), self.resolve(key))),
+            _ => None,
+        }
+    }
+
     /// The SQLite databases.
     pub fn database_paths(&self) -> Vec<PathBuf> {
         self.file
@@ -396,6 +578,32 @@ mod tests {
         assert!(over.is_err());
         let typo = Config::parse("[risk]\ncapitl = \"1\"\n");
         assert!(typo.is_err());
+    }
+
+    #[test]
+    fn serve_and_sandbox_settings_are_checked() {
+        let file = Config::parse("").unwrap();
+        assert_eq!(file.serve.listen, DEFAULT_SERVE_LISTEN);
+        assert!(!file.sandbox.always_open);
+        assert!(Config::parse("[serve]\nlisen = \"127.0.0.1:1\"\n").is_err());
+        assert!(Config::parse("[serve]\nlisten = \"localhost\"\n").is_err());
+        assert!(Config::parse("[serve]\nmax_body_bytes = 0\n").is_err());
+        assert!(Config::parse("[serve]\ntls_cert = \"c.pem\"\n").is_err());
+        let ok = Config::parse(
+            "[sandbox]\nalways_open = true\n[sandbox.quotes]\n\"NSE:SBIN\" = \"800\"\n",
+        )
+        .unwrap();
+        let quotes = ok.sandbox.starting_quotes().unwrap();
+        assert_eq!(quotes.len(), 1);
+        assert_eq!(quotes[0].2.to_string(), "800");
+        let paper = Config::parse("[trading]\nmode = \"paper\"\n[sandbox]\nalways_open = true\n")
+            .unwrap_err();
+        assert!(paper.contains("sandbox mode only"), "{paper}");
+        let live = "[trading]\nmode = \"live\"\nallow_live_trading = true\n[sandbox]\nalways_open = true\n";
+        assert!(Config::parse(live).is_err());
+        assert!(Config::parse("[sandbox.quotes]\nSBIN = \"800\"\n").is_err());
+        assert!(Config::parse("[sandbox.quotes]\n\"NSE:SBIN\" = \"-1\"\n").is_err());
+        assert!(Config::parse("[sandbox]\nalways_opn = true\n").is_err());
     }
 
     #[test]

@@ -194,6 +194,49 @@ pub fn market_calendar(config: &Config) -> Result<asta_core::MarketCalendar, Fai
     }
 }
 
+/// Opens the configured audit trail or, while a running session (`asta
+/// serve`) holds it, the control trail (same chain key, its own chain),
+/// which the session's trail links the next time a guard opens it. For
+/// commands that must work beside a running session, such as issuing or
+/// revoking a client key.
+pub fn open_audit_or_control(
+    config: &Config,
+    vault: &Vault,
+) -> Result<asta_audit::AuditLog, Failure> {
+    let key = chain_key(config, vault)?;
+    let audit_config = asta_audit::AuditConfig::builder()
+        .retention_days(config.file.audit.retention_days)
+        .build()
+        .map_err(|e| Failure::invalid("check [audit] in asta.toml", e))?;
+    match asta_audit::AuditLog::open(
+        config.audit_dir(),
+        key.clone(),
+        audit_config.clone(),
+        Arc::new(SystemClock),
+    ) {
+        Err(asta_audit::AuditError::Locked { .. }) => asta_audit::AuditLog::open(
+            config.control_audit_dir(),
+            key,
+            audit_config,
+            Arc::new(SystemClock),
+        )
+        .map_err(|e| {
+            Failure::new(
+                e.public_code(),
+                "a running session holds the audit trail, and the control trail cannot be opened",
+                e,
+            )
+        }),
+        other => other.map_err(|e| {
+            Failure::new(
+                e.public_code(),
+                "the audit trail cannot be opened; nothing may trade until it can",
+                e,
+            )
+        }),
+    }
+}
+
 /// Opens the configured audit trail with the vault's chain key.
 pub fn open_audit(config: &Config, vault: &Vault) -> Result<asta_audit::AuditLog, Failure> {
     let key = chain_key(config, vault)?;

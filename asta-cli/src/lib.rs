@@ -37,3 +37,4 @@ pub mod failure;
 pub mod output;
 pub mod record;
 pub mod secret_input;
+pub mod serve;

@@ -49,6 +49,7 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Status(args) => commands::status::run(args.json, &load()?),
         Command::Calendar(args) => commands::calendar::run(args),
         Command::Instruments(args) => commands::instruments::run(args, &load()?),
+        Command::Serve(args) => commands::serve::run(args, &load()?),
         Command::Keys(args) => commands::keys::run(args, &load()?),
     }
 }

@@ -147,6 +147,7 @@ pub fn describe(command: &Command) -> Option<(&'static str, bool, Value)> {
             security,
             json!({"reason": args.reason, "operator": args.operator}),
         ),
+        Command::Serve(args) => ("serve", system, json!({"threads": args.threads})),
         Command::Keys(args) => match &args.command {
             KeysCommand::Issue {
                 name,

@@ -62,6 +62,8 @@ pub struct MarketCalendar {
     sessions: HashMap<Exchange, Session>,
     holidays: HashMap<(Exchange, NaiveDate), String>,
     special: HashMap<(Exchange, NaiveDate), SpecialSession>,
+    /// Every tradable exchange open at every instant (rehearsals only).
+    always_open: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,7 +409,39 @@ impl MarketCalendar {
             sessions,
             holidays,
             special,
+            always_open: false,
         })
+    }
+
+    /// This calendar with every tradable exchange open at every instant:
+    /// no weekends, holidays, pre-open, cut-off or coverage limit. For
+    /// rehearsals at any hour against a simulated broker only (`asta serve`
+    /// in sandbox mode with `always_open`); never give it to a session that
+    /// can reach an exchange. Index segments still never trade.
+    ///
+    /// ```
+    /// use asta_core::{Exchange, MarketCalendar, MarketPhase, Product};
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// // Sunday 29 November 2026, 23:30 IST: closed, unless waived.
+    /// let sunday_night = Utc.with_ymd_and_hms(2026, 11, 29, 18, 0, 0).unwrap();
+    /// let calendar = MarketCalendar::bundled()?;
+    /// assert!(calendar.check_order_entry(Exchange::Nse, Product::Mis, sunday_night).is_err());
+    /// let rehearsal = calendar.dangerous_always_open();
+    /// assert!(rehearsal.check_order_entry(Exchange::Nse, Product::Mis, sunday_night).is_ok());
+    /// assert_eq!(rehearsal.phase(Exchange::Nfo, sunday_night), MarketPhase::Open);
+    /// assert_ne!(rehearsal.phase(Exchange::NseIndex, sunday_night), MarketPhase::Open);
+    /// # Ok::<(), asta_core::CalendarError>(())
+    /// ```
+    pub fn dangerous_always_open(mut self) -> Self {
+        self.always_open = true;
+        self
+    }
+
+    /// Whether [`dangerous_always_open`](Self::dangerous_always_open) waived
+    /// the trading hours.
+    pub fn is_always_open(&self) -> bool {
+        self.always_open
     }
 
     /// The first and last dates (IST, both inclusive) the data covers.
@@ -485,6 +519,9 @@ impl MarketCalendar {
 
     /// Where `exchange` is in its day at the instant `at`.
     pub fn phase(&self, exchange: Exchange, at: DateTime<Utc>) -> MarketPhase {
+        if self.always_open && exchange.is_tradable() {
+            return MarketPhase::Open;
+        }
         let local = at.with_timezone(&Kolkata).naive_local();
         let time = local.time();
         let day = match self.day_session(exchange, local.date()) {
@@ -519,6 +556,9 @@ impl MarketCalendar {
     ) -> Result<MarketPhase, TradingHoursError> {
         let local = at.with_timezone(&Kolkata).naive_local();
         let phase = self.phase(exchange, at);
+        if self.always_open && phase == MarketPhase::Open {
+            return Ok(phase);
+        }
         if let MarketPhase::Closed(reason) = phase {
             return Err(TradingHoursError::Closed {
                 exchange,
@@ -544,6 +584,9 @@ impl MarketCalendar {
     /// ahead. `None` for index segments, exchanges without session data, and
     /// when the search reaches a date the calendar does not cover.
     pub fn next_open(&self, exchange: Exchange, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.always_open && exchange.is_tradable() {
+            return Some(at);
+        }
         let mut date = at.with_timezone(&Kolkata).date_naive();
         for _ in 0..NEXT_OPEN_HORIZON_DAYS {
             match self.day_session(exchange, date) {

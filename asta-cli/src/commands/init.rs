@@ -22,6 +22,7 @@ key_file = "keys/vault.key"     # its key (0600, in a 0700 directory)
 # passphrase = true             # or: an Argon2id passphrase (prompt or ASTA_VAULT_PASSPHRASE)
 audit_dir = "audit"             # the tamper-evident audit trail (0700)
 risk_state = "risk-state.json"  # the risk engine's persisted state
+risk_snapshot = "risk-snapshot.json" # asta serve's risk snapshot (the audit trail stays the record)
 instruments = "instruments.csv" # exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper
 backups = "backups"             # sealed backups (asta backup create)
 databases = []                  # SQLite databases to back up, e.g. ["data/trades.db"]
@@ -44,6 +45,32 @@ chain_key_entry = "audit.chain_key"
 totp_entry = "totp.operator"    # asta totp enroll
 api_key_max_age_days = 90
 bind_addresses = []             # every listening address must be loopback
+
+# `asta serve`: the trading session, serving OpenAlgo's REST v1 to clients
+# (the OpenAlgo Python SDK, TradingView...) with keys from `asta keys issue`.
+[serve]
+listen = "127.0.0.1:5010"       # loopback; any other address needs tls_cert and tls_key
+# tls_cert = "tls/cert.pem"     # PEM certificate chain (HTTPS)
+# tls_key = "tls/key.pem"       # PEM private key (0600)
+max_body_bytes = 65536          # larger request bodies get 413
+max_json_depth = 8              # deeper JSON gets 400
+request_timeout_secs = 10       # to send headers, and again the body; slow clients are dropped
+max_connections = 64
+console_idle_secs = 900         # the operator console signs out after this long idle
+
+# Sandbox rehearsals (sandbox mode only: refused in paper and live mode).
+[sandbox]
+always_open = true              # waive trading hours, to rehearse at any hour (recorded in the audit trail)
+random_walk_bps = 0             # each quote tick moves prices by up to this many basis points
+# quote_interval_ms = 1000
+
+# Starting prices of the simulated market, so MARKET orders fill.
+[sandbox.quotes]
+"NSE:SBIN" = "800"
+"NSE:RELIANCE" = "2500"
+"NSE:INFY" = "1500"
+"NSE:TCS" = "4000"
+"NSE:HDFCBANK" = "1700"
 
 [backup]
 max_age_hours = 24              # asta doctor fails when the newest backup is older
@@ -99,6 +126,7 @@ backups/
 *.lock
 audit/
 risk-state.json
+risk-snapshot.json
 ";
 
 /// Creates the project in `args.dir` (default: the current directory).
@@ -169,6 +197,9 @@ pub fn run(args: &InitArgs) -> CommandResult {
     );
     crate::say!(
         "next: review [risk] in asta.toml, `asta totp enroll`, `asta backup create`, `asta doctor`"
+    );
+    crate::say!(
+        "serve OpenAlgo clients: `asta keys issue NAME --scope trade`, then `asta serve` (sandbox, 127.0.0.1:5010)"
     );
     Ok(EXIT_OK)
 }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{KeysArgs, KeysCommand};
 use crate::config::Config;
-use crate::context::{open_audit, open_vault, vault_failure};
+use crate::context::{open_audit_or_control, open_vault, vault_failure};
 use crate::failure::{CommandResult, EXIT_OK, Failure};
 use crate::secret_input::read_secret;
 
@@ -73,7 +73,7 @@ fn issue(
             name: name.to_owned(),
         }));
     }
-    let audit = open_audit(config, &vault)?;
+    let audit = open_audit_or_control(config, &vault)?;
     let subject = json!({
         "name": name,
         "scope": scope.as_str(),
@@ -108,7 +108,7 @@ fn rotate(config: &Config, name: &str, json: bool) -> CommandResult {
             name: name.to_owned(),
         }));
     }
-    let audit = open_audit(config, &vault)?;
+    let audit = open_audit_or_control(config, &vault)?;
     authorize(
         config,
         &mut vault,
@@ -132,7 +132,7 @@ fn rotate(config: &Config, name: &str, json: bool) -> CommandResult {
 fn revoke(config: &Config, name: &str) -> CommandResult {
     let mut vault = open_vault(config)?;
     vault.client_key(name).map_err(keys_failure)?;
-    let audit = open_audit(config, &vault)?;
+    let audit = open_audit_or_control(config, &vault)?;
     let info = vault.revoke_client_key(name).map_err(keys_failure)?;
     append(
         &audit,

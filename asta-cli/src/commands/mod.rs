@@ -12,6 +12,7 @@ pub mod instruments;
 pub mod keys;
 pub mod kill;
 pub mod risk;
+pub mod serve;
 pub mod status;
 pub mod totp;
 pub mod vault;

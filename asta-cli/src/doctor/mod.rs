@@ -223,6 +223,12 @@ pub fn check_network(config: &Config) -> CheckResult {
             "bind to 127.0.0.1 and put an authenticated TLS proxy in front if remote access is needed",
         );
     }
+    if let Some(problem) = serve_listen_problem(config) {
+        problems.push(problem);
+        fixes.push(
+            "serve.listen on 127.0.0.1, or set serve.tls_cert and serve.tls_key for a non-loopback address",
+        );
+    }
     if let Some(problem) = broker_url_problem(&config.file.broker.url) {
         problems.push(problem);
         fixes.push("set broker.url to an https:// URL (or http://127.0.0.1)");
@@ -234,6 +240,23 @@ pub fn check_network(config: &Config) -> CheckResult {
         );
     }
     CheckResult::fail(ID, problems.join("; "), fixes.join("; "))
+}
+
+/// The rule `asta serve` enforces at start: the gateway listens on
+/// loopback, or with TLS configured. `None` when `serve.listen` follows it.
+pub fn serve_listen_problem(config: &Config) -> Option<String> {
+    let serve = &config.file.serve;
+    let addr = match serve.listen_addr() {
+        Ok(addr) => addr,
+        Err(problem) => return Some(problem),
+    };
+    if addr.ip().is_loopback() || serve.has_tls() {
+        None
+    } else {
+        Some(format!(
+            "asta serve would listen on {addr} beyond this machine without TLS"
+        ))
+    }
 }
 
 /// Live trading is off unless explicitly enabled.
@@ -420,5 +443,26 @@ mod tests {
         );
         assert!(result.detail.contains("plain http"), "{}", result.detail);
         assert!(result.fix.unwrap().contains("broker.url"));
+    }
+
+    #[test]
+    fn a_gateway_beyond_loopback_needs_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("asta.toml");
+        std::fs::write(&path, "[serve]\nlisten = \"0.0.0.0:5010\"\n").unwrap();
+        let config = Config::from_file(&path).unwrap();
+        let result = check_network(&config);
+        assert_eq!(result.status, Status::Fail);
+        assert!(result.detail.contains("0.0.0.0:5010"), "{}", result.detail);
+        assert!(result.detail.contains("without TLS"), "{}", result.detail);
+        std::fs::write(
+            &path,
+            "[serve]\nlisten = \"0.0.0.0:5010\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(serve_listen_problem(&config), None);
+        let defaults = Config::defaults_in(dir.path());
+        assert_eq!(serve_listen_problem(&defaults), None);
     }
 }
