@@ -74,6 +74,7 @@ mod assets;
 mod chart;
 mod handlers;
 mod page;
+mod serving;
 mod session;
 mod tail;
 
@@ -90,6 +91,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 
 pub use chart::SAMPLE_CAPACITY;
+pub use serving::{SessionAdminKeys, session_deps};
 
 /// Where `asta serve` nests the console's router.
 pub const MOUNT: &str = "/console";
@@ -216,6 +218,7 @@ pub struct ConsoleDeps<B> {
     idle_timeout: Duration,
     secure_cookies: bool,
     allowed_hosts: Vec<String>,
+    any_host: bool,
     stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
@@ -225,6 +228,7 @@ impl<B> fmt::Debug for ConsoleDeps<B> {
             .field("idle_timeout", &self.idle_timeout)
             .field("secure_cookies", &self.secure_cookies)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("any_host", &self.any_host)
             .finish_non_exhaustive()
     }
 }
@@ -249,6 +253,7 @@ impl<B: Broker + 'static> ConsoleDeps<B> {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             secure_cookies: false,
             allowed_hosts: Vec::new(),
+            any_host: false,
             stop: None,
         }
     }
@@ -263,6 +268,15 @@ impl<B: Broker + 'static> ConsoleDeps<B> {
     /// Marks the session cookie `Secure` (set it when the listener is TLS).
     pub fn secure_cookies(mut self, secure: bool) -> Self {
         self.secure_cookies = secure;
+        self
+    }
+
+    /// Answers requests whatever their `Host` (no DNS-rebinding check).
+    ///
+    /// Only for a TLS listener, where a name rebound to this machine fails
+    /// the certificate check before any request arrives.
+    pub fn dangerous_any_host(mut self) -> Self {
+        self.any_host = true;
         self
     }
 
@@ -295,6 +309,7 @@ pub(crate) struct Console<B> {
     pub(crate) idle_timeout: Duration,
     pub(crate) secure_cookies: bool,
     pub(crate) allowed_hosts: Vec<String>,
+    pub(crate) any_host: bool,
     pub(crate) stop: Option<tokio::sync::watch::Receiver<bool>>,
     pub(crate) sessions: Mutex<session::Sessions>,
     pub(crate) samples: Mutex<chart::SampleRing>,
@@ -328,6 +343,7 @@ pub fn router<B: Broker + 'static>(deps: ConsoleDeps<B>) -> Router {
         idle_timeout: deps.idle_timeout,
         secure_cookies: deps.secure_cookies,
         allowed_hosts: deps.allowed_hosts,
+        any_host: deps.any_host,
         stop: deps.stop,
         sessions: Mutex::new(session::Sessions::default()),
         samples: Mutex::new(chart::SampleRing::default()),
