@@ -49,10 +49,7 @@ impl Row {
             summary = summary.chars().take(SUMMARY_CHARS).collect::<String>() + "…";
         }
         let action = record.action.clone();
-        let alert = matches!(record.category, Category::Security | Category::Error)
-            || action.contains("breaker")
-            || action.contains("halt")
-            || action.contains("emergency");
+        let alert = is_alert(record.category, &action);
         Self {
             seq: record.seq,
             ts: record.ts.format("%H:%M:%S").to_string(),
@@ -63,6 +60,30 @@ impl Row {
             alert,
         }
     }
+}
+
+/// Records an operator should see among the alerts: errors, breakers,
+/// halts and stops, refusals and blocks, unusual orders, and the operator
+/// actions (sign-in, flatten, reset, console commands). Routine security
+/// records (a key issued, a CLI command that succeeded) stay in the tail.
+fn is_alert(category: Category, action: &str) -> bool {
+    const MARKS: [&str; 14] = [
+        "breaker",
+        "halt",
+        "emergency",
+        "refused",
+        "blocked",
+        "unusual",
+        "alert",
+        "failed",
+        "failure",
+        "flatten",
+        "reset",
+        "tamper",
+        "console_command",
+        "console_sign_in",
+    ];
+    category == Category::Error || MARKS.iter().any(|mark| action.contains(mark))
 }
 
 #[derive(Default)]
@@ -192,6 +213,28 @@ fn read_after(dir: &Path, key: &ChainKey, last: u64) -> Result<Vec<Row>, String>
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn alerts_are_the_records_that_need_an_operator() {
+        for (category, action) in [
+            (Category::Risk, "breaker_tripped"),
+            (Category::System, "emergency_stop"),
+            (Category::Security, "console_refused"),
+            (Category::Security, "unusual_order"),
+            (Category::Security, "console_command"),
+            (Category::Error, "error_reported"),
+        ] {
+            assert!(is_alert(category, action), "{action}");
+        }
+        for (category, action) in [
+            (Category::Security, "client_key_issued"),
+            (Category::Security, "cli.keys.issue"),
+            (Category::Order, "place_intent"),
+            (Category::Trade, "fill"),
+        ] {
+            assert!(!is_alert(category, action), "{action}");
+        }
+    }
 
     use asta_audit::{AuditConfig, AuditEvent};
     use asta_core::SystemClock;
