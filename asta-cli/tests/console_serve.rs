@@ -3,8 +3,11 @@
 //! issue`; a client trading over `/api/v1/placeorder` with a trade key;
 //! the operator signs in with an admin key and a TOTP code, sees ACTIVE and
 //! the client's position, presses Halt, sees HALTED within a second, and the
-//! client's next order is refused. Screenshots land in
-//! `target/tmp/console-serve/`.
+//! client's next order is refused, and SIGTERM stops the server promptly
+//! with the page open. Screenshots land in `target/tmp/console-serve/`.
+//!
+//! Also over TLS (a self-signed certificate made by the test, for a DNS
+//! name): the session cookie is `Secure` and the name is answered.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -114,8 +117,12 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
         let addr = first
-            .strip_prefix("asta serve: listening on http://")
+            .strip_prefix("asta serve: listening on ")
             .and_then(|rest| rest.split_whitespace().next())
+            .map(|url| {
+                url.trim_start_matches("http://")
+                    .trim_start_matches("https://")
+            })
             .unwrap_or_else(|| panic!("unexpected first line: {first}"))
             .parse()
             .unwrap();
@@ -266,4 +273,86 @@ async fn the_console_in_asta_serve_halts_a_client_trading_through_the_gateway() 
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let text = data_encoding::BASE64.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+#[tokio::test]
+async fn over_tls_the_console_cookie_is_secure_and_its_name_is_answered() {
+    let name = "console.asta.test";
+    let cert = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    let project = Project::new();
+    let d = project.dir.path();
+    std::fs::create_dir_all(d.join("tls")).unwrap();
+    std::fs::write(d.join("tls/cert.pem"), pem("CERTIFICATE", cert.cert.der())).unwrap();
+    let key = cert.signing_key.serialize_der();
+    std::fs::write(d.join("tls/key.pem"), pem("PRIVATE KEY", &key)).unwrap();
+    let path = d.join("asta.toml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "# tls_cert = \"tls/cert.pem\"",
+            "tls_cert = \"tls/cert.pem\"",
+        )
+        .replace("# tls_key = \"tls/key.pem\"", "tls_key = \"tls/key.pem\"");
+    std::fs::write(&path, config).unwrap();
+    let admin = project.issue("ops", "admin");
+    let server = Server::start(d);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .resolve(name, server.addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("https://{name}:{}/console", server.addr.port());
+
+    let login = https.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200, "the certificate's name is answered");
+    let form = format!("key={admin}&totp={}", project.fresh_code());
+    let signed_in = https
+        .post(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = https
+        .get(&base)
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<div id="state" class="badge active">ACTIVE</div>"#));
+    drop(server);
 }
