@@ -48,3 +48,4 @@ pub fn ok(output: Output) -> String {
     assert!(output.status.success(), "{}", text(&output));
     text(&output)
 }
+pub mod serve;
