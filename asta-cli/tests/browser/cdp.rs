@@ -212,13 +212,26 @@ impl Page {
 
     /// Saves a PNG of the whole page (`full`) or of the 1280x1000 viewport.
     pub(crate) async fn screenshot(&mut self, path: &Path, full: bool) -> Result<(), String> {
-        let reply = self
-            .cdp
-            .call(
-                "Page.captureScreenshot",
-                json!({"format": "png", "captureBeyondViewport": full}),
-            )
-            .await?;
+        // Headless Chromium now and then answers "Cannot take screenshot
+        // with 0 width" while it lays the page out again: try a few times.
+        let mut attempt = 0;
+        let reply = loop {
+            attempt += 1;
+            match self
+                .cdp
+                .call(
+                    "Page.captureScreenshot",
+                    json!({"format": "png", "captureBeyondViewport": full}),
+                )
+                .await
+            {
+                Ok(reply) => break reply,
+                Err(problem) if attempt < 10 && problem.contains("0 width") => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(problem) => return Err(problem),
+            }
+        };
         let data = reply["data"].as_str().ok_or("no screenshot data")?;
         let png = data_encoding::BASE64
             .decode(data.as_bytes())
