@@ -30,6 +30,7 @@ pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod context;
 pub mod doctor;
 pub mod failure;

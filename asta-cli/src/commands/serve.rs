@@ -143,9 +143,13 @@ async fn session(
 
     let limits = Limits::from_config(&config.file.serve);
     let gateway = Arc::new(Gateway::new(Arc::clone(&session), &limits));
-    // Other routers (the operator console at /console) merge here, with
-    // `Arc::clone(&session)` for the guard, the trail, TOTP and the keys.
-    let router = api_router(gateway, limits);
+    // The operator console at /console on the same listener; its live
+    // pages end on the stop signal so they never hold the drain open.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let console =
+        crate::console::session_deps(&session, tls.is_some())?.stop_signal(stop_rx.clone());
+    let router =
+        api_router(gateway, limits).nest(crate::console::MOUNT, crate::console::router(console));
 
     crate::say!(
         "asta serve: listening on {scheme}://{bound} (OpenAlgo REST v1 at /api/v1/, mode {mode}/{api_mode})"
@@ -154,6 +158,7 @@ async fn session(
         "asta serve: control socket {}",
         control.socket_path().display()
     );
+    crate::say!("asta serve: operator console at {scheme}://{bound}/console");
     if session.hours_waived() {
         crate::say!(
             "asta serve: trading hours waived ([sandbox] always_open): a rehearsal, not a market"
@@ -162,7 +167,6 @@ async fn session(
     crate::say!("asta serve: stop with SIGTERM or Ctrl-C");
     let _ = std::io::stdout().flush();
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let (why_tx, why_rx) = tokio::sync::oneshot::channel::<&'static str>();
     tokio::spawn(async move {
         let why = stop_signal().await;
