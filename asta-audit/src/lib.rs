@@ -127,6 +127,7 @@ mod recover;
 mod redact;
 mod retention;
 mod segment;
+mod typed;
 mod verify;
 mod writer;
 

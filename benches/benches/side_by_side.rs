@@ -351,10 +351,17 @@ fn main() {
     }
     println!("load average at start: {}", load());
     // ASTA_BENCH_PART=buffered runs only the buffered measurement (for a
-    // profiler); anything else, or nothing, runs everything.
+    // profiler; ASTA_BENCH_ORDERS sets how many orders, so that two runs
+    // under `valgrind --tool=callgrind` with different counts give the
+    // instructions per order by difference); anything else, or nothing,
+    // runs everything.
     if std::env::var("ASTA_BENCH_PART").as_deref() == Ok("buffered") {
+        let orders = std::env::var("ASTA_BENCH_ORDERS")
+            .ok()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(BUFFERED_ORDERS * 2);
         let session = Session::new(&rt, true, true);
-        let (_, mut buffered) = rt.block_on(one_task(&session, BUFFERED_ORDERS * 2, 0));
+        let (_, mut buffered) = rt.block_on(one_task(&session, orders, 0));
         println!(
             "buffered, 1 task: p50 {:?}, p99 {:?}",
             percentile(&mut buffered, 0.5),
