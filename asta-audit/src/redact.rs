@@ -450,6 +450,24 @@ fn redact_map(map: &mut Map<String, Value>, scan: Scan) {
 }
 
 impl AuditEvent {
+    /// The event's fields exactly as the trail will write them (redacted,
+    /// canonical), without the `seq`, `ts`, `prev` and `mac` the log adds:
+    /// `"category":..,"action":..,..,"details":{..}`. For tests and for
+    /// tools that show a record before appending it.
+    ///
+    /// ```
+    /// use asta_audit::AuditEvent;
+    /// use serde_json::json;
+    /// let event = AuditEvent::system("start", json!({"b": 1, "a": "x", "token": "s3cr3t"}));
+    /// assert_eq!(
+    ///     event.canonical_preview(),
+    ///     r#""category":"SYSTEM","action":"start","details":{"a":"x","b":1,"token":"[REDACTED]"}"#
+    /// );
+    /// ```
+    pub fn canonical_preview(&self) -> String {
+        crate::canonical::EncodedEvent::new(&self.clone().redacted()).middle
+    }
+
     /// The event with every secret removed: what is actually written.
     pub fn redacted(mut self) -> AuditEvent {
         if let Cow::Owned(s) = redact_text(&self.action) {

@@ -85,6 +85,7 @@ impl<B: Broker> Guard<B> {
         let entries = risk.drain_journal();
         let mut carried = carrier(&result).into_iter();
         let first = carried.next();
+        let carrier_typed = first.as_ref().is_some_and(AuditEvent::is_typed);
         // With a carrier, the typed events (approvals, fills) ride in it: one
         // record per step instead of one per event. Events that may hold
         // free text (halts, breaker trips) stay records of their own, scanned.
@@ -98,7 +99,7 @@ impl<B: Broker> Guard<B> {
                     // (order, ticket, notional, outcome).
                     continue;
                 }
-                folded.push(serde_json::to_value(event).unwrap_or(Value::Null));
+                folded.push(event);
             } else {
                 let record = risk_event_record(event);
                 records.push(if typed_event(event) {
@@ -114,12 +115,29 @@ impl<B: Broker> Guard<B> {
                 .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
             let mut record = first
                 .unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
+            // A record that skips the pattern scan gets its events and
+            // entries encoded straight to the trail's bytes (the same bytes
+            // as through `serde_json::Value`); one that is scanned keeps
+            // the `Value` path, which the scan works on.
+            let names_only = typed || carrier_typed;
             if !folded.is_empty() {
-                record = record.with_detail(EVENTS_FIELD, Value::Array(folded));
+                record = if names_only {
+                    record.with_typed_detail_unchecked(EVENTS_FIELD, &folded)
+                } else {
+                    let list = folded
+                        .iter()
+                        .map(|event| serde_json::to_value(event).unwrap_or(Value::Null))
+                        .collect();
+                    record.with_detail(EVENTS_FIELD, Value::Array(list))
+                };
             }
             if !entries.is_empty() {
-                let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
-                record = record.with_detail(JOURNAL_FIELD, list);
+                record = if names_only {
+                    record.with_typed_detail_unchecked(JOURNAL_FIELD, &entries)
+                } else {
+                    let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
+                    record.with_detail(JOURNAL_FIELD, list)
+                };
             }
             records.push(if typed {
                 record.typed_unchecked()

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use asta_audit::{AuditError, AuditEvent, AuditLog, Category, Durability, Wait};
 use asta_core::{
-    Clock, ErrorCode, ErrorReference, Exchange, InstrumentCatalog, OrderId, OrderRequest, Price,
-    PublicCode, PublicError, Quantity, StrategyTag, Symbol, TradingMode,
+    Clock, ErrorCode, ErrorReference, Exchange, InstrumentCatalog, Money, OrderId, OrderRequest,
+    Price, PublicCode, PublicError, Quantity, StrategyTag, Symbol, TradingMode,
 };
 use asta_risk::{
     ApprovalTicket, FillReport, OrderContext, OrderSummary, RiskEngine, RiskEvent, RiskEventKind,
@@ -58,7 +58,7 @@ use build::mode_allows;
 pub use build::{GuardBuildError, GuardBuildErrorKind, GuardBuilder};
 use checks::Stage;
 use journal::SnapshotPlan;
-use record::log_unaudited;
+use record::{accepted_record, intent_record, log_unaudited};
 pub(crate) use record::{cancel_report_json, close_report_json};
 pub use resolve::{OutcomeDecision, UnresolvedOutcome};
 pub use sync::SyncReport;

@@ -27,19 +27,13 @@ impl<B: Broker> Guard<B> {
             |risk| risk.check_order(order, &OrderContext::new()),
             |decision| {
                 let approval = decision.as_ref().ok()?;
-                Some(
-                    AuditEvent::order(
-                        "place_intent",
-                        strategy.as_str(),
-                        json!({
-                            "order": summary(order),
-                            "ticket": approval.ticket.get(),
-                            "notional": approval.notional.to_string(),
-                            "mode": mode.to_string(),
-                        }),
-                    )
-                    .typed_unchecked(),
-                )
+                Some(intent_record(
+                    order,
+                    approval.ticket.get(),
+                    approval.notional,
+                    mode,
+                    None,
+                ))
             },
         );
         let staging = self.take_staging_failure();
@@ -144,16 +138,7 @@ impl<B: Broker> Guard<B> {
                 // intent without outcome: an unknown outcome at restart).
                 let (_, events) = self.risk_step(
                     |risk| risk.order_opened(id.clone(), order, Some(approval.ticket)),
-                    |()| {
-                        Some(
-                            AuditEvent::order(
-                                "place_accepted",
-                                strategy.as_str(),
-                                json!({"order_id": id.as_str(), "ticket": approval.ticket.get(), "order": summary(order)}),
-                            )
-                            .typed_unchecked(),
-                        )
-                    },
+                    |()| Some(accepted_record(order, &id, approval.ticket.get())),
                 );
                 self.audit_events(events).await;
                 self.track(id.clone(), strategy.clone(), Some(order.clone()));

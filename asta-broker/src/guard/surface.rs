@@ -221,18 +221,13 @@ impl<B: Broker> Guard<B> {
                     .iter()
                     .zip(approvals)
                     .map(|(order, approval)| {
-                        AuditEvent::order(
-                            "place_intent",
-                            order.strategy().as_str(),
-                            json!({
-                                "order": summary(order),
-                                "ticket": approval.ticket.get(),
-                                "notional": approval.notional.to_string(),
-                                "mode": mode.to_string(),
-                                "basket": orders.len(),
-                            }),
+                        intent_record(
+                            order,
+                            approval.ticket.get(),
+                            approval.notional,
+                            mode,
+                            Some(orders.len()),
                         )
-                        .typed_unchecked()
                     })
                     .collect(),
                 Err(_) => Vec::new(),
