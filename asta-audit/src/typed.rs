@@ -52,8 +52,11 @@ type Result<T> = std::result::Result<T, Unsupported>;
 /// top-level `details` field (depth 2), or [`Unsupported`].
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     let mut enc = Encoder {
-        out: Vec::with_capacity(64),
+        out: Vec::with_capacity(256),
         depth: 1,
+        entries: Vec::new(),
+        order: Vec::new(),
+        tail: Vec::new(),
     };
     value.serialize(&mut enc)?;
     String::from_utf8(enc.out).map_err(|_| Unsupported)
@@ -63,12 +66,74 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 /// field-name redaction of that name applied too.
 pub(crate) fn encode_field<T: Serialize + ?Sized>(name: &str, value: &T) -> Result<String> {
     let json = encode(value)?;
-    if is_sensitive_name(name) && !matches!(json.as_str(), "null" | "true" | "false") {
+    if sensitive_cached(name) && !matches!(json.as_str(), "null" | "true" | "false") {
         let mut hidden = Vec::with_capacity(REDACTED.len() + 2);
         write_json_str(&mut hidden, REDACTED);
         return String::from_utf8(hidden).map_err(|_| Unsupported);
     }
     Ok(json)
+}
+
+/// Slots of the per-thread cache of [`sensitive_cached`].
+const NAME_CACHE_SLOTS: usize = 128;
+
+/// Longest name [`sensitive_cached`] keeps (longer names are checked
+/// every time).
+const NAME_CACHE_LEN: usize = 24;
+
+/// One remembered name: its length, its bytes, whether it is sensitive.
+type CachedName = (u8, [u8; NAME_CACHE_LEN], bool);
+
+thread_local! {
+    /// Whether a field name is sensitive, by its bytes: the same few
+    /// names repeat in every record, and the check is otherwise the
+    /// encoder's largest cost. Direct-mapped; a collision only costs a
+    /// recomputation, and a hit compares the whole name, so the answer is
+    /// always [`is_sensitive_name`]'s.
+    static NAME_CACHE: std::cell::RefCell<[CachedName; NAME_CACHE_SLOTS]> =
+        const { std::cell::RefCell::new([(0, [0; NAME_CACHE_LEN], false); NAME_CACHE_SLOTS]) };
+}
+
+/// [`is_sensitive_name`], remembered per thread for short names.
+pub(crate) fn sensitive_cached(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let Ok(len) = u8::try_from(bytes.len()) else {
+        return is_sensitive_name(name);
+    };
+    if bytes.len() > NAME_CACHE_LEN {
+        return is_sensitive_name(name);
+    }
+    // FNV-1a over the name picks the slot.
+    let hash = bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let slot = (hash as usize) % NAME_CACHE_SLOTS;
+    let mut key = [0u8; NAME_CACHE_LEN];
+    if let Some(prefix) = key.get_mut(..bytes.len()) {
+        prefix.copy_from_slice(bytes);
+    }
+    let cached = NAME_CACHE
+        .try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            match cache.get(slot) {
+                Some(&(l, k, sensitive)) if l == len && k == key => Some(sensitive),
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten();
+    if let Some(sensitive) = cached {
+        return sensitive;
+    }
+    let sensitive = is_sensitive_name(name);
+    let _ = NAME_CACHE.try_with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut()
+            && let Some(entry) = cache.get_mut(slot)
+        {
+            *entry = (len, key, sensitive);
+        }
+    });
+    sensitive
 }
 
 /// Writes `s` as a JSON string exactly as serde_json does.
@@ -88,6 +153,12 @@ struct Encoder {
     out: Vec<u8>,
     /// Containers open around the next value; `details` itself is 1.
     depth: usize,
+    /// The entries of every object being written, innermost last (one
+    /// allocation for the whole value instead of one per object).
+    entries: Vec<Entry>,
+    /// Scratch space of `end_object`, reused across objects.
+    order: Vec<usize>,
+    tail: Vec<u8>,
 }
 
 impl Encoder {
@@ -123,7 +194,7 @@ impl Encoder {
         self.open(b'{')?;
         Ok(Object {
             start: self.out.len(),
-            entries: Vec::new(),
+            first_entry: self.entries.len(),
         })
     }
 
@@ -135,7 +206,7 @@ impl Encoder {
         key: Cow<'static, str>,
         value: &T,
     ) -> Result<()> {
-        if !object.entries.is_empty() {
+        if self.entries.len() > object.first_entry {
             self.out.push(b',');
         }
         let begin = self.out.len();
@@ -143,8 +214,9 @@ impl Encoder {
         self.out.push(b':');
         let value_start = self.out.len();
         value.serialize(&mut *self)?;
+        // The value's own objects have taken their entries off the stack.
         self.hide_if_sensitive(&key, value_start);
-        object.entries.push(Entry {
+        self.entries.push(Entry {
             key,
             begin,
             end: self.out.len(),
@@ -154,8 +226,8 @@ impl Encoder {
 
     /// Field-name redaction: only `null` and booleans survive under a
     /// sensitive name (as in `redact::redact_entry`).
-    fn hide_if_sensitive(&mut self, key: &str, value_start: usize) {
-        if !is_sensitive_name(key) {
+    fn hide_if_sensitive(&mut self, key: &Cow<'static, str>, value_start: usize) {
+        if !sensitive_cached(key) {
             return;
         }
         let written = self.out.get(value_start..).unwrap_or_default();
@@ -168,30 +240,47 @@ impl Encoder {
 
     /// Closes an object, putting its entries in key order.
     fn end_object(&mut self, object: Object) -> Result<()> {
-        let entries = object.entries;
+        let first = object.first_entry.min(self.entries.len());
+        let entries = self.entries.get(first..).unwrap_or_default();
         let sorted = entries
             .windows(2)
             .all(|pair| matches!(pair, [a, b] if a.key.as_bytes() < b.key.as_bytes()));
         if !sorted {
-            let mut order: Vec<&Entry> = entries.iter().collect();
-            order.sort_unstable_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
-            if order
-                .windows(2)
-                .any(|pair| matches!(pair, [a, b] if a.key == b.key))
-            {
+            // Reorder in place: copy the entries' bytes aside (into a
+            // buffer reused across objects) and write them back in key
+            // order.
+            let mut order = std::mem::take(&mut self.order);
+            order.clear();
+            order.extend(0..entries.len());
+            order.sort_unstable_by(|&a, &b| {
+                let key = |i: usize| entries.get(i).map_or(&b""[..], |e| e.key.as_bytes());
+                key(a).cmp(key(b))
+            });
+            let duplicate = order.windows(2).any(|pair| match pair {
+                [a, b] => entries.get(*a).map(|e| &e.key) == entries.get(*b).map(|e| &e.key),
+                _ => false,
+            });
+            if duplicate {
                 // serde_json's map would keep the last value: not modelled.
                 return Err(Unsupported);
             }
-            let tail = self.out.split_off(object.start);
-            for (i, entry) in order.iter().enumerate() {
-                if i > 0 {
+            let mut tail = std::mem::take(&mut self.tail);
+            tail.clear();
+            tail.extend_from_slice(self.out.get(object.start..).unwrap_or_default());
+            self.out.truncate(object.start);
+            for (n, &i) in order.iter().enumerate() {
+                if n > 0 {
                     self.out.push(b',');
                 }
+                let entry = entries.get(i).ok_or(Unsupported)?;
                 let range = entry.begin - object.start..entry.end - object.start;
                 self.out
                     .extend_from_slice(tail.get(range).ok_or(Unsupported)?);
             }
+            self.order = order;
+            self.tail = tail;
         }
+        self.entries.truncate(first);
         self.close(b'}');
         Ok(())
     }
@@ -245,7 +334,8 @@ struct Entry {
 struct Object {
     /// Position just after its `{`.
     start: usize,
-    entries: Vec<Entry>,
+    /// Where its entries start on [`Encoder::entries`].
+    first_entry: usize,
 }
 
 /// An array being written.
@@ -319,7 +409,7 @@ impl<'a> Variant<'a> {
             Some(object) => enc.end_object(object)?,
             None => enc.close(b']'),
         }
-        enc.hide_if_sensitive(name, value_start);
+        enc.hide_if_sensitive(&Cow::Borrowed(name), value_start);
         // One entry: nothing to sort.
         let _ = outer;
         enc.close(b'}');
@@ -1004,6 +1094,22 @@ mod tests {
         let event = AuditEvent::new(Category::Order, "a", Value::Null)
             .with_typed_detail_unchecked("deep", &deep);
         assert!(event.details().contains_key("deep"), "left to the depth check");
+    }
+
+    #[test]
+    fn the_name_cache_answers_like_the_check() {
+        let names = KEYS
+            .iter()
+            .map(|k| (*k).to_owned())
+            .chain((0..400).map(|i| format!("field_{i}")))
+            .chain(["x".repeat(30), format!("{}key", "y".repeat(30))]);
+        for name in names.collect::<Vec<_>>().iter().cycle().take(2000) {
+            assert_eq!(
+                super::sensitive_cached(name),
+                crate::redact::is_sensitive_name(name),
+                "{name}"
+            );
+        }
     }
 
     #[test]
