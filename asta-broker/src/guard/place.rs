@@ -23,6 +23,9 @@ impl<B: Broker> Guard<B> {
         // approval's journal entry), then made durable: the one fdatasync
         // of the order. Nothing leaves unless it is on disk.
         let mode = self.config.mode;
+        // A journaled guard's intent carries the approval's CHECK_ORDER
+        // entry, which holds the whole order: no second copy of it.
+        let with_summary = !self.is_journaled();
         let (decision, events) = self.risk_step(
             |risk| risk.check_order(order, &OrderContext::new()),
             |decision| {
@@ -33,6 +36,7 @@ impl<B: Broker> Guard<B> {
                     approval.notional,
                     mode,
                     None,
+                    with_summary,
                 ))
             },
         );

@@ -206,15 +206,24 @@ impl<B: Broker> Guard<B> {
 /// The `ORDER place_intent` record of an approved order (`basket`: the
 /// basket's size). Built from typed values only, encoded straight to the
 /// trail's bytes (no pattern scan).
+///
+/// `with_summary: false` leaves out the order's summary: for a single
+/// order of a journaled guard, whose intent carries the approval's
+/// CHECK_ORDER journal entry with the whole order (the trail scan reads it
+/// from there).
 pub(super) fn intent_record(
     order: &OrderRequest,
     ticket: u64,
     notional: Money,
     mode: TradingMode,
     basket: Option<usize>,
+    with_summary: bool,
 ) -> AuditEvent {
-    let mut event = AuditEvent::order("place_intent", order.strategy().as_str(), Value::Null)
-        .with_typed_detail_unchecked("order", &OrderSummary::from(order))
+    let mut event = AuditEvent::order("place_intent", order.strategy().as_str(), Value::Null);
+    if with_summary {
+        event = event.with_typed_detail_unchecked("order", &OrderSummary::from(order));
+    }
+    event = event
         .with_typed_detail_unchecked("ticket", &ticket)
         .with_typed_detail_unchecked("notional", &notional.to_string())
         .with_typed_detail_unchecked("mode", &mode.to_string());
@@ -300,6 +309,7 @@ mod tests {
         notional: Money,
         mode: TradingMode,
         basket: Option<usize>,
+        with_summary: bool,
     ) -> AuditEvent {
         let mut details = json!({
             "order": summary(order),
@@ -307,6 +317,9 @@ mod tests {
             "notional": notional.to_string(),
             "mode": mode.to_string(),
         });
+        if !with_summary && let Some(map) = details.as_object_mut() {
+            map.remove("order");
+        }
         if let Some(size) = basket {
             details["basket"] = json!(size);
         }
@@ -416,10 +429,14 @@ mod tests {
             let Ok(id) = OrderId::new(&id) else { return Ok(()) };
             let notional = Money::from_units(i128::from(notional));
             let mode = if live { TradingMode::Live } else { TradingMode::Sandbox };
-            prop_assert_eq!(
-                intent_record(&order, ticket, notional, mode, basket).canonical_preview(),
-                legacy_intent(&order, ticket, notional, mode, basket).canonical_preview()
-            );
+            for with_summary in [true, false] {
+                prop_assert_eq!(
+                    intent_record(&order, ticket, notional, mode, basket, with_summary)
+                        .canonical_preview(),
+                    legacy_intent(&order, ticket, notional, mode, basket, with_summary)
+                        .canonical_preview()
+                );
+            }
             prop_assert_eq!(
                 accepted_record(&order, &id, ticket).canonical_preview(),
                 legacy_accepted(&order, &id, ticket).canonical_preview()
@@ -484,7 +501,7 @@ mod tests {
             .map(|value| JournalEntry::from_json_value(value).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()
             .map_err(TestCaseError::fail)?;
-            let carrier = intent_record(&order, ticket, notional, mode, basket);
+            let carrier = intent_record(&order, ticket, notional, mode, basket, live);
             prop_assert_eq!(
                 typed_carry(carrier.clone(), &events, &entries).canonical_preview(),
                 legacy_carry(carrier, &events, &entries).canonical_preview()

@@ -227,6 +227,7 @@ impl<B: Broker> Guard<B> {
                             approval.notional,
                             mode,
                             Some(orders.len()),
+                            true,
                         )
                     })
                     .collect(),
