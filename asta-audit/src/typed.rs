@@ -57,6 +57,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String> {
         entries: Vec::new(),
         order: Vec::new(),
         tail: Vec::new(),
+        text: String::new(),
     };
     value.serialize(&mut enc)?;
     String::from_utf8(enc.out).map_err(|_| Unsupported)
@@ -159,6 +160,8 @@ struct Encoder {
     /// Scratch space of `end_object`, reused across objects.
     order: Vec<usize>,
     tail: Vec<u8>,
+    /// Scratch space of `collect_str`.
+    text: String,
 }
 
 impl Encoder {
@@ -506,6 +509,19 @@ impl<'a> ser::Serializer for &'a mut Encoder {
 
     fn serialize_str(self, v: &str) -> Result<()> {
         write_json_str(&mut self.out, v);
+        Ok(())
+    }
+
+    /// Formats into a buffer reused across values (serde's default
+    /// allocates a `String` per value); the text is what serde_json's
+    /// `Value` path stores, `value.to_string()`.
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<()> {
+        use std::fmt::Write as _;
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        write!(text, "{value}").map_err(|_| Unsupported)?;
+        write_json_str(&mut self.out, &text);
+        self.text = text;
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use asta_core::{
 };
 use asta_risk::{
     ApprovalTicket, FillReport, OrderContext, OrderSummary, RiskEngine, RiskEvent, RiskEventKind,
-    RiskStatus, TotpVerifier, TradingState,
+    RiskSnapshot, RiskStatus, TotpVerifier, TradingState,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -255,7 +255,7 @@ pub struct Guard<B> {
     /// When the risk state lives in the trail: where snapshots go.
     snapshots: Option<Mutex<SnapshotPlan>>,
     /// One snapshot save at a time.
-    snapshot_saving: tokio::sync::Mutex<()>,
+    snapshot_saving: Arc<tokio::sync::Mutex<()>>,
     /// Modifications and cancels whose outcome is unknown, for `sync`.
     amend_unknown: Mutex<Vec<AmendUnknown>>,
     /// One reconciliation at a time (an order-book entry resolves at most

@@ -16,7 +16,7 @@ impl<B: Broker> Guard<B> {
         // No duplicate while an identical order's outcome is unknown, and a
         // rehearsal asks its venue first.
         self.duplicate_check("place", order).await?;
-        self.check_rehearsal_venue("place", strategy, &summary(order))
+        self.check_rehearsal_venue("place", strategy, || summary(order))
             .await?;
         // 4-5: the risk decision and, when approved, the order's intent,
         // appended in order under the engine's lock (the intent carries the

@@ -211,7 +211,7 @@ impl<B: Broker> Guard<B> {
             }
             self.duplicate_check("basket", order).await?;
         }
-        self.check_rehearsal_venue("basket", strategy, &subject)
+        self.check_rehearsal_venue("basket", strategy, || subject.clone())
             .await?;
         let mode = self.config.mode;
         let (decision, events) = self.risk_step_many(
