@@ -525,7 +525,7 @@ fn write_details(out: &mut String, map: &Map<String, Value>, encoded: &[EncodedF
         .chain(
             encoded
                 .iter()
-                .map(|f| (f.name.as_str(), Field::Encoded(f.json.as_str()))),
+                .map(|f| (&*f.name, Field::Encoded(f.json.as_str()))),
         )
         .collect();
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));

@@ -1,5 +1,6 @@
 //! Audit events (what callers submit) and records (what the trail holds).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -146,8 +147,8 @@ pub struct AuditEvent {
 /// One details field encoded by [`crate::typed::encode`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EncodedField {
-    /// The field's name (not yet escaped).
-    pub(crate) name: String,
+    /// The field's name (not yet escaped); a name in the code costs no copy.
+    pub(crate) name: Cow<'static, str>,
     /// The value's canonical JSON, names-redacted.
     pub(crate) json: String,
 }
@@ -296,7 +297,7 @@ impl AuditEvent {
     #[must_use]
     pub fn with_detail(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         let name = name.into();
-        self.encoded.retain(|field| field.name != name);
+        self.encoded.retain(|field| *field.name != *name);
         self.details.insert(name, value.into());
         self
     }
@@ -335,20 +336,20 @@ impl AuditEvent {
     #[must_use]
     pub fn with_typed_detail_unchecked<T: Serialize + ?Sized>(
         mut self,
-        name: impl Into<String>,
+        name: impl Into<Cow<'static, str>>,
         value: &T,
     ) -> Self {
         let name = name.into();
         match crate::typed::encode_field(&name, value) {
             Ok(json) => {
-                self.details.remove(&name);
+                self.details.remove(&*name);
                 self.encoded.retain(|field| field.name != name);
                 self.encoded.push(EncodedField { name, json });
                 self
             }
             Err(_) => {
                 let value = serde_json::to_value(value).unwrap_or(Value::Null);
-                self.with_detail(name, value)
+                self.with_detail(name.into_owned(), value)
             }
         }
     }

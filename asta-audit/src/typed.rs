@@ -51,16 +51,38 @@ type Result<T> = std::result::Result<T, Unsupported>;
 /// The canonical, names-redacted encoding of `value` as the value of a
 /// top-level `details` field (depth 2), or [`Unsupported`].
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String> {
-    let mut enc = Encoder {
-        out: Vec::with_capacity(256),
-        depth: 1,
-        entries: Vec::new(),
-        order: Vec::new(),
-        tail: Vec::new(),
-        text: String::new(),
-    };
-    value.serialize(&mut enc)?;
-    String::from_utf8(enc.out).map_err(|_| Unsupported)
+    // The encoder's buffers are kept per thread between values (an order
+    // encodes a dozen); a nested call, which no `Serialize` impl makes,
+    // would just get fresh ones.
+    let mut enc = SCRATCH
+        .try_with(|scratch| scratch.try_borrow_mut().ok().and_then(|mut s| s.take()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(Encoder::fresh);
+    enc.out.clear();
+    enc.entries.clear();
+    enc.depth = 1;
+    let result = value.serialize(&mut enc);
+    let text = std::str::from_utf8(&enc.out)
+        .map(str::to_owned)
+        .map_err(|_| Unsupported);
+    if enc.out.capacity() <= MAX_KEPT_BYTES {
+        let _ = SCRATCH.try_with(|scratch| {
+            if let Ok(mut slot) = scratch.try_borrow_mut() {
+                *slot = Some(enc);
+            }
+        });
+    }
+    result?;
+    text
+}
+
+/// A scratch buffer that grew beyond this is dropped rather than kept.
+const MAX_KEPT_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// The buffers of the last [`encode`] on this thread.
+    static SCRATCH: std::cell::RefCell<Option<Encoder>> = const { std::cell::RefCell::new(None) };
 }
 
 /// [`encode`] for the value of the top-level field `name`, with the
@@ -76,7 +98,7 @@ pub(crate) fn encode_field<T: Serialize + ?Sized>(name: &str, value: &T) -> Resu
 }
 
 /// Slots of the per-thread cache of [`sensitive_cached`].
-const NAME_CACHE_SLOTS: usize = 128;
+const NAME_CACHE_SLOTS: usize = 512;
 
 /// Longest name [`sensitive_cached`] keeps (longer names are checked
 /// every time).
@@ -165,6 +187,17 @@ struct Encoder {
 }
 
 impl Encoder {
+    fn fresh() -> Self {
+        Encoder {
+            out: Vec::with_capacity(256),
+            depth: 1,
+            entries: Vec::new(),
+            order: Vec::new(),
+            tail: Vec::new(),
+            text: String::new(),
+        }
+    }
+
     fn open(&mut self, bracket: u8) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_DETAILS_DEPTH {
