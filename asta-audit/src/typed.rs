@@ -262,7 +262,7 @@ impl Encoder {
 
     /// Field-name redaction: only `null` and booleans survive under a
     /// sensitive name (as in `redact::redact_entry`).
-    fn hide_if_sensitive(&mut self, key: &Cow<'static, str>, value_start: usize) {
+    fn hide_if_sensitive(&mut self, key: &str, value_start: usize) {
         if !sensitive_cached(key) {
             return;
         }
@@ -445,7 +445,7 @@ impl<'a> Variant<'a> {
             Some(object) => enc.end_object(object)?,
             None => enc.close(b']'),
         }
-        enc.hide_if_sensitive(&Cow::Borrowed(name), value_start);
+        enc.hide_if_sensitive(name, value_start);
         // One entry: nothing to sort.
         let _ = outer;
         enc.close(b'}');
@@ -944,8 +944,7 @@ mod tests {
 
     /// The same fields through the typed encoder.
     fn by_type<T: Serialize>(fields: &[(String, T)]) -> String {
-        let mut event =
-            AuditEvent::new(Category::Order, "act", Value::Null).with_strategy("s");
+        let mut event = AuditEvent::new(Category::Order, "act", Value::Null).with_strategy("s");
         for (name, value) in fields {
             event = event.with_typed_detail_unchecked(name.clone(), value);
         }
@@ -953,9 +952,33 @@ mod tests {
     }
 
     const KEYS: &[&str] = &[
-        "symbol", "qty", "api_key", "ApiKey", "token", "tokens", "pass", "broker_pass",
-        "passed", "userPwd", "otp_ok", "pin", "a", "b", "B", "aa", "", "é", "\u{212A}ey",
-        "x\"y", "tab\tkey", "order", "order_id", "z", "ключ", "\u{1F600}", "risk_journal",
+        "symbol",
+        "qty",
+        "api_key",
+        "ApiKey",
+        "token",
+        "tokens",
+        "pass",
+        "broker_pass",
+        "passed",
+        "userPwd",
+        "otp_ok",
+        "pin",
+        "a",
+        "b",
+        "B",
+        "aa",
+        "",
+        "é",
+        "\u{212A}ey",
+        "x\"y",
+        "tab\tkey",
+        "order",
+        "order_id",
+        "z",
+        "ключ",
+        "\u{1F600}",
+        "risk_journal",
     ];
 
     fn key() -> impl Strategy<Value = String> {
@@ -1033,7 +1056,11 @@ mod tests {
     #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
     enum Tagged {
         Plain,
-        WithFields { zeta: u32, alpha: Option<String>, secret_key: &'static str },
+        WithFields {
+            zeta: u32,
+            alpha: Option<String>,
+            secret_key: &'static str,
+        },
     }
 
     #[derive(Serialize)]
@@ -1098,22 +1125,35 @@ mod tests {
             tuple: (1, "two", None),
             tagged: vec![
                 Tagged::Plain,
-                Tagged::WithFields { zeta: 1, alpha: None, secret_key: "CANARY" },
+                Tagged::WithFields {
+                    zeta: 1,
+                    alpha: None,
+                    secret_key: "CANARY",
+                },
             ],
             external: vec![
                 External::Unit,
                 External::Newtype(-1),
                 External::Tuple(3, "x".into()),
-                External::Struct { b: true, a: vec![1, 2] },
+                External::Struct {
+                    b: true,
+                    a: vec![1, 2],
+                },
                 External::Token("CANARY".into()),
             ],
-            hash: [("b".to_owned(), 2), ("a".to_owned(), 1), ("pin".to_owned(), 3)]
-                .into_iter()
-                .collect(),
+            hash: [
+                ("b".to_owned(), 2),
+                ("a".to_owned(), 1),
+                ("pin".to_owned(), 3),
+            ]
+            .into_iter()
+            .collect(),
             skipped: None,
             hidden: "CANARY".into(),
             flag: true,
-            extra: [("aaa".to_owned(), 1), ("zzz".to_owned(), 2)].into_iter().collect(),
+            extra: [("aaa".to_owned(), 1), ("zzz".to_owned(), 2)]
+                .into_iter()
+                .collect(),
         };
         let fields = [("record".to_owned(), record)];
         let typed = by_type(&fields);
@@ -1142,7 +1182,10 @@ mod tests {
         assert!(super::encode(&deep).is_err());
         let event = AuditEvent::new(Category::Order, "a", Value::Null)
             .with_typed_detail_unchecked("deep", &deep);
-        assert!(event.details().contains_key("deep"), "left to the depth check");
+        assert!(
+            event.details().contains_key("deep"),
+            "left to the depth check"
+        );
     }
 
     #[test]
@@ -1169,6 +1212,9 @@ mod tests {
             .with_typed_detail_unchecked("y", &1)
             .with_typed_detail_unchecked("y", &3);
         let middle = EncodedEvent::new(&event.redacted()).middle;
-        assert!(middle.ends_with("\"details\":{\"x\":2,\"y\":3}"), "{middle}");
+        assert!(
+            middle.ends_with("\"details\":{\"x\":2,\"y\":3}"),
+            "{middle}"
+        );
     }
 }

@@ -368,7 +368,11 @@ mod tests {
             .with_detail(JOURNAL_FIELD, list)
     }
 
-    fn typed_carry(record: AuditEvent, events: &[RiskEvent], entries: &[JournalEntry]) -> AuditEvent {
+    fn typed_carry(
+        record: AuditEvent,
+        events: &[RiskEvent],
+        entries: &[JournalEntry],
+    ) -> AuditEvent {
         let folded: Vec<&RiskEvent> = events.iter().collect();
         record
             .with_typed_detail_unchecked("risk_events", &folded)

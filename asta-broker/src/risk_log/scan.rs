@@ -211,7 +211,10 @@ fn approved_order(record: &AuditRecord, ticket: u64) -> Option<OrderRequest> {
         match entry.input() {
             RiskInput::CheckOrder {
                 order,
-                outcome: OrderOutcome::Approved { ticket: approved, .. },
+                outcome:
+                    OrderOutcome::Approved {
+                        ticket: approved, ..
+                    },
                 ..
             } if *approved == ticket => Some(order.clone()),
             _ => None,
@@ -277,8 +280,10 @@ mod tests {
             "input": "CHECK_ORDER", "order": order.clone(),
             "context": {"intentional_duplicate": false, "reference_price": null},
             "outcome": {"result": "APPROVED", "ticket": 3, "notional": "8000"}}});
-        let journaled = intent(&record(json!({"ticket": 3, "risk_journal": [entry.clone()]})))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let journaled = intent(&record(
+            json!({"ticket": 3, "risk_journal": [entry.clone()]}),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(journaled.order, good.order);
         assert!(matches!(
             intent(&record(json!({"ticket": 4, "risk_journal": [entry]}))),
