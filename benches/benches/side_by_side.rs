@@ -3,6 +3,14 @@
 //!
 //! Run with: cargo bench --bench side_by_side
 //!
+//! Instructions per order, repeatable on a loaded machine: run the
+//! buffered part alone under callgrind at two order counts and take the
+//! difference, e.g.
+//! `ASTA_BENCH_PART=buffered ASTA_BENCH_ORDERS=1000 valgrind --tool=callgrind
+//! target/release/deps/side_by_side-<hash> --bench` and again with 3000:
+//! (I(3000) - I(1000)) / 2000. (valgrind hides SHA extensions, so hashing
+//! counts as ring's AVX code.)
+//!
 //! The ASTA side is the production setup: `Guard` over `SandboxBroker`,
 //! the audit trail on disk, the risk state kept in the trail with a file
 //! snapshot store (`Guard::restored`). The seed side is

@@ -85,66 +85,7 @@ impl<B: Broker> Guard<B> {
         let entries = risk.drain_journal();
         let mut carried = carrier(&result).into_iter();
         let first = carried.next();
-        let carrier_typed = first.as_ref().is_some_and(AuditEvent::is_typed);
-        // With a carrier, the typed events (approvals, fills) ride in it: one
-        // record per step instead of one per event. Events that may hold
-        // free text (halts, breaker trips) stay records of their own, scanned.
-        let mut records = Vec::with_capacity(events.len() + 2);
-        let mut folded = Vec::new();
-        for event in &events {
-            if first.is_some() && typed_event(event) {
-                if !entries.is_empty() && matches!(event.kind, RiskEventKind::OrderApproved { .. })
-                {
-                    // The journal's CHECK_ORDER entry holds the same facts
-                    // (order, ticket, notional, outcome).
-                    continue;
-                }
-                folded.push(event);
-            } else {
-                let record = risk_event_record(event);
-                records.push(if typed_event(event) {
-                    record.typed_unchecked()
-                } else {
-                    record
-                });
-            }
-        }
-        if !entries.is_empty() || first.is_some() {
-            let typed = entries
-                .iter()
-                .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
-            let mut record = first
-                .unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
-            // A record that skips the pattern scan gets its events and
-            // entries encoded straight to the trail's bytes (the same bytes
-            // as through `serde_json::Value`); one that is scanned keeps
-            // the `Value` path, which the scan works on.
-            let names_only = typed || carrier_typed;
-            if !folded.is_empty() {
-                record = if names_only {
-                    record.with_typed_detail_unchecked(EVENTS_FIELD, &folded)
-                } else {
-                    let list = folded
-                        .iter()
-                        .map(|event| serde_json::to_value(event).unwrap_or(Value::Null))
-                        .collect();
-                    record.with_detail(EVENTS_FIELD, Value::Array(list))
-                };
-            }
-            if !entries.is_empty() {
-                record = if names_only {
-                    record.with_typed_detail_unchecked(JOURNAL_FIELD, &entries)
-                } else {
-                    let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
-                    record.with_detail(JOURNAL_FIELD, list)
-                };
-            }
-            records.push(if typed {
-                record.typed_unchecked()
-            } else {
-                record
-            });
-        }
+        let mut records = step_records(first, &events, &entries);
         records.extend(carried);
         let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         self.snapshot_due(&mut risk, count);
@@ -305,4 +246,77 @@ async fn save_snapshot(
             tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot task failed");
         }
     }
+}
+
+/// The records of one engine step, in order: a record of its own for each
+/// event that does not ride in the carrier, then the carrier `first` (or a
+/// `risk_journal` record) holding the folded typed events and the journal
+/// entries.
+pub(super) fn step_records(
+    first: Option<AuditEvent>,
+    events: &[RiskEvent],
+    entries: &[asta_risk::JournalEntry],
+) -> Vec<AuditEvent> {
+    // With a carrier, the typed events (approvals, fills) ride in it: one
+    // record per step instead of one per event. Events that may hold
+    // free text (halts, breaker trips) stay records of their own, scanned.
+    let mut records = Vec::with_capacity(events.len() + 2);
+    let mut folded = Vec::new();
+    for event in events {
+        if first.is_some() && typed_event(event) {
+            if !entries.is_empty() && matches!(event.kind, RiskEventKind::OrderApproved { .. }) {
+                // The journal's CHECK_ORDER entry holds the same facts
+                // (order, ticket, notional, outcome).
+                continue;
+            }
+            folded.push(event);
+        } else {
+            let record = risk_event_record(event);
+            records.push(if typed_event(event) {
+                record.typed_unchecked()
+            } else {
+                record
+            });
+        }
+    }
+    if !entries.is_empty() || first.is_some() {
+        let typed = entries
+            .iter()
+            .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
+        let mut record =
+            first.unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
+        // When every entry is typed, events and entries are encoded
+        // straight to the trail's bytes (the same bytes as through
+        // `serde_json::Value`, names-only redaction). An entry that may
+        // hold free text (a halt's reason) keeps the whole field on the
+        // `Value` path and the record is pattern-scanned, whatever its
+        // carrier (the carriers' own fields are typed-encoded and not
+        // rescanned).
+        let names_only = typed;
+        if !folded.is_empty() {
+            record = if names_only {
+                record.with_typed_detail_unchecked(EVENTS_FIELD, &folded)
+            } else {
+                let list = folded
+                    .iter()
+                    .map(|event| serde_json::to_value(event).unwrap_or(Value::Null))
+                    .collect();
+                record.with_detail(EVENTS_FIELD, Value::Array(list))
+            };
+        }
+        if !entries.is_empty() {
+            record = if names_only {
+                record.with_typed_detail_unchecked(JOURNAL_FIELD, &entries)
+            } else {
+                let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
+                record.with_detail(JOURNAL_FIELD, list)
+            };
+        }
+        records.push(if typed {
+            record.typed_unchecked()
+        } else {
+            record
+        });
+    }
+    records
 }

@@ -205,7 +205,10 @@ impl<B: Broker> Guard<B> {
 
 /// The `ORDER place_intent` record of an approved order (`basket`: the
 /// basket's size). Built from typed values only, encoded straight to the
-/// trail's bytes (no pattern scan).
+/// trail's bytes (no pattern scan of them). The record itself is not
+/// marked `typed_unchecked`: what [`risk_step`](Guard::risk_step) adds to
+/// it as ordinary details (journal entries with free text, such as a halt's
+/// reason) is still scanned.
 ///
 /// `with_summary: false` leaves out the order's summary: for a single
 /// order of a journaled guard, whose intent carries the approval's
@@ -230,7 +233,7 @@ pub(super) fn intent_record(
     if let Some(size) = basket {
         event = event.with_typed_detail_unchecked("basket", &size);
     }
-    event.typed_unchecked()
+    event
 }
 
 /// The `ORDER place_accepted` record: the broker's id for the intent's
@@ -240,7 +243,6 @@ pub(super) fn accepted_record(order: &OrderRequest, id: &OrderId, ticket: u64) -
         .with_typed_detail_unchecked("order_id", id.as_str())
         .with_typed_detail_unchecked("ticket", &ticket)
         .with_typed_detail_unchecked("order", &OrderSummary::from(order))
-        .typed_unchecked()
 }
 
 /// The `TRADE fill` record of a fill of order `id` (typed, like
@@ -254,7 +256,6 @@ pub(super) fn fill_record(strategy: &StrategyTag, id: &OrderId, fill: &FillRepor
         .with_typed_detail_unchecked("side", &fill.side.to_string())
         .with_typed_detail_unchecked("quantity", &fill.quantity.get())
         .with_typed_detail_unchecked("price", &fill.price.to_string())
-        .typed_unchecked()
 }
 
 /// Risk events that cannot go to the failed audit trail go to the log.
@@ -510,6 +511,60 @@ mod tests {
                 typed_carry(carrier.clone(), &events, &entries).canonical_preview(),
                 legacy_carry(carrier, &events, &entries).canonical_preview()
             );
+            // The whole step as `risk_step` assembles it: the approval
+            // event is left out (its CHECK_ORDER entry holds it), the fill
+            // event rides along, everything in one record, as before.
+            let step = super::super::journal::step_records(
+                Some(intent_record(&order, ticket, notional, mode, basket, live)),
+                &events,
+                &entries,
+            );
+            prop_assert_eq!(step.len(), 1);
+            let legacy = legacy_carry(
+                legacy_intent(&order, ticket, notional, mode, basket, live),
+                events.get(..1).unwrap_or_default(),
+                &entries,
+            );
+            prop_assert_eq!(
+                step.first().map(AuditEvent::canonical_preview),
+                Some(legacy.canonical_preview())
+            );
         }
+    }
+
+    /// A journal entry that may hold free text (a halt's reason) riding in
+    /// an order's typed record is still pattern-scanned (before the typed
+    /// records, a typed carrier let it through unscanned).
+    #[test]
+    fn free_text_entries_in_a_typed_carrier_are_scanned() {
+        let order = OrderRequest::builder()
+            .symbol(Symbol::new("SBIN").unwrap_or_else(|e| panic!("{e}")))
+            .exchange(Exchange::Nse)
+            .side(Side::Buy)
+            .price_type(PriceType::Market)
+            .product(Product::Mis)
+            .quantity(Quantity::new(10).unwrap_or_else(|e| panic!("{e}")))
+            .strategy(StrategyTag::new("s").unwrap_or_else(|e| panic!("{e}")))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let halt = JournalEntry::from_json_value(json!({"v": 1, "seq": 9,
+            "at": "2026-11-27T04:00:00Z", "input": {"input": "HALT",
+            "scope": {"kind": "ACCOUNT"}, "reason": "broker said password=CANARY1"}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let carrier = intent_record(
+            &order,
+            3,
+            Money::from_rupees(8000),
+            TradingMode::Sandbox,
+            None,
+            false,
+        );
+        let step = super::super::journal::step_records(Some(carrier), &[], &[halt]);
+        let text: String = step.iter().map(AuditEvent::canonical_preview).collect();
+        assert!(
+            text.contains("place_intent") && text.contains("HALT"),
+            "{text}"
+        );
+        assert!(!text.contains("CANARY1"), "{text}");
     }
 }
