@@ -308,7 +308,7 @@ pub(super) fn step_records(
             record = if names_only {
                 record.with_typed_detail_unchecked(JOURNAL_FIELD, &entries)
             } else {
-                let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
+                let list = serde_json::to_value(entries).unwrap_or(Value::Null);
                 record.with_detail(JOURNAL_FIELD, list)
             };
         }
