@@ -23,7 +23,7 @@ use ring::hmac;
 use serde_json::{Map, Value};
 
 use crate::key::ChainKey;
-use crate::record::{AuditEvent, Category, MAC_LEN, Mac};
+use crate::record::{AuditEvent, Category, EncodedField, MAC_LEN, Mac};
 
 /// The bytes between the body and the MAC digits.
 pub(crate) const MAC_PREFIX: &str = ",\"mac\":\"";
@@ -62,7 +62,11 @@ impl EncodedEvent {
             write_str(&mut out, strategy);
         }
         out.push_str(",\"details\":");
-        write_object(&mut out, &event.details);
+        if event.encoded.is_empty() {
+            write_object(&mut out, &event.details);
+        } else {
+            write_details(&mut out, &event.details, &event.encoded);
+        }
         if let Some(reference) = &event.reference {
             out.push_str(",\"reference\":");
             write_str(&mut out, reference.as_str());
@@ -487,12 +491,57 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Whether serde_json writes `s` inside quotes unchanged (no `"`, no `\\`,
+/// no control character).
+pub(crate) fn needs_no_escape(s: &str) -> bool {
+    s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
 fn write_str(out: &mut String, s: &str) {
+    if needs_no_escape(s) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // Serializing a &str cannot fail; the fallback keeps this total anyway.
     match serde_json::to_string(s) {
         Ok(encoded) => out.push_str(&encoded),
         Err(_) => out.push_str("\"\""),
     }
+}
+
+/// `details` made of ordinary fields and fields already encoded by
+/// [`crate::typed`], in key order. (The two never share a name: adding a
+/// field of either kind removes the other.)
+fn write_details(out: &mut String, map: &Map<String, Value>, encoded: &[EncodedField]) {
+    enum Field<'a> {
+        Plain(&'a Value),
+        Encoded(&'a str),
+    }
+    let mut entries: Vec<(&str, Field<'_>)> = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), Field::Plain(v)))
+        .chain(
+            encoded
+                .iter()
+                .map(|f| (&*f.name, Field::Encoded(f.json.as_str()))),
+        )
+        .collect();
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.push('{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, k);
+        out.push(':');
+        match v {
+            Field::Plain(value) => write_value(out, value),
+            Field::Encoded(json) => out.push_str(json),
+        }
+    }
+    out.push('}');
 }
 
 fn write_object(out: &mut String, map: &Map<String, Value>) {
@@ -510,7 +559,7 @@ fn write_object(out: &mut String, map: &Map<String, Value>) {
     out.push('}');
 }
 
-fn write_value(out: &mut String, value: &Value) {
+pub(crate) fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),

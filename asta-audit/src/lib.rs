@@ -38,6 +38,11 @@
 //!   before anything is written, behind a cheap literal prefilter; details
 //!   built from typed values ([`AuditEvent::typed_unchecked`]) skip the
 //!   pattern scan but not field-name redaction.
+//!   [`AuditEvent::with_typed_detail_unchecked`] goes further for the
+//!   records a trading system writes per order: it encodes a `Serialize`
+//!   value straight to the bytes the trail stores (field-name redaction
+//!   applied on the way), without building a `serde_json::Value`; the
+//!   bytes are those of the `Value` path.
 //! - **Verification** ([`verify`]) streams through all segments (several
 //!   at a time on a multi-core machine; the links across segment
 //!   boundaries are still checked) and names the first bad record and what
@@ -127,6 +132,7 @@ mod recover;
 mod redact;
 mod retention;
 mod segment;
+mod typed;
 mod verify;
 mod writer;
 

@@ -1,5 +1,6 @@
 //! Audit events (what callers submit) and records (what the trail holds).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -137,6 +138,19 @@ pub struct AuditEvent {
     pub(crate) reference: Option<ErrorReference>,
     /// The details were built from typed values: skip the pattern scan.
     pub(crate) typed: bool,
+    /// Details fields already in canonical, names-redacted form (see
+    /// [`AuditEvent::with_typed_detail_unchecked`]); no name is also in
+    /// `details`.
+    pub(crate) encoded: Vec<EncodedField>,
+}
+
+/// One details field encoded by [`crate::typed::encode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EncodedField {
+    /// The field's name (not yet escaped); a name in the code costs no copy.
+    pub(crate) name: Cow<'static, str>,
+    /// The value's canonical JSON, names-redacted.
+    pub(crate) json: String,
 }
 
 /// Turns any JSON value into a details object: objects are kept, `null`
@@ -165,6 +179,7 @@ impl AuditEvent {
             details: into_details(details),
             reference: None,
             typed: false,
+            encoded: Vec::new(),
         }
     }
 
@@ -281,8 +296,62 @@ impl AuditEvent {
     /// Adds or replaces one detail.
     #[must_use]
     pub fn with_detail(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.details.insert(name.into(), value.into());
+        let name = name.into();
+        self.encoded.retain(|field| *field.name != *name);
+        self.details.insert(name, value.into());
         self
+    }
+
+    /// Adds or replaces one detail built from typed values, encoding it at
+    /// once to the bytes the trail stores, without building a
+    /// `serde_json::Value`: the fast path for the records an order writes.
+    ///
+    /// The record is byte for byte the one
+    /// `with_detail(name, serde_json::to_value(value)?)` on a
+    /// [`typed_unchecked`](AuditEvent::typed_unchecked) event writes
+    /// (the tests check this on arbitrary values): keys sorted, field-name
+    /// redaction applied at any depth (a value under `api_key`, `token`,
+    /// ... is replaced), **no pattern scan of the strings inside `value`**,
+    /// whether or not the event is marked `typed_unchecked`. A value the
+    /// fast encoder does not model exactly (a map with non-string keys, a
+    /// nesting deeper than [`MAX_DETAILS_DEPTH`](crate::MAX_DETAILS_DEPTH))
+    /// goes through `serde_json::to_value` into the ordinary details
+    /// instead (`null` if that fails too), where the usual checks apply.
+    ///
+    /// **Weakens redaction**, like `typed_unchecked`: never use it for a
+    /// value holding a string from outside the process or free text
+    /// (broker messages, error texts, user input); use
+    /// [`with_detail`](AuditEvent::with_detail) for those.
+    ///
+    /// [`details`](AuditEvent::details) does not show fields added this way.
+    ///
+    /// ```
+    /// use asta_audit::AuditEvent;
+    /// use serde_json::{Value, json};
+    /// let fill = AuditEvent::trade("fill", "momentum", Value::Null)
+    ///     .with_typed_detail_unchecked("quantity", &10u64)
+    ///     .with_typed_detail_unchecked("order", &json!({"symbol": "SBIN", "api_key": "x"}));
+    /// assert!(fill.details().is_empty());
+    /// ```
+    #[must_use]
+    pub fn with_typed_detail_unchecked<T: Serialize + ?Sized>(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: &T,
+    ) -> Self {
+        let name = name.into();
+        match crate::typed::encode_field(&name, value) {
+            Ok(json) => {
+                self.details.remove(&*name);
+                self.encoded.retain(|field| field.name != name);
+                self.encoded.push(EncodedField { name, json });
+                self
+            }
+            Err(_) => {
+                let value = serde_json::to_value(value).unwrap_or(Value::Null);
+                self.with_detail(name.into_owned(), value)
+            }
+        }
     }
 
     /// The category.
@@ -295,7 +364,8 @@ impl AuditEvent {
         &self.action
     }
 
-    /// The details object (before redaction).
+    /// The details object (before redaction), without the fields added
+    /// with [`with_typed_detail_unchecked`](AuditEvent::with_typed_detail_unchecked).
     pub fn details(&self) -> &Map<String, Value> {
         &self.details
     }

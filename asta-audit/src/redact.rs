@@ -90,6 +90,39 @@ const SENSITIVE_TOKENS: [&str; 2] = ["pass", "pwd"];
 /// Whether a word of `name` (split at non-alphanumerics and at lower-to-upper
 /// camel-case steps) is one of [`SENSITIVE_TOKENS`].
 fn has_sensitive_token(name: &str) -> bool {
+    if name.is_ascii() {
+        return has_sensitive_token_ascii(name.as_bytes());
+    }
+    has_sensitive_token_unicode(name)
+}
+
+/// [`has_sensitive_token`] for ASCII text, on bytes: the same boundaries
+/// (for ASCII, `char::is_alphanumeric`, `is_lowercase` and `is_uppercase`
+/// are their `is_ascii_*` forms) without decoding characters.
+fn has_sensitive_token_ascii(name: &[u8]) -> bool {
+    let is_token = |word: &[u8]| {
+        SENSITIVE_TOKENS
+            .iter()
+            .any(|t| word.eq_ignore_ascii_case(t.as_bytes()))
+    };
+    let mut start = 0;
+    let mut prev: Option<u8> = None;
+    for (at, &c) in name.iter().enumerate() {
+        let alnum = c.is_ascii_alphanumeric();
+        let boundary =
+            !alnum || prev.is_some_and(|p| p.is_ascii_lowercase() && c.is_ascii_uppercase());
+        if boundary {
+            if name.get(start..at).is_some_and(is_token) {
+                return true;
+            }
+            start = if alnum { at } else { at + 1 };
+        }
+        prev = Some(c);
+    }
+    name.get(start..).is_some_and(is_token)
+}
+
+fn has_sensitive_token_unicode(name: &str) -> bool {
     let mut start = 0;
     let mut prev: Option<char> = None;
     let mut check = |word: &str| {
@@ -450,6 +483,24 @@ fn redact_map(map: &mut Map<String, Value>, scan: Scan) {
 }
 
 impl AuditEvent {
+    /// The event's fields exactly as the trail will write them (redacted,
+    /// canonical), without the `seq`, `ts`, `prev` and `mac` the log adds:
+    /// `"category":..,"action":..,..,"details":{..}`. For tests and for
+    /// tools that show a record before appending it.
+    ///
+    /// ```
+    /// use asta_audit::AuditEvent;
+    /// use serde_json::json;
+    /// let event = AuditEvent::system("start", json!({"b": 1, "a": "x", "token": "s3cr3t"}));
+    /// assert_eq!(
+    ///     event.canonical_preview(),
+    ///     r#""category":"SYSTEM","action":"start","details":{"a":"x","b":1,"token":"[REDACTED]"}"#
+    /// );
+    /// ```
+    pub fn canonical_preview(&self) -> String {
+        crate::canonical::EncodedEvent::new(&self.clone().redacted()).middle
+    }
+
     /// The event with every secret removed: what is actually written.
     pub fn redacted(mut self) -> AuditEvent {
         if let Cow::Owned(s) = redact_text(&self.action) {
@@ -649,6 +700,19 @@ mod tests {
             let lower = name.to_lowercase();
             let slow = SENSITIVE_WORDS.iter().any(|w| lower.contains(w));
             assert_eq!(is_sensitive_name(name), slow, "{name}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn ascii_token_split_agrees_with_the_unicode_one(name in "[a-zA-Z0-9_ .-]{0,16}", word in prop::sample::select(&["pass", "PWD", "Pass", "pwd", "x", "passed"][..])) {
+            for candidate in [name.clone(), format!("{name}{word}"), format!("{word}{name}"), format!("a{word}_b")] {
+                prop_assert_eq!(
+                    has_sensitive_token_ascii(candidate.as_bytes()),
+                    has_sensitive_token_unicode(&candidate),
+                    "{:?}", candidate
+                );
+            }
         }
     }
 

@@ -29,8 +29,8 @@ pub const JOURNAL_VERSION: u32 = 1;
 /// `seq` is gap-free and increases across restarts (a restored engine goes
 /// on from the last entry it replayed); `at` is the engine clock's time the
 /// call used, which a replay uses instead of its clock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "WireEntry", try_from = "WireEntry")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "WireEntry")]
 pub struct JournalEntry {
     seq: u64,
     at: DateTime<Utc>,
@@ -38,7 +38,7 @@ pub struct JournalEntry {
 }
 
 /// The serialized shape of a [`JournalEntry`].
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireEntry {
     v: u32,
@@ -47,14 +47,25 @@ struct WireEntry {
     input: RiskInput,
 }
 
-impl From<JournalEntry> for WireEntry {
-    fn from(entry: JournalEntry) -> Self {
-        WireEntry {
+/// [`WireEntry`] borrowing the entry: serializing an entry (every order
+/// writes several) copies nothing.
+#[derive(Serialize)]
+struct WireEntryRef<'a> {
+    v: u32,
+    seq: u64,
+    at: &'a DateTime<Utc>,
+    input: &'a RiskInput,
+}
+
+impl Serialize for JournalEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireEntryRef {
             v: JOURNAL_VERSION,
-            seq: entry.seq,
-            at: entry.at,
-            input: entry.input,
+            seq: self.seq,
+            at: &self.at,
+            input: &self.input,
         }
+        .serialize(serializer)
     }
 }
 
@@ -500,6 +511,22 @@ impl ResetOutcome {
             Err(error) => ResetOutcome::Refused {
                 reason: error.to_string(),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_serializes_as_its_wire_form_in_field_order() {
+        for text in [
+            r#"{"v":1,"seq":7,"at":"2026-11-27T04:00:00Z","input":{"input":"START"}}"#,
+            r#"{"v":1,"seq":8,"at":"2026-11-27T04:00:00.101Z","input":{"input":"RELEASE_APPROVAL","ticket":3}}"#,
+        ] {
+            let entry = JournalEntry::from_json(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(serde_json::to_string(&entry).ok().as_deref(), Some(text));
         }
     }
 }

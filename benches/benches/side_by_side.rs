@@ -3,6 +3,14 @@
 //!
 //! Run with: cargo bench --bench side_by_side
 //!
+//! Instructions per order, repeatable on a loaded machine: run the
+//! buffered part alone under callgrind at two order counts and take the
+//! difference, e.g.
+//! `ASTA_BENCH_PART=buffered ASTA_BENCH_ORDERS=1000 valgrind --tool=callgrind
+//! target/release/deps/side_by_side-<hash> --bench` and again with 3000:
+//! (I(3000) - I(1000)) / 2000. (valgrind hides SHA extensions, so hashing
+//! counts as ring's AVX code.)
+//!
 //! The ASTA side is the production setup: `Guard` over `SandboxBroker`,
 //! the audit trail on disk, the risk state kept in the trail with a file
 //! snapshot store (`Guard::restored`). The seed side is
@@ -351,10 +359,17 @@ fn main() {
     }
     println!("load average at start: {}", load());
     // ASTA_BENCH_PART=buffered runs only the buffered measurement (for a
-    // profiler); anything else, or nothing, runs everything.
+    // profiler; ASTA_BENCH_ORDERS sets how many orders, so that two runs
+    // under `valgrind --tool=callgrind` with different counts give the
+    // instructions per order by difference); anything else, or nothing,
+    // runs everything.
     if std::env::var("ASTA_BENCH_PART").as_deref() == Ok("buffered") {
+        let orders = std::env::var("ASTA_BENCH_ORDERS")
+            .ok()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(BUFFERED_ORDERS * 2);
         let session = Session::new(&rt, true, true);
-        let (_, mut buffered) = rt.block_on(one_task(&session, BUFFERED_ORDERS * 2, 0));
+        let (_, mut buffered) = rt.block_on(one_task(&session, orders, 0));
         println!(
             "buffered, 1 task: p50 {:?}, p99 {:?}",
             percentile(&mut buffered, 0.5),

@@ -238,7 +238,7 @@ impl<B: Broker> GuardBuilder<B> {
                     force_next: true,
                 })
             }),
-            snapshot_saving: tokio::sync::Mutex::new(()),
+            snapshot_saving: Arc::new(tokio::sync::Mutex::new(())),
             amend_unknown: Mutex::new(Vec::new()),
             resolving: tokio::sync::Mutex::new(()),
             startup_pending: AtomicBool::new(true),

@@ -42,8 +42,8 @@ pub(crate) struct SnapshotPlan {
     pub(crate) store: Arc<dyn SnapshotStore>,
     pub(crate) entries_since: u64,
     pub(crate) last: DateTime<Utc>,
-    /// Bytes taken under the engine's lock, not saved yet.
-    pub(crate) pending: Option<Vec<u8>>,
+    /// A snapshot taken under the engine's lock, not encoded and saved yet.
+    pub(crate) pending: Option<RiskSnapshot>,
     /// Take a snapshot at the next step whatever the counters say (right
     /// after a restore, so that a replay's outcome, such as a divergence
     /// halt, is not replayed again at every start).
@@ -85,53 +85,10 @@ impl<B: Broker> Guard<B> {
         let entries = risk.drain_journal();
         let mut carried = carrier(&result).into_iter();
         let first = carried.next();
-        // With a carrier, the typed events (approvals, fills) ride in it: one
-        // record per step instead of one per event. Events that may hold
-        // free text (halts, breaker trips) stay records of their own, scanned.
-        let mut records = Vec::with_capacity(events.len() + 2);
-        let mut folded = Vec::new();
-        for event in &events {
-            if first.is_some() && typed_event(event) {
-                if !entries.is_empty() && matches!(event.kind, RiskEventKind::OrderApproved { .. })
-                {
-                    // The journal's CHECK_ORDER entry holds the same facts
-                    // (order, ticket, notional, outcome).
-                    continue;
-                }
-                folded.push(serde_json::to_value(event).unwrap_or(Value::Null));
-            } else {
-                let record = risk_event_record(event);
-                records.push(if typed_event(event) {
-                    record.typed_unchecked()
-                } else {
-                    record
-                });
-            }
-        }
-        if !entries.is_empty() || first.is_some() {
-            let typed = entries
-                .iter()
-                .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
-            let mut record = first
-                .unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
-            if !folded.is_empty() {
-                record = record.with_detail(EVENTS_FIELD, Value::Array(folded));
-            }
-            if !entries.is_empty() {
-                let list = serde_json::to_value(&entries).unwrap_or(Value::Null);
-                record = record.with_detail(JOURNAL_FIELD, list);
-            }
-            records.push(if typed {
-                record.typed_unchecked()
-            } else {
-                record
-            });
-        }
+        let mut records = step_records(first, &events, &entries);
         records.extend(carried);
         let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
-        if let Some(snapshot) = self.snapshot_due(&mut risk, count, false) {
-            records.push(snapshot);
-        }
+        self.snapshot_due(&mut risk, count);
         let staged = if records.is_empty() {
             Ok(())
         } else {
@@ -148,71 +105,54 @@ impl<B: Broker> Guard<B> {
     }
 
     /// Under the engine's lock: when `count` more entries make a snapshot
-    /// due (or `force`), takes it, keeps its bytes to save, and returns the
-    /// `risk_snapshot` record that confirms it.
-    fn snapshot_due(&self, risk: &mut RiskEngine, count: u64, force: bool) -> Option<AuditEvent> {
-        let mut plan = self
-            .snapshots
-            .as_ref()?
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+    /// due, takes it (a copy of the state, nothing more on the order path)
+    /// for [`flush_snapshot`](Self::flush_snapshot) to encode, confirm and
+    /// save.
+    fn snapshot_due(&self, risk: &mut RiskEngine, count: u64) {
+        let Some(plan) = self.snapshots.as_ref() else {
+            return;
+        };
+        let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
         plan.entries_since = plan.entries_since.saturating_add(count);
         let now = self.clock.now();
         let every = i64::try_from(self.config.snapshot_every_secs).unwrap_or(i64::MAX);
-        let due = force
-            || plan.force_next
+        let due = plan.force_next
             || plan.entries_since >= self.config.snapshot_every_entries
             || (plan.entries_since > 0 && (now - plan.last).num_seconds() >= every);
         if !due {
-            return None;
+            return;
         }
-        let snapshot = risk.snapshot();
-        let (bytes, digest) = match (snapshot.to_bytes(), snapshot.digest()) {
-            (Ok(bytes), Ok(digest)) => (bytes, digest),
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::error!(target: "asta_broker::guard", %error, "risk snapshot could not be encoded; the trail still holds every entry");
-                return None;
-            }
-        };
         plan.entries_since = 0;
         plan.force_next = false;
         plan.last = now;
-        let size = bytes.len();
-        plan.pending = Some(bytes);
-        Some(
-            AuditEvent::system(
-                SNAPSHOT_ACTION,
-                json!({"covers_seq": snapshot.covers_seq(), "digest": digest, "bytes": size}),
-            )
-            .typed_unchecked(),
-        )
+        plan.pending = Some(risk.snapshot());
     }
 
-    /// Saves a snapshot taken by [`risk_step`](Self::risk_step), off the
-    /// runtime's workers. A failed save is logged: the trail still holds
-    /// every entry, so it costs only a longer replay at the next start.
+    /// Encodes, confirms and saves a snapshot taken by
+    /// [`risk_step`](Self::risk_step) ([`save_snapshot`]), off the engine's
+    /// lock and off the runtime's workers. The step that made it due still
+    /// waits for it, so the file is in place when that call returns (the
+    /// integration tests rely on it); only the copy of the state is taken
+    /// under the lock.
     pub(crate) async fn flush_snapshot(&self) {
-        let Some(plan) = &self.snapshots else {
-            return;
-        };
-        let (bytes, store) = {
-            let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
-            match plan.pending.take() {
-                Some(bytes) => (bytes, Arc::clone(&plan.store)),
-                None => return,
-            }
-        };
-        let _one_at_a_time = self.snapshot_saving.lock().await;
-        let saved = tokio::task::spawn_blocking(move || store.save(&bytes)).await;
-        match saved {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot not saved; the next start replays more of the trail");
-            }
-            Err(error) => {
-                tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot task failed");
-            }
+        if let Some(job) = self.snapshot_job() {
+            job.await;
         }
+    }
+
+    /// The work of saving the pending snapshot, if any.
+    fn snapshot_job(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let plan = self.snapshots.as_ref()?;
+        let (snapshot, store) = {
+            let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
+            (plan.pending.take()?, Arc::clone(&plan.store))
+        };
+        Some(save_snapshot(
+            snapshot,
+            store,
+            self.audit.clone(),
+            Arc::clone(&self.snapshot_saving),
+        ))
     }
 
     /// Ends the session cleanly: takes and saves a final snapshot (when the
@@ -240,8 +180,143 @@ impl<B: Broker> Guard<B> {
             log_unaudited(events);
             return Err(error);
         }
+        if let Some(job) = self.snapshot_job() {
+            job.await;
+        }
+        // Snapshots still being saved in the background finish first.
+        drop(self.snapshot_saving.lock().await);
         self.audit.sync_async().await?;
-        self.flush_snapshot().await;
         Ok(())
     }
+}
+
+/// Encodes `snapshot` and takes its digest (off the runtime's workers),
+/// records the `risk_snapshot` record that confirms it (covered journal
+/// seq, digest, size), then saves it; one snapshot at a time, in the order
+/// they were taken.
+///
+/// The confirmation is appended before the file is replaced, as the trail
+/// is the authority: a crash in between leaves the previous file, whose
+/// digest an earlier record confirmed, or an unconfirmed file that a
+/// restore does not trust (it replays the trail instead). A failure is
+/// logged: the trail still holds every entry, so it costs only a longer
+/// replay at the next start.
+async fn save_snapshot(
+    snapshot: RiskSnapshot,
+    store: Arc<dyn SnapshotStore>,
+    audit: AuditLog,
+    saving: Arc<tokio::sync::Mutex<()>>,
+) {
+    let _one_at_a_time = saving.lock().await;
+    let covers = snapshot.covers_seq();
+    let encoded = tokio::task::spawn_blocking(move || {
+        snapshot.to_bytes().map(|bytes| {
+            let digest = RiskSnapshot::digest_of(&bytes);
+            (bytes, digest)
+        })
+    })
+    .await;
+    let (bytes, digest) = match encoded {
+        Ok(Ok(encoded)) => encoded,
+        Ok(Err(error)) => {
+            tracing::error!(target: "asta_broker::guard", %error, "risk snapshot could not be encoded; the trail still holds every entry");
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot task failed");
+            return;
+        }
+    };
+    let confirm = AuditEvent::system(
+        SNAPSHOT_ACTION,
+        json!({"covers_seq": covers, "digest": digest, "bytes": bytes.len()}),
+    )
+    .typed_unchecked();
+    if let Err(error) = audit.append_deferred_async(confirm).await {
+        tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot not confirmed in the trail; not saved");
+        return;
+    }
+    let saved = tokio::task::spawn_blocking(move || store.save(&bytes)).await;
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot not saved; the next start replays more of the trail");
+        }
+        Err(error) => {
+            tracing::warn!(target: "asta_broker::guard", %error, "risk snapshot task failed");
+        }
+    }
+}
+
+/// The records of one engine step, in order: a record of its own for each
+/// event that does not ride in the carrier, then the carrier `first` (or a
+/// `risk_journal` record) holding the folded typed events and the journal
+/// entries.
+pub(super) fn step_records(
+    first: Option<AuditEvent>,
+    events: &[RiskEvent],
+    entries: &[asta_risk::JournalEntry],
+) -> Vec<AuditEvent> {
+    // With a carrier, the typed events (approvals, fills) ride in it: one
+    // record per step instead of one per event. Events that may hold
+    // free text (halts, breaker trips) stay records of their own, scanned.
+    let mut records = Vec::with_capacity(events.len() + 2);
+    let mut folded = Vec::new();
+    for event in events {
+        if first.is_some() && typed_event(event) {
+            if !entries.is_empty() && matches!(event.kind, RiskEventKind::OrderApproved { .. }) {
+                // The journal's CHECK_ORDER entry holds the same facts
+                // (order, ticket, notional, outcome).
+                continue;
+            }
+            folded.push(event);
+        } else {
+            let record = risk_event_record(event);
+            records.push(if typed_event(event) {
+                record.typed_unchecked()
+            } else {
+                record
+            });
+        }
+    }
+    if !entries.is_empty() || first.is_some() {
+        let typed = entries
+            .iter()
+            .all(|entry| TYPED_INPUTS.contains(&entry.input().kind()));
+        let mut record =
+            first.unwrap_or_else(|| AuditEvent::new(Category::Risk, "risk_journal", Value::Null));
+        // When every entry is typed, events and entries are encoded
+        // straight to the trail's bytes (the same bytes as through
+        // `serde_json::Value`, names-only redaction). An entry that may
+        // hold free text (a halt's reason) keeps the whole field on the
+        // `Value` path and the record is pattern-scanned, whatever its
+        // carrier (the carriers' own fields are typed-encoded and not
+        // rescanned).
+        let names_only = typed;
+        if !folded.is_empty() {
+            record = if names_only {
+                record.with_typed_detail_unchecked(EVENTS_FIELD, &folded)
+            } else {
+                let list = folded
+                    .iter()
+                    .map(|event| serde_json::to_value(event).unwrap_or(Value::Null))
+                    .collect();
+                record.with_detail(EVENTS_FIELD, Value::Array(list))
+            };
+        }
+        if !entries.is_empty() {
+            record = if names_only {
+                record.with_typed_detail_unchecked(JOURNAL_FIELD, &entries)
+            } else {
+                let list = serde_json::to_value(entries).unwrap_or(Value::Null);
+                record.with_detail(JOURNAL_FIELD, list)
+            };
+        }
+        records.push(if typed {
+            record.typed_unchecked()
+        } else {
+            record
+        });
+    }
+    records
 }

@@ -20,12 +20,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use asta_audit::{AuditError, AuditEvent, AuditLog, Category, Durability, Wait};
 use asta_core::{
-    Clock, ErrorCode, ErrorReference, Exchange, InstrumentCatalog, OrderId, OrderRequest, Price,
-    PublicCode, PublicError, Quantity, StrategyTag, Symbol, TradingMode,
+    Clock, ErrorCode, ErrorReference, Exchange, InstrumentCatalog, Money, OrderId, OrderRequest,
+    Price, PublicCode, PublicError, Quantity, StrategyTag, Symbol, TradingMode,
 };
 use asta_risk::{
     ApprovalTicket, FillReport, OrderContext, OrderSummary, RiskEngine, RiskEvent, RiskEventKind,
-    RiskStatus, TotpVerifier, TradingState,
+    RiskSnapshot, RiskStatus, TotpVerifier, TradingState,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -58,7 +58,7 @@ use build::mode_allows;
 pub use build::{GuardBuildError, GuardBuildErrorKind, GuardBuilder};
 use checks::Stage;
 use journal::SnapshotPlan;
-use record::log_unaudited;
+use record::{accepted_record, intent_record, log_unaudited};
 pub(crate) use record::{cancel_report_json, close_report_json};
 pub use resolve::{OutcomeDecision, UnresolvedOutcome};
 pub use sync::SyncReport;
@@ -255,7 +255,7 @@ pub struct Guard<B> {
     /// When the risk state lives in the trail: where snapshots go.
     snapshots: Option<Mutex<SnapshotPlan>>,
     /// One snapshot save at a time.
-    snapshot_saving: tokio::sync::Mutex<()>,
+    snapshot_saving: Arc<tokio::sync::Mutex<()>>,
     /// Modifications and cancels whose outcome is unknown, for `sync`.
     amend_unknown: Mutex<Vec<AmendUnknown>>,
     /// One reconciliation at a time (an order-book entry resolves at most

@@ -16,30 +16,28 @@ impl<B: Broker> Guard<B> {
         // No duplicate while an identical order's outcome is unknown, and a
         // rehearsal asks its venue first.
         self.duplicate_check("place", order).await?;
-        self.check_rehearsal_venue("place", strategy, &summary(order))
+        self.check_rehearsal_venue("place", strategy, || summary(order))
             .await?;
         // 4-5: the risk decision and, when approved, the order's intent,
         // appended in order under the engine's lock (the intent carries the
         // approval's journal entry), then made durable: the one fdatasync
         // of the order. Nothing leaves unless it is on disk.
         let mode = self.config.mode;
+        // A journaled guard's intent carries the approval's CHECK_ORDER
+        // entry, which holds the whole order: no second copy of it.
+        let with_summary = !self.is_journaled();
         let (decision, events) = self.risk_step(
             |risk| risk.check_order(order, &OrderContext::new()),
             |decision| {
                 let approval = decision.as_ref().ok()?;
-                Some(
-                    AuditEvent::order(
-                        "place_intent",
-                        strategy.as_str(),
-                        json!({
-                            "order": summary(order),
-                            "ticket": approval.ticket.get(),
-                            "notional": approval.notional.to_string(),
-                            "mode": mode.to_string(),
-                        }),
-                    )
-                    .typed_unchecked(),
-                )
+                Some(intent_record(
+                    order,
+                    approval.ticket.get(),
+                    approval.notional,
+                    mode,
+                    None,
+                    with_summary,
+                ))
             },
         );
         let staging = self.take_staging_failure();
@@ -144,16 +142,7 @@ impl<B: Broker> Guard<B> {
                 // intent without outcome: an unknown outcome at restart).
                 let (_, events) = self.risk_step(
                     |risk| risk.order_opened(id.clone(), order, Some(approval.ticket)),
-                    |()| {
-                        Some(
-                            AuditEvent::order(
-                                "place_accepted",
-                                strategy.as_str(),
-                                json!({"order_id": id.as_str(), "ticket": approval.ticket.get(), "order": summary(order)}),
-                            )
-                            .typed_unchecked(),
-                        )
-                    },
+                    |()| Some(accepted_record(order, &id, approval.ticket.get())),
                 );
                 self.audit_events(events).await;
                 self.track(id.clone(), strategy.clone(), Some(order.clone()));

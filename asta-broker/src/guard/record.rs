@@ -203,6 +203,61 @@ impl<B: Broker> Guard<B> {
     }
 }
 
+/// The `ORDER place_intent` record of an approved order (`basket`: the
+/// basket's size). Built from typed values only, encoded straight to the
+/// trail's bytes (no pattern scan of them). The record itself is not
+/// marked `typed_unchecked`: what [`risk_step`](Guard::risk_step) adds to
+/// it as ordinary details (journal entries with free text, such as a halt's
+/// reason) is still scanned.
+///
+/// `with_summary: false` leaves out the order's summary: for a single
+/// order of a journaled guard, whose intent carries the approval's
+/// CHECK_ORDER journal entry with the whole order (the trail scan reads it
+/// from there).
+pub(super) fn intent_record(
+    order: &OrderRequest,
+    ticket: u64,
+    notional: Money,
+    mode: TradingMode,
+    basket: Option<usize>,
+    with_summary: bool,
+) -> AuditEvent {
+    let mut event = AuditEvent::order("place_intent", order.strategy().as_str(), Value::Null);
+    if with_summary {
+        event = event.with_typed_detail_unchecked("order", &OrderSummary::from(order));
+    }
+    event = event
+        .with_typed_detail_unchecked("ticket", &ticket)
+        .with_typed_detail_unchecked("notional", &notional.to_string())
+        .with_typed_detail_unchecked("mode", &mode.to_string());
+    if let Some(size) = basket {
+        event = event.with_typed_detail_unchecked("basket", &size);
+    }
+    event
+}
+
+/// The `ORDER place_accepted` record: the broker's id for the intent's
+/// ticket (typed, like [`intent_record`]).
+pub(super) fn accepted_record(order: &OrderRequest, id: &OrderId, ticket: u64) -> AuditEvent {
+    AuditEvent::order("place_accepted", order.strategy().as_str(), Value::Null)
+        .with_typed_detail_unchecked("order_id", id.as_str())
+        .with_typed_detail_unchecked("ticket", &ticket)
+        .with_typed_detail_unchecked("order", &OrderSummary::from(order))
+}
+
+/// The `TRADE fill` record of a fill of order `id` (typed, like
+/// [`intent_record`]).
+pub(super) fn fill_record(strategy: &StrategyTag, id: &OrderId, fill: &FillReport) -> AuditEvent {
+    AuditEvent::trade("fill", strategy.as_str(), Value::Null)
+        .with_typed_detail_unchecked("order_id", id.as_str())
+        .with_typed_detail_unchecked("exchange", &fill.exchange.to_string())
+        .with_typed_detail_unchecked("symbol", fill.symbol.as_str())
+        .with_typed_detail_unchecked("product", &fill.product.to_string())
+        .with_typed_detail_unchecked("side", &fill.side.to_string())
+        .with_typed_detail_unchecked("quantity", &fill.quantity.get())
+        .with_typed_detail_unchecked("price", &fill.price.to_string())
+}
+
 /// Risk events that cannot go to the failed audit trail go to the log.
 pub(super) fn log_unaudited(events: Vec<RiskEvent>) {
     for event in events {
@@ -234,4 +289,282 @@ pub(crate) fn close_report_json(report: &CloseAllReport) -> Value {
             "reason": f.reason,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The typed records are byte for byte the records the guard built
+    //! through `serde_json::Value` before (kept here as the reference).
+
+    use asta_core::{PriceType, Product, Side};
+    use asta_risk::{EventCategory, JournalEntry};
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::risk_log::JOURNAL_FIELD;
+
+    fn legacy_intent(
+        order: &OrderRequest,
+        ticket: u64,
+        notional: Money,
+        mode: TradingMode,
+        basket: Option<usize>,
+        with_summary: bool,
+    ) -> AuditEvent {
+        let mut details = json!({
+            "order": summary(order),
+            "ticket": ticket,
+            "notional": notional.to_string(),
+            "mode": mode.to_string(),
+        });
+        if !with_summary && let Some(map) = details.as_object_mut() {
+            map.remove("order");
+        }
+        if let Some(size) = basket {
+            details["basket"] = json!(size);
+        }
+        AuditEvent::order("place_intent", order.strategy().as_str(), details).typed_unchecked()
+    }
+
+    fn legacy_accepted(order: &OrderRequest, id: &OrderId, ticket: u64) -> AuditEvent {
+        AuditEvent::order(
+            "place_accepted",
+            order.strategy().as_str(),
+            json!({"order_id": id.as_str(), "ticket": ticket, "order": summary(order)}),
+        )
+        .typed_unchecked()
+    }
+
+    fn legacy_fill(strategy: &StrategyTag, id: &OrderId, fill: &FillReport) -> AuditEvent {
+        AuditEvent::trade(
+            "fill",
+            strategy.as_str(),
+            json!({
+                "order_id": id.as_str(),
+                "exchange": fill.exchange.to_string(),
+                "symbol": fill.symbol.as_str(),
+                "product": fill.product.to_string(),
+                "side": fill.side.to_string(),
+                "quantity": fill.quantity.get(),
+                "price": fill.price.to_string(),
+            }),
+        )
+        .typed_unchecked()
+    }
+
+    /// How `risk_step` carried events and journal entries before.
+    fn legacy_carry(
+        record: AuditEvent,
+        events: &[RiskEvent],
+        entries: &[JournalEntry],
+    ) -> AuditEvent {
+        let folded: Vec<Value> = events
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect();
+        let list = serde_json::to_value(entries).unwrap_or(Value::Null);
+        record
+            .with_detail("risk_events", Value::Array(folded))
+            .with_detail(JOURNAL_FIELD, list)
+    }
+
+    fn typed_carry(
+        record: AuditEvent,
+        events: &[RiskEvent],
+        entries: &[JournalEntry],
+    ) -> AuditEvent {
+        let folded: Vec<&RiskEvent> = events.iter().collect();
+        record
+            .with_typed_detail_unchecked("risk_events", &folded)
+            .with_typed_detail_unchecked(JOURNAL_FIELD, &entries)
+    }
+
+    fn price(units: i64) -> Price {
+        Price::from_units(units).unwrap_or(Price::ZERO)
+    }
+
+    prop_compose! {
+        fn any_order()(
+            symbol in prop::sample::select(&["SBIN", "M&M", "NIFTY28NOV2424000CE", "BAJAJ-AUTO", "L&TFH"][..]),
+            exchange in prop::sample::select(&[Exchange::Nse, Exchange::Bse, Exchange::Nfo, Exchange::Mcx][..]),
+            buy in any::<bool>(),
+            kind in 0..4u8,
+            limit in 1..10_000_000i64,
+            trigger in 1..10_000_000i64,
+            product in prop::sample::select(&[Product::Mis, Product::Cnc, Product::Nrml][..]),
+            quantity in 1..1_000_000u64,
+            strategy in prop::sample::select(&["bench", "s_1", "momentum-2", "pass", "token"][..]),
+        ) -> Option<OrderRequest> {
+            let mut builder = OrderRequest::builder()
+                .symbol(Symbol::new(symbol).ok()?)
+                .exchange(exchange)
+                .side(if buy { Side::Buy } else { Side::Sell })
+                .product(product)
+                .quantity(Quantity::new(quantity).ok()?)
+                .strategy(StrategyTag::new(strategy).ok()?);
+            builder = match kind {
+                0 => builder.price_type(PriceType::Market),
+                1 => builder.price_type(PriceType::Limit).price(price(limit)),
+                2 => builder.price_type(PriceType::StopLoss).price(price(limit)).trigger_price(price(trigger)),
+                _ => builder.price_type(PriceType::StopLossMarket).trigger_price(price(trigger)),
+            };
+            builder.build().ok()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn typed_records_are_the_value_records_byte_for_byte(
+            order in any_order(),
+            ticket in any::<u64>(),
+            notional in any::<i64>(),
+            live in any::<bool>(),
+            basket in prop::option::of(1..50usize),
+            id in "[A-Z0-9-]{1,20}",
+            fill_quantity in 1..1_000_000u64,
+            fill_price in 1..10_000_000i64,
+            realized in any::<i64>(),
+            seq in any::<u64>(),
+            millis in 0..4_000_000_000_000i64,
+        ) {
+            let Some(order) = order else { return Ok(()) };
+            let Ok(id) = OrderId::new(&id) else { return Ok(()) };
+            let notional = Money::from_units(i128::from(notional));
+            let mode = if live { TradingMode::Live } else { TradingMode::Sandbox };
+            for with_summary in [true, false] {
+                prop_assert_eq!(
+                    intent_record(&order, ticket, notional, mode, basket, with_summary)
+                        .canonical_preview(),
+                    legacy_intent(&order, ticket, notional, mode, basket, with_summary)
+                        .canonical_preview()
+                );
+            }
+            prop_assert_eq!(
+                accepted_record(&order, &id, ticket).canonical_preview(),
+                legacy_accepted(&order, &id, ticket).canonical_preview()
+            );
+            let fill = FillReport {
+                exchange: order.exchange(),
+                symbol: order.symbol().clone(),
+                product: order.product(),
+                side: order.side(),
+                quantity: Quantity::new(fill_quantity).unwrap_or(order.quantity()),
+                price: price(fill_price),
+                strategy: order.strategy().clone(),
+                order_id: Some(id.clone()),
+            };
+            prop_assert_eq!(
+                fill_record(order.strategy(), &id, &fill).canonical_preview(),
+                legacy_fill(order.strategy(), &id, &fill).canonical_preview()
+            );
+            // The risk events and journal entries an order's records carry.
+            let at = Utc.timestamp_millis_opt(millis).single().unwrap_or_default();
+            let events = vec![
+                RiskEvent {
+                    seq,
+                    at,
+                    category: EventCategory::Risk,
+                    kind: RiskEventKind::FillRecorded {
+                        strategy: fill.strategy.clone(),
+                        exchange: fill.exchange,
+                        symbol: fill.symbol.clone(),
+                        product: fill.product,
+                        side: fill.side,
+                        quantity: fill.quantity,
+                        price: fill.price,
+                        realized: Money::from_units(i128::from(realized)),
+                    },
+                },
+                RiskEvent {
+                    seq: seq.wrapping_add(1),
+                    at,
+                    category: EventCategory::Risk,
+                    kind: RiskEventKind::OrderApproved {
+                        order: OrderSummary::from(&order),
+                        ticket,
+                        notional,
+                    },
+                },
+            ];
+            let order_json = serde_json::to_value(&order).unwrap_or_default();
+            let at_text = serde_json::to_value(at).unwrap_or_default();
+            let entries: Vec<JournalEntry> = [
+                json!({"v": 1, "seq": seq, "at": at_text, "input": {"input": "CHECK_ORDER",
+                    "order": order_json, "context": {"intentional_duplicate": live, "reference_price": null},
+                    "outcome": {"result": "APPROVED", "ticket": ticket, "notional": notional.to_string()}}}),
+                json!({"v": 1, "seq": seq, "at": at_text, "input": {"input": "ORDER_OPENED",
+                    "order_id": id.as_str(), "order": order_json, "ticket": ticket}}),
+                json!({"v": 1, "seq": seq, "at": at_text, "input": {"input": "RECORD_FILL",
+                    "fill": serde_json::to_value(&fill).unwrap_or_default()}}),
+                json!({"v": 1, "seq": seq, "at": at_text, "input": {"input": "ORDER_CLOSED",
+                    "order_id": id.as_str()}}),
+            ]
+            .into_iter()
+            .map(|value| JournalEntry::from_json_value(value).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()
+            .map_err(TestCaseError::fail)?;
+            let carrier = intent_record(&order, ticket, notional, mode, basket, live);
+            prop_assert_eq!(
+                typed_carry(carrier.clone(), &events, &entries).canonical_preview(),
+                legacy_carry(carrier, &events, &entries).canonical_preview()
+            );
+            // The whole step as `risk_step` assembles it: the approval
+            // event is left out (its CHECK_ORDER entry holds it), the fill
+            // event rides along, everything in one record, as before.
+            let step = super::super::journal::step_records(
+                Some(intent_record(&order, ticket, notional, mode, basket, live)),
+                &events,
+                &entries,
+            );
+            prop_assert_eq!(step.len(), 1);
+            let legacy = legacy_carry(
+                legacy_intent(&order, ticket, notional, mode, basket, live),
+                events.get(..1).unwrap_or_default(),
+                &entries,
+            );
+            prop_assert_eq!(
+                step.first().map(AuditEvent::canonical_preview),
+                Some(legacy.canonical_preview())
+            );
+        }
+    }
+
+    /// A journal entry that may hold free text (a halt's reason) riding in
+    /// an order's typed record is still pattern-scanned (before the typed
+    /// records, a typed carrier let it through unscanned).
+    #[test]
+    fn free_text_entries_in_a_typed_carrier_are_scanned() {
+        let order = OrderRequest::builder()
+            .symbol(Symbol::new("SBIN").unwrap_or_else(|e| panic!("{e}")))
+            .exchange(Exchange::Nse)
+            .side(Side::Buy)
+            .price_type(PriceType::Market)
+            .product(Product::Mis)
+            .quantity(Quantity::new(10).unwrap_or_else(|e| panic!("{e}")))
+            .strategy(StrategyTag::new("s").unwrap_or_else(|e| panic!("{e}")))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let halt = JournalEntry::from_json_value(json!({"v": 1, "seq": 9,
+            "at": "2026-11-27T04:00:00Z", "input": {"input": "HALT",
+            "scope": {"kind": "ACCOUNT"}, "reason": "broker said password=CANARY1"}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let carrier = intent_record(
+            &order,
+            3,
+            Money::from_rupees(8000),
+            TradingMode::Sandbox,
+            None,
+            false,
+        );
+        let step = super::super::journal::step_records(Some(carrier), &[], &[halt]);
+        let text: String = step.iter().map(AuditEvent::canonical_preview).collect();
+        assert!(
+            text.contains("place_intent") && text.contains("HALT"),
+            "{text}"
+        );
+        assert!(!text.contains("CANARY1"), "{text}");
+    }
 }

@@ -211,7 +211,7 @@ impl<B: Broker> Guard<B> {
             }
             self.duplicate_check("basket", order).await?;
         }
-        self.check_rehearsal_venue("basket", strategy, &subject)
+        self.check_rehearsal_venue("basket", strategy, || subject.clone())
             .await?;
         let mode = self.config.mode;
         let (decision, events) = self.risk_step_many(
@@ -221,18 +221,14 @@ impl<B: Broker> Guard<B> {
                     .iter()
                     .zip(approvals)
                     .map(|(order, approval)| {
-                        AuditEvent::order(
-                            "place_intent",
-                            order.strategy().as_str(),
-                            json!({
-                                "order": summary(order),
-                                "ticket": approval.ticket.get(),
-                                "notional": approval.notional.to_string(),
-                                "mode": mode.to_string(),
-                                "basket": orders.len(),
-                            }),
+                        intent_record(
+                            order,
+                            approval.ticket.get(),
+                            approval.notional,
+                            mode,
+                            Some(orders.len()),
+                            true,
                         )
-                        .typed_unchecked()
                     })
                     .collect(),
                 Err(_) => Vec::new(),

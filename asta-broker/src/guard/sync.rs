@@ -406,22 +406,9 @@ impl<B: Broker> Guard<B> {
             (fill, closed, strategy)
         };
         let filled = fill.is_some();
-        let fill_record = fill.as_ref().map(|fill| {
-            AuditEvent::trade(
-                "fill",
-                strategy.as_str(),
-                json!({
-                    "order_id": id.as_str(),
-                    "exchange": fill.exchange.to_string(),
-                    "symbol": fill.symbol.as_str(),
-                    "product": fill.product.to_string(),
-                    "side": fill.side.to_string(),
-                    "quantity": fill.quantity.get(),
-                    "price": fill.price.to_string(),
-                }),
-            )
-            .typed_unchecked()
-        });
+        let fill_record = fill
+            .as_ref()
+            .map(|fill| record::fill_record(&strategy, id, fill));
         let (_, events) = self.risk_step(
             |risk| {
                 if let Some(fill) = &fill {

@@ -59,7 +59,7 @@ impl<B: Broker> Guard<B> {
         &self,
         action: &str,
         strategy: &StrategyTag,
-        subject: &Value,
+        subject: impl FnOnce() -> Value,
     ) -> Result<(), BrokerError> {
         if !self.rehearsal_on_switchable_venue() {
             return Ok(());
@@ -68,6 +68,7 @@ impl<B: Broker> Guard<B> {
             return Ok(());
         };
         let mismatch = error.is_mode_mismatch();
+        let subject = subject();
         let wrapped = self
             .broker_error("check_venue", error, subject.clone(), Some(strategy))
             .await;
@@ -87,7 +88,7 @@ impl<B: Broker> Guard<B> {
             )
         };
         Err(self
-            .refuse(action, Stage::Mode, code, reason, strategy, subject.clone())
+            .refuse(action, Stage::Mode, code, reason, strategy, subject)
             .await)
     }
 }

@@ -9,7 +9,7 @@ use asta_audit::{AuditError, AuditRecord, Category, ChainKey, read_records};
 use asta_core::{
     Exchange, OrderRequest, Price, PriceType, Product, Quantity, Side, StrategyTag, Symbol,
 };
-use asta_risk::{JournalEntry, JournalError};
+use asta_risk::{JournalEntry, JournalError, OrderOutcome, RiskInput};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -184,16 +184,41 @@ fn intent(record: &AuditRecord) -> Result<UnknownPlacement, TrailReadError> {
         .get("ticket")
         .and_then(Value::as_u64)
         .ok_or_else(unreadable)?;
-    let order = record
-        .details
-        .get("order")
-        .and_then(order_from)
-        .ok_or_else(unreadable)?;
+    // A journaled guard's intent names its order only in the journal entry
+    // of the approval it carries (CHECK_ORDER, same ticket); others carry
+    // the order's summary.
+    let order = match record.details.get("order") {
+        Some(summary) => order_from(summary),
+        None => approved_order(record, ticket),
+    }
+    .ok_or_else(unreadable)?;
     Ok(UnknownPlacement {
         intent_seq: record.seq,
         attempted_at: record.ts,
         ticket,
         order,
+    })
+}
+
+/// The order of the CHECK_ORDER journal entry in `record` that approved
+/// `ticket`.
+fn approved_order(record: &AuditRecord, ticket: u64) -> Option<OrderRequest> {
+    let Some(Value::Array(items)) = record.details.get(JOURNAL_FIELD) else {
+        return None;
+    };
+    items.iter().find_map(|item| {
+        let entry = JournalEntry::from_json_value(item.clone()).ok()?;
+        match entry.input() {
+            RiskInput::CheckOrder {
+                order,
+                outcome:
+                    OrderOutcome::Approved {
+                        ticket: approved, ..
+                    },
+                ..
+            } if *approved == ticket => Some(order.clone()),
+            _ => None,
+        }
     })
 }
 
@@ -249,6 +274,21 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(good.ticket, 3);
         assert_eq!(good.order.quantity().get(), 10);
+        // Without a summary, the order comes from the approval's journal
+        // entry of the same ticket (and only that one).
+        let entry = json!({"v": 1, "seq": 5, "at": "2026-11-27T04:00:00Z", "input": {
+            "input": "CHECK_ORDER", "order": order.clone(),
+            "context": {"intentional_duplicate": false, "reference_price": null},
+            "outcome": {"result": "APPROVED", "ticket": 3, "notional": "8000"}}});
+        let journaled = intent(&record(
+            json!({"ticket": 3, "risk_journal": [entry.clone()]}),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(journaled.order, good.order);
+        assert!(matches!(
+            intent(&record(json!({"ticket": 4, "risk_journal": [entry]}))),
+            Err(TrailReadError::BadIntent { seq: 7 })
+        ));
         let mut bad_order = order.clone();
         bad_order["quantity"] = json!(0);
         for details in [
