@@ -677,4 +677,58 @@ mod tests {
         assert_eq!(body["mode"], "analyze");
         assert!(risk.error_body(ApiMode::Live).get("mode").is_none());
     }
+
+    /// The call observer sees each call that reaches the guard, and none
+    /// refused before it (here, a key the vault does not know).
+    #[tokio::test]
+    async fn the_call_observer_sees_each_guard_call_and_no_refused_key() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use asta_vault::ClientScope;
+
+        use crate::config::Config;
+        use crate::context::open_vault;
+
+        let dir = tempfile::tempdir().unwrap();
+        crate::commands::init::run(&crate::cli::InitArgs {
+            dir: Some(dir.path().to_path_buf()),
+        })
+        .unwrap();
+        let config = Config::from_file(&dir.path().join("asta.toml")).unwrap();
+        let key = {
+            let mut vault = open_vault(&config).unwrap();
+            let issued = vault
+                .issue_client_key(
+                    "reader",
+                    ClientScope::Read,
+                    None,
+                    chrono::TimeDelta::days(1),
+                )
+                .unwrap();
+            issued.key.expose_secret().to_owned()
+        };
+        let vault = open_vault(&config).unwrap();
+        let session = Arc::new(Session::open(&config, vault, None).await.unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let gateway = {
+            let seen = Arc::clone(&seen);
+            Gateway::new(
+                Arc::clone(&session),
+                &Limits::from_config(&config.file.serve),
+            )
+            .observe_calls(move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let body = json!({"apikey": key}).to_string();
+        let (status, _) = gateway.handle("funds", body.as_bytes(), peer).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        let unknown = json!({"apikey": format!("{key}x")}).to_string();
+        let (status, _) = gateway.handle("funds", unknown.as_bytes(), peer).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        session.close("test").await.unwrap();
+    }
 }
