@@ -62,7 +62,39 @@ impl Session {
         vault: Vault,
         live_code: Option<SecretString>,
     ) -> Result<Session, Failure> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Self::open_on(config, vault, live_code, Arc::new(SystemClock)).await
+    }
+
+    /// A sandbox session whose guard, risk engine and key checks read
+    /// `clock` instead of the system's: for load benches that must place
+    /// orders faster than SEBI's 10 a second allows in wall-clock time (a
+    /// clock that moves 101 ms at every reading keeps every risk limit
+    /// exact while orders go as fast as the machine allows).
+    ///
+    /// Refused outside sandbox mode: a paper or live session on any clock
+    /// but the system's would misjudge trading hours, rate limits and key
+    /// expiry.
+    pub async fn dangerous_open_sandbox_on_clock(
+        config: &Config,
+        vault: Vault,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Session, Failure> {
+        let mode = config.file.trading.mode;
+        if mode != TradingMode::Sandbox {
+            return Err(Failure::refused(
+                "only a sandbox session may run on a clock other than the system's",
+                anyhow::anyhow!("trading.mode is {mode}, not sandbox"),
+            ));
+        }
+        Self::open_on(config, vault, None, clock).await
+    }
+
+    async fn open_on(
+        config: &Config,
+        vault: Vault,
+        live_code: Option<SecretString>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Session, Failure> {
         let mode = config.file.trading.mode;
         let hours_waived = mode == TradingMode::Sandbox && config.file.sandbox.always_open;
         let audit = open_audit(config, &vault)?;
@@ -278,4 +310,50 @@ fn openalgo_key(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .api_key(&config.file.broker.api_key_entry, scope, clock.now())
         .map_err(vault_failure)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "tests: a failed unwrap is a failed test"
+    )]
+
+    use super::*;
+    use crate::cli::InitArgs;
+    use crate::context::open_vault;
+
+    /// A session on another clock is for the sandbox only: paper and live
+    /// are refused before anything is opened.
+    #[tokio::test]
+    async fn only_a_sandbox_session_runs_on_another_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::commands::init::run(&InitArgs {
+            dir: Some(dir.path().to_path_buf()),
+        })
+        .unwrap();
+        let mut config = Config::from_file(&dir.path().join("asta.toml")).unwrap();
+        for mode in [TradingMode::Paper, TradingMode::Live] {
+            config.file.trading.mode = mode;
+            let vault = open_vault(&config).unwrap();
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let refused = Session::dangerous_open_sandbox_on_clock(&config, vault, clock)
+                .await
+                .expect_err("a paper or live session on another clock");
+            assert_eq!(
+                refused.public.code(),
+                asta_core::ErrorCode::PermissionDenied
+            );
+            assert!(refused.hint.contains("sandbox"), "{}", refused.hint);
+        }
+        // The same project in sandbox mode opens on it.
+        config.file.trading.mode = TradingMode::Sandbox;
+        let vault = open_vault(&config).unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let session = Session::dangerous_open_sandbox_on_clock(&config, vault, clock)
+            .await
+            .unwrap();
+        session.close("test").await.unwrap();
+    }
 }
