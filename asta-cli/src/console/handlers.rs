@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use asta_audit::AuditEvent;
@@ -246,6 +246,12 @@ impl<B: Broker + 'static> Console<B> {
         MOUNT
     }
 
+    /// The sessions, locked (a poisoned lock is taken over: the table
+    /// stays usable after a panic elsewhere).
+    fn lock_sessions(&self) -> MutexGuard<'_, session::Sessions> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn lookup(&self, headers: &HeaderMap) -> Lookup {
         self.find(headers, true)
     }
@@ -258,7 +264,7 @@ impl<B: Broker + 'static> Console<B> {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(|h| session::cookie_value(h, session::COOKIE));
-        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sessions = self.lock_sessions();
         if touch {
             sessions.lookup(token, self.idle_timeout)
         } else {
@@ -337,11 +343,22 @@ impl<B: Broker + 'static> Console<B> {
         }
     }
 
+    /// Reads a POST's form and checks it ([`Console::check_post`]): the
+    /// preamble every action shares. The `Err` is the response to send.
+    async fn read_post(
+        &self,
+        what: &str,
+        headers: &HeaderMap,
+        source: &str,
+        body: Body,
+    ) -> Result<(Active, Form), Response> {
+        let form = Form::read(body).await?;
+        let active = self.check_post(what, headers, source, &form).await?;
+        Ok((active, form))
+    }
+
     fn flash(&self, active: &Active, message: String) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_flash(active, message);
+        self.lock_sessions().set_flash(active, message);
     }
 
     /// Records an action with its operator and outcome, leaves the outcome
@@ -447,9 +464,7 @@ async fn login<B: Broker + 'static>(
     match checked {
         Ok(operator) => {
             let token = console
-                .sessions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
+                .lock_sessions()
                 .create(&operator, console.idle_timeout);
             let Some(token) = token else {
                 return refused(
@@ -497,22 +512,11 @@ async fn logout<B: Broker + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match Form::read(body).await {
-        Ok(form) => form,
+    let (active, _form) = match console.read_post("sign-out", &headers, &source, body).await {
+        Ok(read) => read,
         Err(response) => return response,
     };
-    let active = match console
-        .check_post("sign-out", &headers, &source, &form)
-        .await
-    {
-        Ok(active) => active,
-        Err(response) => return response,
-    };
-    console
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&active);
+    console.lock_sessions().remove(&active);
     let event = AuditEvent::security(
         "console_sign_out",
         json!({"operator": active.operator, "source": source}),
@@ -559,12 +563,8 @@ async fn halt<B: Broker + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match Form::read(body).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    let active = match console.check_post("halt", &headers, &source, &form).await {
-        Ok(active) => active,
+    let (active, form) = match console.read_post("halt", &headers, &source, body).await {
+        Ok(read) => read,
         Err(response) => return response,
     };
     let reason = form
@@ -605,15 +605,8 @@ async fn flatten<B: Broker + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match Form::read(body).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    let active = match console
-        .check_post("flatten", &headers, &source, &form)
-        .await
-    {
-        Ok(active) => active,
+    let (active, form) = match console.read_post("flatten", &headers, &source, body).await {
+        Ok(read) => read,
         Err(response) => return response,
     };
     let reason = form
@@ -646,12 +639,8 @@ async fn reset<B: Broker + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match Form::read(body).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    let active = match console.check_post("reset", &headers, &source, &form).await {
-        Ok(active) => active,
+    let (active, form) = match console.read_post("reset", &headers, &source, body).await {
+        Ok(read) => read,
         Err(response) => return response,
     };
     let code = form.get("totp").unwrap_or_default().trim();
@@ -707,11 +696,7 @@ async fn index<B: Broker + 'static>(
         }
         Lookup::Missing => return redirect(&format!("{MOUNT}/login")),
     };
-    let flash = console
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take_flash(&active);
+    let flash = console.lock_sessions().take_flash(&active);
     html(
         StatusCode::OK,
         render(&console, &active, flash.as_deref()).await,
@@ -823,9 +808,7 @@ async fn events<B: Broker + 'static>(
             return None;
         }
         let live = console
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .lock_sessions()
             .still_active(&feed.active, console.idle_timeout);
         if !live {
             feed.ended = true;
