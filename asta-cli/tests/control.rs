@@ -15,8 +15,7 @@
     reason = "tests: a failed unwrap is a failed test"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -39,6 +38,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
 mod support;
+use support::fake_openalgo::FakeOpenAlgo;
 use support::{asta_with_stdin as asta, text};
 
 const CHILD_DIR: &str = "ASTA_CONTROL_CHILD_DIR";
@@ -458,108 +458,40 @@ fn kill_json_through_a_running_session_is_one_object_with_the_same_exit_code() {
     session.quit();
 }
 
-/// A fake OpenAlgo server on 127.0.0.1 that records every request path.
-struct FakeOpenAlgo {
-    url: String,
-    paths: Arc<Mutex<Vec<String>>>,
-}
-
-impl FakeOpenAlgo {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let paths = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&paths);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || serve_http(stream, &seen));
-            }
-        });
-        Self { url, paths }
-    }
-
-    fn count(&self, endpoint: &str) -> usize {
-        let path = format!("/api/v1/{endpoint}");
-        self.paths
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| **p == path)
-            .count()
-    }
-}
-
-fn serve_http(mut stream: std::net::TcpStream, seen: &Mutex<Vec<String>>) {
-    let mut buf = Vec::new();
-    loop {
-        let header_end = loop {
-            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break pos + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
-        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while buf.len() < header_end + length {
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        buf.drain(..header_end + length);
-        seen.lock().unwrap().push(path.clone());
-        let body = match path.as_str() {
-            "/api/v1/placeorder" => json!({"status": "success", "orderid": "1001"}),
-            "/api/v1/analyzer" => json!({
+/// What a live session and its kill ask the fake OpenAlgo.
+fn live_answers() -> [(&'static str, Value); 5] {
+    [
+        (
+            "placeorder",
+            json!({"status": "success", "orderid": "1001"}),
+        ),
+        (
+            "analyzer",
+            json!({
                 "status": "success",
                 "data": {"analyze_mode": false, "message": "Analyzer mode is off", "mode": "live", "total_logs": 0}
             }),
-            "/api/v1/cancelallorder" => json!({
+        ),
+        (
+            "cancelallorder",
+            json!({
                 "status": "success",
                 "canceled_orders": ["1001"],
                 "failed_cancellations": [],
                 "message": "Canceled 1 orders. Failed to cancel 0 orders."
             }),
-            "/api/v1/positionbook" => json!({"status": "success", "data": []}),
-            "/api/v1/orderbook" => {
-                json!({"status": "success", "data": {"orders": [], "statistics": {}}})
-            }
-            _ => json!({"status": "error", "message": "not in this fake"}),
-        }
-        .to_string();
-        let status = if body.contains("not in this fake") {
-            "404 Not Found"
-        } else {
-            "200 OK"
-        };
-        let answer = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if stream.write_all(answer.as_bytes()).is_err() {
-            return;
-        }
-    }
+        ),
+        ("positionbook", json!({"status": "success", "data": []})),
+        (
+            "orderbook",
+            json!({"status": "success", "data": {"orders": [], "statistics": {}}}),
+        ),
+    ]
 }
 
 #[test]
 fn a_stopped_session_gets_a_marker_and_its_orders_are_cancelled_at_the_broker() {
-    let server = FakeOpenAlgo::start();
+    let server = FakeOpenAlgo::start(&live_answers());
     let (dir, secret) = project(&format!(
         "[trading]\nmode = \"live\"\nallow_live_trading = true\n[broker]\nurl = \"{}\"\n",
         server.url

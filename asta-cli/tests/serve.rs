@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod support;
+use support::fake_openalgo::FakeOpenAlgo;
 use support::serve::{Project, Server};
 use support::{asta, asta_with_stdin, ok, text};
 
@@ -781,90 +782,30 @@ async fn tls_with_a_self_signed_certificate() {
     assert!(exit.success());
 }
 
-/// A fake live OpenAlgo server on 127.0.0.1: what a live session asks at
-/// start and for a quote; every request path is recorded.
-struct FakeOpenAlgo {
-    url: String,
-    paths: Arc<Mutex<Vec<String>>>,
-}
-
-impl FakeOpenAlgo {
-    fn start() -> FakeOpenAlgo {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let paths = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&paths);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || fake_openalgo_connection(stream, &seen));
-            }
-        });
-        FakeOpenAlgo { url, paths }
-    }
-}
-
-fn fake_openalgo_connection(mut stream: TcpStream, seen: &Mutex<Vec<String>>) {
-    let mut buf = Vec::new();
-    loop {
-        let header_end = loop {
-            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break pos + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
-        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while buf.len() < header_end + length {
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        buf.drain(..header_end + length);
-        seen.lock().unwrap().push(path.clone());
-        let body = match path.as_str() {
-            "/api/v1/analyzer" => json!({"status": "success",
+/// What a live session asks the fake OpenAlgo at start and for a quote.
+fn live_answers() -> [(&'static str, Value); 4] {
+    [
+        (
+            "analyzer",
+            json!({"status": "success",
                 "data": {"analyze_mode": false, "mode": "live", "total_logs": 0}}),
-            "/api/v1/positionbook" => json!({"status": "success", "data": []}),
-            "/api/v1/orderbook" => json!({"status": "success", "data": {"orders": [], "statistics": {}}}),
-            "/api/v1/quotes" => json!({"status": "success", "data": {"ask": 800.05, "bid": 799.95,
+        ),
+        ("positionbook", json!({"status": "success", "data": []})),
+        (
+            "orderbook",
+            json!({"status": "success", "data": {"orders": [], "statistics": {}}}),
+        ),
+        (
+            "quotes",
+            json!({"status": "success", "data": {"ask": 800.05, "bid": 799.95,
                 "high": 800.0, "low": 800.0, "ltp": 800.0, "oi": 0, "open": 800.0, "prev_close": 800.0, "volume": 1000}}),
-            _ => json!({"status": "error", "message": "not in this fake"}),
-        }
-        .to_string();
-        let status = if body.contains("not in this fake") {
-            "404 Not Found"
-        } else {
-            "200 OK"
-        };
-        let answer = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if stream.write_all(answer.as_bytes()).is_err() {
-            return;
-        }
-    }
+        ),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_session_starts_only_with_the_operators_totp() {
-    let fake = FakeOpenAlgo::start();
+    let fake = FakeOpenAlgo::start(&live_answers());
     let project = Project::new("127.0.0.1:0", "");
     let d = project.path();
     // Live mode: no [sandbox] settings (refused outside sandbox mode).
@@ -943,7 +884,7 @@ async fn a_live_session_starts_only_with_the_operators_totp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paper_session_prices_with_openalgo_quotes_and_answers_in_analyze_mode() {
-    let fake = FakeOpenAlgo::start();
+    let fake = FakeOpenAlgo::start(&live_answers());
     let project = Project::new("127.0.0.1:0", "");
     let d = project.path();
     let path = d.join("asta.toml");

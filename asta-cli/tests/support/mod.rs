@@ -48,4 +48,5 @@ pub fn ok(output: Output) -> String {
     assert!(output.status.success(), "{}", text(&output));
     text(&output)
 }
+pub mod fake_openalgo;
 pub mod serve;
