@@ -18,126 +18,14 @@
 mod cdp;
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
-use asta_vault::{Totp, TotpConfig};
-use chrono::Utc;
 use serde_json::{Value, json};
-use support::{asta, asta_with_stdin, ok};
-
-const TEST_RISK: &str = "
-[risk.breakers]
-max_rejections = 1000
-";
-
-struct Project {
-    dir: tempfile::TempDir,
-    secret: String,
-    last_step: Mutex<u64>,
-}
-
-impl Project {
-    fn new() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        ok(asta(d, &["init"]));
-        let path = d.join("asta.toml");
-        let config = std::fs::read_to_string(&path).unwrap();
-        let config = config.replace("listen = \"127.0.0.1:5010\"", "listen = \"127.0.0.1:0\"");
-        std::fs::write(&path, format!("{config}{TEST_RISK}")).unwrap();
-        let enroll = ok(asta(d, &["totp", "enroll"]));
-        let secret = enroll
-            .lines()
-            .find_map(|l| l.strip_prefix("secret: "))
-            .unwrap()
-            .to_owned();
-        Project {
-            dir,
-            secret,
-            last_step: Mutex::new(0),
-        }
-    }
-
-    /// A TOTP code the vault has not seen yet (the next unused step within
-    /// the accepted skew).
-    fn fresh_code(&self) -> String {
-        let totp = Totp::from_base32(
-            &secrecy::SecretString::from(self.secret.as_str()),
-            TotpConfig::default(),
-        )
-        .unwrap();
-        let mut last = self.last_step.lock().unwrap();
-        loop {
-            let current = u64::try_from(Utc::now().timestamp()).unwrap() / 30;
-            let step = (*last + 1).max(current.saturating_sub(1));
-            if step <= current + 1 {
-                *last = step;
-                let at = chrono::DateTime::from_timestamp(i64::try_from(step * 30).unwrap() + 1, 0)
-                    .unwrap();
-                return totp.code_at(at).unwrap().as_str().to_owned();
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-
-    fn issue(&self, name: &str, scope: &str) -> String {
-        let stdin = format!("{}\n", self.fresh_code());
-        let out = ok(asta_with_stdin(
-            self.dir.path(),
-            &["keys", "issue", name, "--scope", scope],
-            &stdin,
-        ));
-        out.split_whitespace()
-            .find(|w| w.starts_with("asta_ck_"))
-            .unwrap_or_else(|| panic!("no key in {out}"))
-            .to_owned()
-    }
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_asta"))
-            .current_dir(dir)
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let addr = first
-            .strip_prefix("asta serve: listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(|url| {
-                url.trim_start_matches("http://")
-                    .trim_start_matches("https://")
-            })
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-            .parse()
-            .unwrap();
-        // Keep reading so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::serve::{Project, Server};
 
 /// One JSON POST to the gateway; the answer's body.
 fn api(addr: SocketAddr, endpoint: &str, body: &Value) -> Value {
@@ -176,9 +64,9 @@ fn artifacts() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_asta_serve_halts_a_client_trading_through_the_gateway() {
     let chromium = cdp::Chromium::launch().unwrap_or_else(|problem| panic!("{problem}"));
-    let project = Project::new();
-    let admin = project.issue("ops", "admin");
-    let trader = project.issue("bot", "trade");
+    let project = Project::new("127.0.0.1:0", "");
+    let admin = project.issue("ops", "admin", None);
+    let trader = project.issue("bot", "trade", None);
     let server = Server::start(project.dir.path());
     let addr = server.addr;
 
@@ -275,39 +163,14 @@ async fn the_console_in_asta_serve_halts_a_client_trading_through_the_gateway() 
     assert!(status.success(), "{status}");
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let text = data_encoding::BASE64.encode(der);
-    let lines: Vec<&str> = text
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 #[tokio::test]
 async fn over_tls_the_console_cookie_is_secure_and_its_name_is_answered() {
     let name = "console.asta.test";
     let cert = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
-    let project = Project::new();
+    let project = Project::new("127.0.0.1:0", "");
     let d = project.dir.path();
-    std::fs::create_dir_all(d.join("tls")).unwrap();
-    std::fs::write(d.join("tls/cert.pem"), pem("CERTIFICATE", cert.cert.der())).unwrap();
-    let key = cert.signing_key.serialize_der();
-    std::fs::write(d.join("tls/key.pem"), pem("PRIVATE KEY", &key)).unwrap();
-    let path = d.join("asta.toml");
-    let config = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace(
-            "# tls_cert = \"tls/cert.pem\"",
-            "tls_cert = \"tls/cert.pem\"",
-        )
-        .replace("# tls_key = \"tls/key.pem\"", "tls_key = \"tls/key.pem\"");
-    std::fs::write(&path, config).unwrap();
-    let admin = project.issue("ops", "admin");
+    project.use_tls(cert.cert.der(), &cert.signing_key.serialize_der());
+    let admin = project.issue("ops", "admin", None);
     let server = Server::start(d);
 
     let mut roots = rustls::RootCertStore::empty();

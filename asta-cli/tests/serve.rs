@@ -134,19 +134,6 @@ fn all_text_under(dir: &Path) -> String {
 }
 
 /// DER as a PEM block.
-fn pem(label: &str, der: &[u8]) -> String {
-    let text = data_encoding::BASE64.encode(der);
-    let lines: Vec<&str> = text
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 fn loopback(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
 }
@@ -731,19 +718,7 @@ async fn tls_with_a_self_signed_certificate() {
     let extra = "";
     let project = Project::new("127.0.0.1:0", extra);
     let d = project.path();
-    std::fs::create_dir_all(d.join("tls")).unwrap();
-    std::fs::write(d.join("tls/cert.pem"), pem("CERTIFICATE", cert.cert.der())).unwrap();
-    let key = cert.signing_key.serialize_der();
-    std::fs::write(d.join("tls/key.pem"), pem("PRIVATE KEY", &key)).unwrap();
-    let path = d.join("asta.toml");
-    let config = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace(
-            "# tls_cert = \"tls/cert.pem\"",
-            "tls_cert = \"tls/cert.pem\"",
-        )
-        .replace("# tls_key = \"tls/key.pem\"", "tls_key = \"tls/key.pem\"");
-    std::fs::write(&path, config).unwrap();
+    project.use_tls(cert.cert.der(), &cert.signing_key.serialize_der());
     let reader = project.issue("reader", "read", None);
     let server = Server::start(d);
     let banner = server.stdout_seen.lock().unwrap().clone();

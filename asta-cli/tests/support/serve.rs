@@ -111,6 +111,25 @@ impl Project {
         }
     }
 
+    /// Serves over TLS: writes the certificate and key (DER) as
+    /// `tls/cert.pem` and `tls/key.pem` and turns on the configuration's
+    /// commented-out `tls_cert` and `tls_key`.
+    pub fn use_tls(&self, cert_der: &[u8], key_der: &[u8]) {
+        let d = self.path();
+        std::fs::create_dir_all(d.join("tls")).unwrap();
+        std::fs::write(d.join("tls/cert.pem"), pem("CERTIFICATE", cert_der)).unwrap();
+        std::fs::write(d.join("tls/key.pem"), pem("PRIVATE KEY", key_der)).unwrap();
+        let path = d.join("asta.toml");
+        let config = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(
+                "# tls_cert = \"tls/cert.pem\"",
+                "tls_cert = \"tls/cert.pem\"",
+            )
+            .replace("# tls_key = \"tls/key.pem\"", "tls_key = \"tls/key.pem\"");
+        std::fs::write(&path, config).unwrap();
+    }
+
     /// Issues a client key and returns its value.
     pub fn issue(&self, name: &str, scope: &str, strategy: Option<&str>) -> String {
         let mut args = vec!["keys", "issue", name, "--scope", scope];
@@ -128,6 +147,20 @@ impl Project {
             .unwrap_or_else(|| panic!("no key in {out}"))
             .to_owned()
     }
+}
+
+/// DER as PEM text with the given label, 64 characters a line.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let text = data_encoding::BASE64.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 // -------------------------------------------------------------- the server
