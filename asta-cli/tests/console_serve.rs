@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::serve::{Project, Server};
+use support::serve::{Project, Server, https_trusting};
 
 /// One JSON POST to the gateway; the answer's body.
 fn api(addr: SocketAddr, endpoint: &str, body: &Value) -> Value {
@@ -173,18 +173,7 @@ async fn over_tls_the_console_cookie_is_secure_and_its_name_is_answered() {
     let admin = project.issue("ops", "admin", None);
     let server = Server::start(d);
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let https = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .resolve(name, server.addr)
+    let https = https_trusting(cert.cert.der(), name, server.addr)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -22,14 +22,14 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod support;
 use support::fake_openalgo::FakeOpenAlgo;
-use support::serve::{Project, Server};
+use support::serve::{Project, Server, https_trusting};
 use support::{asta, asta_with_stdin, ok, text};
 
 // ------------------------------------------------------------------ HTTP
@@ -727,18 +727,7 @@ async fn tls_with_a_self_signed_certificate() {
         "{banner}"
     );
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let https = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .resolve("localhost", server.addr)
+    let https = https_trusting(cert.cert.der(), "localhost", server.addr)
         .build()
         .unwrap();
     let url = format!("https://localhost:{}/api/v1/funds", server.addr.port());
@@ -778,38 +767,44 @@ fn live_answers() -> [(&'static str, Value); 4] {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_session_starts_only_with_the_operators_totp() {
-    let fake = FakeOpenAlgo::start(&live_answers());
+/// A project in `mode` (`live` or `paper`) on the fake OpenAlgo: no
+/// `[sandbox]` settings (refused outside sandbox mode), live trading
+/// allowed in live mode, and an OpenAlgo API key in the vault with
+/// `scopes`.
+fn project_on_openalgo(fake: &FakeOpenAlgo, mode: &str, scopes: &[&str]) -> Project {
     let project = Project::new("127.0.0.1:0", "");
     let d = project.path();
-    // Live mode: no [sandbox] settings (refused outside sandbox mode).
     let path = d.join("asta.toml");
     let config = std::fs::read_to_string(&path).unwrap();
     let start = config.find("[sandbox]").unwrap();
     let end = config.find("[backup]").unwrap();
-    let config = format!("{}{}", &config[..start], &config[end..])
-        .replace("mode = \"sandbox\"", "mode = \"live\"")
-        .replace("allow_live_trading = false", "allow_live_trading = true")
+    let mut config = format!("{}{}", &config[..start], &config[end..])
+        .replace("mode = \"sandbox\"", &format!("mode = \"{mode}\""))
         .replace(
             "url = \"http://127.0.0.1:5000\"",
             &format!("url = \"{}\"", fake.url),
         );
+    if mode == "live" {
+        config = config.replace("allow_live_trading = false", "allow_live_trading = true");
+    }
     std::fs::write(&path, config).unwrap();
+    let mut args = vec!["vault", "set", "openalgo.api_key", "--api-key"];
+    for scope in scopes {
+        args.extend(["--scope", scope]);
+    }
     ok(asta_with_stdin(
         d,
-        &[
-            "vault",
-            "set",
-            "openalgo.api_key",
-            "--api-key",
-            "--scope",
-            "trade",
-            "--scope",
-            "read",
-        ],
+        &args,
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
     ));
+    project
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_session_starts_only_with_the_operators_totp() {
+    let fake = FakeOpenAlgo::start(&live_answers());
+    let project = project_on_openalgo(&fake, "live", &["trade", "read"]);
+    let d = project.path();
     let reader = project.issue("reader", "read", None);
 
     // A wrong code: the session refuses to start, and never listens.
@@ -860,31 +855,8 @@ async fn a_live_session_starts_only_with_the_operators_totp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paper_session_prices_with_openalgo_quotes_and_answers_in_analyze_mode() {
     let fake = FakeOpenAlgo::start(&live_answers());
-    let project = Project::new("127.0.0.1:0", "");
+    let project = project_on_openalgo(&fake, "paper", &["read"]);
     let d = project.path();
-    let path = d.join("asta.toml");
-    let config = std::fs::read_to_string(&path).unwrap();
-    let start = config.find("[sandbox]").unwrap();
-    let end = config.find("[backup]").unwrap();
-    let config = format!("{}{}", &config[..start], &config[end..])
-        .replace("mode = \"sandbox\"", "mode = \"paper\"")
-        .replace(
-            "url = \"http://127.0.0.1:5000\"",
-            &format!("url = \"{}\"", fake.url),
-        );
-    std::fs::write(&path, config).unwrap();
-    ok(asta_with_stdin(
-        d,
-        &[
-            "vault",
-            "set",
-            "openalgo.api_key",
-            "--api-key",
-            "--scope",
-            "read",
-        ],
-        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
-    ));
     let reader = project.issue("reader", "read", None);
     let server = Server::start(d);
     let banner = server.stdout_seen.lock().unwrap().clone();

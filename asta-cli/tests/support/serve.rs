@@ -163,6 +163,25 @@ pub fn pem(label: &str, der: &[u8]) -> String {
     )
 }
 
+/// A client builder that trusts only the certificate `cert_der` and sends
+/// `name` to `addr`.
+pub fn https_trusting(cert_der: &[u8], name: &str, addr: SocketAddr) -> reqwest::ClientBuilder {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(cert_der.to_vec()))
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .resolve(name, addr)
+}
+
 // -------------------------------------------------------------- the server
 
 /// A running `asta serve`.
