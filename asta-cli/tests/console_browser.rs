@@ -100,23 +100,15 @@ async fn an_operator_halts_a_trading_session_from_the_console_in_a_real_browser(
     .await;
 
     let mut page = chromium.new_page().await.expect("a tab");
-    page.goto(&base).await.expect("navigate");
-    page.wait_for(
-        "!!document.getElementById('sign-in')",
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("sent to the sign-in page");
+    page.open_sign_in(&base)
+        .await
+        .expect("sent to the sign-in page");
     page.screenshot(&artifacts().join("console-sign-in.png"), false)
         .await
         .expect("screenshot of the sign-in page");
-    page.eval(&format!(
-        "document.getElementById('key').value = '{ADMIN_KEY}';\
-         document.getElementById('totp').value = '{TOTP}';\
-         document.getElementById('sign-in').click(); true"
-    ))
-    .await
-    .expect("fill the form");
+    page.submit_sign_in(ADMIN_KEY, TOTP)
+        .await
+        .expect("fill the form");
     page.wait_for(
         "!!document.getElementById('state')",
         Duration::from_secs(10),

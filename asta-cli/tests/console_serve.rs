@@ -78,21 +78,9 @@ async fn the_console_in_asta_serve_halts_a_client_trading_through_the_gateway() 
 
     let base = format!("http://{addr}/console");
     let mut page = chromium.new_page().await.expect("a tab");
-    page.goto(&base).await.expect("navigate");
-    page.wait_for(
-        "!!document.getElementById('sign-in')",
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("the sign-in page");
+    page.open_sign_in(&base).await.expect("the sign-in page");
     let code = project.fresh_code();
-    page.eval(&format!(
-        "document.getElementById('key').value = '{admin}';\
-         document.getElementById('totp').value = '{code}';\
-         document.getElementById('sign-in').click(); true"
-    ))
-    .await
-    .expect("sign in");
+    page.submit_sign_in(&admin, &code).await.expect("sign in");
     page.wait_for(
         "!!document.getElementById('state')",
         Duration::from_secs(10),

@@ -210,6 +210,28 @@ impl Page {
         }
     }
 
+    /// Opens the console at `base` and waits (up to 10 s) for its sign-in
+    /// form.
+    pub(crate) async fn open_sign_in(&mut self, base: &str) -> Result<Duration, String> {
+        self.goto(base).await?;
+        self.wait_for(
+            "!!document.getElementById('sign-in')",
+            Duration::from_secs(10),
+        )
+        .await
+    }
+
+    /// Fills the sign-in form with an admin key and a TOTP code and
+    /// submits it.
+    pub(crate) async fn submit_sign_in(&mut self, key: &str, code: &str) -> Result<Value, String> {
+        self.eval(&format!(
+            "document.getElementById('key').value = '{key}';\
+             document.getElementById('totp').value = '{code}';\
+             document.getElementById('sign-in').click(); true"
+        ))
+        .await
+    }
+
     /// Saves a PNG of the whole page (`full`) or of the 1280x1000 viewport.
     pub(crate) async fn screenshot(&mut self, path: &Path, full: bool) -> Result<(), String> {
         // Headless Chromium now and then answers "Cannot take screenshot
