@@ -33,13 +33,13 @@ use asta_core::{
     StrategyTag, Symbol, TradingMode,
 };
 use asta_risk::{RiskEngine, StateStore};
-use asta_vault::{Scope, Totp, TotpConfig};
+use asta_vault::Scope;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
 mod support;
 use support::fake_openalgo::FakeOpenAlgo;
-use support::{asta_with_stdin as asta, text};
+use support::{asta_with_stdin as asta, enrolled_secret, text, totp_now};
 
 const CHILD_DIR: &str = "ASTA_CONTROL_CHILD_DIR";
 const INSTRUMENTS: &str = "exchange,symbol,tick_size,lot_size,freeze_quantity,band_lower,band_upper\nNSE,SBIN,0.05,1,,,\n";
@@ -56,19 +56,8 @@ fn project(extra_config: &str) -> (tempfile::TempDir, String) {
     assert!(asta(d, &["vault", "init"], "").status.success());
     let init = asta(d, &["risk", "init"], "");
     assert!(init.status.success(), "{}", text(&init));
-    let enroll = text(&asta(d, &["totp", "enroll"], ""));
-    let secret = enroll
-        .lines()
-        .find_map(|l| l.strip_prefix("secret: "))
-        .unwrap()
-        .to_owned();
+    let secret = enrolled_secret(&text(&asta(d, &["totp", "enroll"], "")));
     (dir, secret)
-}
-
-fn totp_now(secret: &str) -> String {
-    let totp =
-        Totp::from_base32(&secrecy::SecretString::from(secret), TotpConfig::default()).unwrap();
-    totp.code_at(Utc::now()).unwrap().as_str().to_owned()
 }
 
 /// Every record of the trail in `dir` (read after its writer closed it).

@@ -9,31 +9,18 @@
 
 use std::path::Path;
 
-use asta_vault::{Totp, TotpConfig};
-use chrono::Utc;
 use serde_json::Value;
 
 mod support;
-use support::{asta, asta_with_stdin, ok, text};
+use support::{asta, asta_with_stdin, enrolled_secret, ok, text, totp_now};
 
 /// A project made by `asta init`, with an enrolled operator TOTP.
 fn project() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(asta(d, &["init"]));
-    let enroll = ok(asta(d, &["totp", "enroll"]));
-    let secret = enroll
-        .lines()
-        .find_map(|l| l.strip_prefix("secret: "))
-        .unwrap()
-        .to_owned();
+    let secret = enrolled_secret(&ok(asta(d, &["totp", "enroll"])));
     (dir, secret)
-}
-
-fn totp_now(secret: &str) -> String {
-    let totp =
-        Totp::from_base32(&secrecy::SecretString::from(secret), TotpConfig::default()).unwrap();
-    totp.code_at(Utc::now()).unwrap().as_str().to_owned()
 }
 
 /// The key in an `issue`/`rotate` text output.

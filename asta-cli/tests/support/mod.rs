@@ -43,6 +43,28 @@ pub fn text(output: &Output) -> String {
     )
 }
 
+/// The base32 secret that `asta totp enroll` printed.
+pub fn enrolled_secret(enroll: &str) -> String {
+    enroll
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .unwrap()
+        .to_owned()
+}
+
+/// The operator's TOTP code for now, from the enrolled `secret`.
+pub fn totp_now(secret: &str) -> String {
+    let totp = asta_vault::Totp::from_base32(
+        &secrecy::SecretString::from(secret),
+        asta_vault::TotpConfig::default(),
+    )
+    .unwrap();
+    totp.code_at(chrono::Utc::now())
+        .unwrap()
+        .as_str()
+        .to_owned()
+}
+
 /// The text of a run that must have succeeded.
 pub fn ok(output: Output) -> String {
     assert!(output.status.success(), "{}", text(&output));

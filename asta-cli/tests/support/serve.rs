@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use asta_vault::{Totp, TotpConfig};
 use chrono::Utc;
 
-use super::{asta, asta_with_stdin, ok};
+use super::{asta, asta_with_stdin, enrolled_secret, ok};
 
 // ------------------------------------------------------------- the project
 
@@ -62,12 +62,7 @@ impl Project {
             )
             .replace("request_timeout_secs = 10", "request_timeout_secs = 4");
         std::fs::write(&path, format!("{config}{TEST_RISK}{extra}")).unwrap();
-        let enroll = ok(asta(d, &["totp", "enroll"]));
-        let secret = enroll
-            .lines()
-            .find_map(|l| l.strip_prefix("secret: "))
-            .unwrap()
-            .to_owned();
+        let secret = enrolled_secret(&ok(asta(d, &["totp", "enroll"])));
         Project {
             dir,
             secret,
