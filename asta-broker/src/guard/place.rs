@@ -133,10 +133,14 @@ impl<B: Broker> Guard<B> {
         // 6: the inner call.
         let attempted_at = self.clock.now();
         let in_flight = InFlight::enter(&self.in_flight);
-        let placed = self.inner.place_order(order).await;
+        let placed = self.inner.place_order_reporting(order).await;
         drop(in_flight);
         match placed {
-            Ok(id) => {
+            Ok(Placement {
+                order_id: id,
+                status,
+                ..
+            }) => {
                 // 7-8: the risk update and the outcome, in one step; durable
                 // with the next group commit (a crash before it leaves an
                 // intent without outcome: an unknown outcome at restart).
@@ -147,7 +151,14 @@ impl<B: Broker> Guard<B> {
                 self.audit_events(events).await;
                 self.track(id.clone(), strategy.clone(), Some(order.clone()));
                 if self.config.check_fills_after_place {
-                    self.refresh_order(&id).await;
+                    // The broker may have answered with the status already
+                    // (a simulator filling at once): no second question.
+                    match status {
+                        Some(status) => {
+                            self.apply_status(&status).await;
+                        }
+                        None => self.refresh_order(&id).await,
+                    }
                 }
                 Ok(id)
             }
