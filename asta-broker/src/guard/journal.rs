@@ -128,31 +128,48 @@ impl<B: Broker> Guard<B> {
         plan.pending = Some(risk.snapshot());
     }
 
-    /// Encodes, confirms and saves a snapshot taken by
-    /// [`risk_step`](Self::risk_step) ([`save_snapshot`]), off the engine's
-    /// lock and off the runtime's workers. The step that made it due still
-    /// waits for it, so the file is in place when that call returns (the
-    /// integration tests rely on it); only the copy of the state is taken
-    /// under the lock.
+    /// Starts saving a snapshot taken by [`risk_step`](Self::risk_step)
+    /// ([`save_snapshot`]: encode, confirm in the trail, save) in a
+    /// background task: no order waits for it, and only the copy of the
+    /// state was taken under the engine's lock. Outside a tokio runtime it
+    /// runs inline. [`wait_for_snapshots`](Self::wait_for_snapshots) and
+    /// [`close`](Self::close) wait for it.
     pub(crate) async fn flush_snapshot(&self) {
-        if let Some(job) = self.snapshot_job() {
-            job.await;
+        let Some(plan) = self.snapshots.as_ref() else {
+            return;
+        };
+        if plan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending
+            .is_none()
+        {
+            return;
+        }
+        let job = save_pending(
+            Arc::clone(plan),
+            self.audit.clone(),
+            Arc::clone(&self.snapshot_saving),
+        );
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(job)),
+            Err(_) => job.await,
         }
     }
 
-    /// The work of saving the pending snapshot, if any.
-    fn snapshot_job(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
-        let plan = self.snapshots.as_ref()?;
-        let (snapshot, store) = {
-            let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
-            (plan.pending.take()?, Arc::clone(&plan.store))
-        };
-        Some(save_snapshot(
-            snapshot,
-            store,
-            self.audit.clone(),
-            Arc::clone(&self.snapshot_saving),
-        ))
+    /// Waits until every risk snapshot taken so far is confirmed in the
+    /// trail and saved by its store (snapshots are saved in the background,
+    /// off the order path). [`close`](Self::close) does this too; a guard
+    /// that keeps its risk state in its own store returns at once.
+    pub async fn wait_for_snapshots(&self) {
+        if let Some(plan) = self.snapshots.as_ref() {
+            save_pending(
+                Arc::clone(plan),
+                self.audit.clone(),
+                Arc::clone(&self.snapshot_saving),
+            )
+            .await;
+        }
     }
 
     /// Ends the session cleanly: takes and saves a final snapshot (when the
@@ -180,20 +197,37 @@ impl<B: Broker> Guard<B> {
             log_unaudited(events);
             return Err(error);
         }
-        if let Some(job) = self.snapshot_job() {
-            job.await;
-        }
-        // Snapshots still being saved in the background finish first.
-        drop(self.snapshot_saving.lock().await);
+        // The final snapshot, after any still being saved in the background.
+        self.wait_for_snapshots().await;
         self.audit.sync_async().await?;
         Ok(())
     }
 }
 
+/// One snapshot save at a time: saves the newest snapshot taken and not
+/// yet saved, if any. (Snapshots taken while an older one is being saved
+/// wait; when several were taken meanwhile only the newest is saved, so the
+/// saved ones always go forward in the trail.)
+async fn save_pending(
+    plan: Arc<Mutex<SnapshotPlan>>,
+    audit: AuditLog,
+    saving: Arc<tokio::sync::Mutex<()>>,
+) {
+    let _one_at_a_time = saving.lock().await;
+    let taken = {
+        let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
+        plan.pending
+            .take()
+            .map(|snapshot| (snapshot, Arc::clone(&plan.store)))
+    };
+    if let Some((snapshot, store)) = taken {
+        save_snapshot(snapshot, store, audit).await;
+    }
+}
+
 /// Encodes `snapshot` and takes its digest (off the runtime's workers),
 /// records the `risk_snapshot` record that confirms it (covered journal
-/// seq, digest, size), then saves it; one snapshot at a time, in the order
-/// they were taken.
+/// seq, digest, size), then saves it.
 ///
 /// The confirmation is appended before the file is replaced, as the trail
 /// is the authority: a crash in between leaves the previous file, whose
@@ -205,9 +239,7 @@ async fn save_snapshot(
     snapshot: RiskSnapshot,
     store: Arc<dyn SnapshotStore>,
     audit: AuditLog,
-    saving: Arc<tokio::sync::Mutex<()>>,
 ) {
-    let _one_at_a_time = saving.lock().await;
     let covers = snapshot.covers_seq();
     let encoded = tokio::task::spawn_blocking(move || {
         snapshot.to_bytes().map(|bytes| {

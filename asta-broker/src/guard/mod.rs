@@ -253,7 +253,7 @@ pub struct Guard<B> {
     /// `audit_events` to act on.
     staging_failure: Mutex<Option<AuditError>>,
     /// When the risk state lives in the trail: where snapshots go.
-    snapshots: Option<Mutex<SnapshotPlan>>,
+    snapshots: Option<Arc<Mutex<SnapshotPlan>>>,
     /// One snapshot save at a time.
     snapshot_saving: Arc<tokio::sync::Mutex<()>>,
     /// Modifications and cancels whose outcome is unknown, for `sync`.
