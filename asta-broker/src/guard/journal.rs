@@ -294,11 +294,21 @@ pub(super) fn step_records(
     // free text (halts, breaker trips) stay records of their own, scanned.
     let mut records = Vec::with_capacity(events.len() + 2);
     let mut folded = Vec::new();
+    let fill_entry = entries
+        .iter()
+        .any(|entry| entry.input().kind() == "RECORD_FILL");
     for event in events {
         if first.is_some() && typed_event(event) {
             if !entries.is_empty() && matches!(event.kind, RiskEventKind::OrderApproved { .. }) {
                 // The journal's CHECK_ORDER entry holds the same facts
                 // (order, ticket, notional, outcome).
+                continue;
+            }
+            if fill_entry && matches!(event.kind, RiskEventKind::FillRecorded { .. }) {
+                // The journal's RECORD_FILL entry holds the fill (and the
+                // carrier, a `TRADE fill` record, its fields once more);
+                // the event adds only the realized P&L, which a replay of
+                // the journal computes again.
                 continue;
             }
             folded.push(event);

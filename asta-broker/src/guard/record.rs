@@ -512,18 +512,32 @@ mod tests {
                 legacy_carry(carrier, &events, &entries).canonical_preview()
             );
             // The whole step as `risk_step` assembles it: the approval
-            // event is left out (its CHECK_ORDER entry holds it), the fill
-            // event rides along, everything in one record, as before.
+            // and fill events are left out (the CHECK_ORDER and RECORD_FILL
+            // entries hold them), everything in one record.
             let step = super::super::journal::step_records(
                 Some(intent_record(&order, ticket, notional, mode, basket, live)),
                 &events,
                 &entries,
             );
             prop_assert_eq!(step.len(), 1);
+            let legacy = legacy_intent(&order, ticket, notional, mode, basket, live)
+                .with_detail(JOURNAL_FIELD, serde_json::to_value(&entries).unwrap_or(Value::Null));
+            prop_assert_eq!(
+                step.first().map(AuditEvent::canonical_preview),
+                Some(legacy.canonical_preview())
+            );
+            // Without a RECORD_FILL entry in the step the fill event still
+            // rides along: nothing else would hold it.
+            let without_fill = entries.get(..2).unwrap_or_default();
+            let step = super::super::journal::step_records(
+                Some(intent_record(&order, ticket, notional, mode, basket, live)),
+                &events,
+                without_fill,
+            );
             let legacy = legacy_carry(
                 legacy_intent(&order, ticket, notional, mode, basket, live),
                 events.get(..1).unwrap_or_default(),
-                &entries,
+                without_fill,
             );
             prop_assert_eq!(
                 step.first().map(AuditEvent::canonical_preview),
