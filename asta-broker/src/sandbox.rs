@@ -620,7 +620,9 @@ impl Broker for SandboxBroker {
         let mut state = self.lock();
         Self::fault(&mut state, SandboxOp::Place)?;
         let id = self.place_locked(&mut state, order)?;
-        let status = Self::find(&state, &id).ok().map(|(_, order)| status_of(order));
+        let status = Self::find(&state, &id)
+            .ok()
+            .map(|(_, order)| status_of(order));
         Ok(match status {
             Some(status) => Placement::with_status(id, status),
             None => Placement::id_only(id),

@@ -235,11 +235,7 @@ async fn save_pending(
 /// restore does not trust (it replays the trail instead). A failure is
 /// logged: the trail still holds every entry, so it costs only a longer
 /// replay at the next start.
-async fn save_snapshot(
-    snapshot: RiskSnapshot,
-    store: Arc<dyn SnapshotStore>,
-    audit: AuditLog,
-) {
+async fn save_snapshot(snapshot: RiskSnapshot, store: Arc<dyn SnapshotStore>, audit: AuditLog) {
     let covers = snapshot.covers_seq();
     let encoded = tokio::task::spawn_blocking(move || {
         snapshot.to_bytes().map(|bytes| {

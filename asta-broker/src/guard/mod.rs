@@ -38,7 +38,8 @@ use crate::risk_log::{JOURNAL_FIELD, SNAPSHOT_ACTION, SnapshotStore};
 use crate::{
     Alert, AlertSink, Broker, BrokerError, CancelAllReport, CloseAllReport, Confirm,
     ConfirmRefusal, ConfirmRequest, Funds, Holding, ModifyRequest, OrderBookEntry, OrderStatus,
-    Placement, Position, PositionKey, Quote, Severity, SmartOrderOutcome, TracingAlertSink, Trade, Venue,
+    Placement, Position, PositionKey, Quote, Severity, SmartOrderOutcome, TracingAlertSink, Trade,
+    Venue,
 };
 
 mod amend;
