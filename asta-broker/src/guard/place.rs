@@ -144,9 +144,19 @@ impl<B: Broker> Guard<B> {
                 // 7-8: the risk update and the outcome, in one step; durable
                 // with the next group commit (a crash before it leaves an
                 // intent without outcome: an unknown outcome at restart).
+                // A journaled guard's record carries the ORDER_OPENED entry,
+                // which holds the whole order: no second copy of it.
+                let with_summary = !self.is_journaled();
                 let (_, events) = self.risk_step(
                     |risk| risk.order_opened(id.clone(), order, Some(approval.ticket)),
-                    |()| Some(accepted_record(order, &id, approval.ticket.get())),
+                    |()| {
+                        Some(accepted_record(
+                            order,
+                            &id,
+                            approval.ticket.get(),
+                            with_summary,
+                        ))
+                    },
                 );
                 self.audit_events(events).await;
                 self.track(id.clone(), strategy.clone(), Some(order.clone()));

@@ -238,11 +238,24 @@ pub(super) fn intent_record(
 
 /// The `ORDER place_accepted` record: the broker's id for the intent's
 /// ticket (typed, like [`intent_record`]).
-pub(super) fn accepted_record(order: &OrderRequest, id: &OrderId, ticket: u64) -> AuditEvent {
-    AuditEvent::order("place_accepted", order.strategy().as_str(), Value::Null)
+///
+/// `with_summary: false` leaves out the order's summary: for a journaled
+/// guard, whose accepted record carries the ORDER_OPENED journal entry
+/// with the whole order (the trail scan needs only the ticket).
+pub(super) fn accepted_record(
+    order: &OrderRequest,
+    id: &OrderId,
+    ticket: u64,
+    with_summary: bool,
+) -> AuditEvent {
+    let event = AuditEvent::order("place_accepted", order.strategy().as_str(), Value::Null)
         .with_typed_detail_unchecked("order_id", id.as_str())
-        .with_typed_detail_unchecked("ticket", &ticket)
-        .with_typed_detail_unchecked("order", &OrderSummary::from(order))
+        .with_typed_detail_unchecked("ticket", &ticket);
+    if with_summary {
+        event.with_typed_detail_unchecked("order", &OrderSummary::from(order))
+    } else {
+        event
+    }
 }
 
 /// The `TRADE fill` record of a fill of order `id` (typed, like
@@ -443,7 +456,7 @@ mod tests {
                 );
             }
             prop_assert_eq!(
-                accepted_record(&order, &id, ticket).canonical_preview(),
+                accepted_record(&order, &id, ticket, true).canonical_preview(),
                 legacy_accepted(&order, &id, ticket).canonical_preview()
             );
             let fill = FillReport {
