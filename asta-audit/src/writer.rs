@@ -597,7 +597,7 @@ impl Shared {
         if self.durable_waiting.load(Ordering::Acquire) >= 2 {
             st.concurrent_until = start.checked_add(CONCURRENCY_MEMORY);
         }
-        if !st.concurrent_until.is_some_and(|until| start < until) {
+        if st.concurrent_until.is_none_or(|until| start >= until) {
             return st;
         }
         let budget = (last_sync_took / 2).min(MAX_GATHER);
