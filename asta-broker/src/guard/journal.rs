@@ -79,6 +79,20 @@ impl<B: Broker> Guard<B> {
         f: impl FnOnce(&mut RiskEngine) -> R,
         carrier: impl FnOnce(&R) -> Vec<AuditEvent>,
     ) -> (R, Vec<RiskEvent>) {
+        let (result, events, _) = self.risk_step_staged(f, carrier);
+        (result, events)
+    }
+
+    /// [`risk_step_many`](Self::risk_step_many) that also returns the seq
+    /// of the last record it appended (the carrier: an order's intent), so
+    /// that the caller waits for exactly that record to be durable
+    /// ([`make_durable_through`](Self::make_durable_through)) and not for
+    /// records other tasks appended after it.
+    pub(crate) fn risk_step_staged<R>(
+        &self,
+        f: impl FnOnce(&mut RiskEngine) -> R,
+        carrier: impl FnOnce(&R) -> Vec<AuditEvent>,
+    ) -> (R, Vec<RiskEvent>, Option<u64>) {
         let mut risk = self.lock_risk();
         let result = f(&mut risk);
         let events = risk.drain_events();
@@ -90,18 +104,24 @@ impl<B: Broker> Guard<B> {
         let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         self.snapshot_due(&mut risk, count);
         let staged = if records.is_empty() {
-            Ok(())
+            Ok(None)
         } else {
-            self.audit.append_batch(records, Wait::Deferred).map(drop)
+            self.audit
+                .append_batch(records, Wait::Deferred)
+                .map(|receipts| receipts.last().map(|r| r.seq))
         };
         drop(risk);
-        if let Err(error) = staged {
-            *self
-                .staging_failure
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(error);
-        }
-        (result, events)
+        let last = match staged {
+            Ok(last) => last,
+            Err(error) => {
+                *self
+                    .staging_failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(error);
+                None
+            }
+        };
+        (result, events, last)
     }
 
     /// Under the engine's lock: when `count` more entries make a snapshot

@@ -26,18 +26,20 @@ impl<B: Broker> Guard<B> {
         // A journaled guard's intent carries the approval's CHECK_ORDER
         // entry, which holds the whole order: no second copy of it.
         let with_summary = !self.is_journaled();
-        let (decision, events) = self.risk_step(
+        let (decision, events, intent_seq) = self.risk_step_staged(
             |risk| risk.check_order(order, &OrderContext::new()),
             |decision| {
-                let approval = decision.as_ref().ok()?;
-                Some(intent_record(
+                let Ok(approval) = decision.as_ref() else {
+                    return Vec::new();
+                };
+                vec![intent_record(
                     order,
                     approval.ticket.get(),
                     approval.notional,
                     mode,
                     None,
                     with_summary,
-                ))
+                )]
             },
         );
         let staging = self.take_staging_failure();
@@ -58,7 +60,7 @@ impl<B: Broker> Guard<B> {
         };
         let durable = match staging {
             Some(error) => Err(error),
-            None => self.make_durable().await,
+            None => self.make_durable_through(intent_seq).await,
         };
         if let Err(error) = durable {
             let (_, events) = self.risk_call(|risk| risk.release_approval(approval.ticket));

@@ -28,6 +28,21 @@ impl<B: Broker> Guard<B> {
         self.audit.sync_async().await.map(drop)
     }
 
+    /// Waits until the record `seq` (and so every record before it) is
+    /// durable, unless the trail buffers ORDER records; without a seq,
+    /// like [`make_durable`](Self::make_durable). Records other tasks
+    /// appended after `seq` are not waited for: under concurrency the
+    /// order does not miss a commit that already covers its intent.
+    pub(crate) async fn make_durable_through(&self, seq: Option<u64>) -> Result<(), AuditError> {
+        let Some(seq) = seq else {
+            return self.make_durable().await;
+        };
+        if self.audit.config().durability(Category::Order) == Durability::Buffered {
+            return Ok(());
+        }
+        self.audit.sync_through_async(seq).await.map(drop)
+    }
+
     /// The audit trail failed: halt (latched, persisted by the risk engine)
     /// and alert. The events of the halt cannot be audited; they are logged.
     pub(crate) async fn on_audit_failure(&self, error: &AuditError) {
