@@ -236,6 +236,7 @@ impl<B: Broker> GuardBuilder<B> {
                     last: now,
                     pending: None,
                     force_next: true,
+                    save_scheduled: false,
                 }))
             }),
             snapshot_saving: Arc::new(tokio::sync::Mutex::new(())),

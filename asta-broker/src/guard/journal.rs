@@ -48,6 +48,9 @@ pub(crate) struct SnapshotPlan {
     /// after a restore, so that a replay's outcome, such as a divergence
     /// halt, is not replayed again at every start).
     pub(crate) force_next: bool,
+    /// A background save task exists and will look at `pending` again
+    /// before it ends: no second task is spawned.
+    pub(crate) save_scheduled: bool,
 }
 
 impl<B: Broker> Guard<B> {
@@ -158,15 +161,14 @@ impl<B: Broker> Guard<B> {
         let Some(plan) = self.snapshots.as_ref() else {
             return;
         };
-        if plan
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending
-            .is_none()
         {
-            return;
+            let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
+            if plan.pending.is_none() || plan.save_scheduled {
+                return;
+            }
+            plan.save_scheduled = true;
         }
-        let job = save_pending(
+        let job = save_scheduled(
             Arc::clone(plan),
             self.audit.clone(),
             Arc::clone(&self.snapshot_saving),
@@ -183,12 +185,10 @@ impl<B: Broker> Guard<B> {
     /// that keeps its risk state in its own store returns at once.
     pub async fn wait_for_snapshots(&self) {
         if let Some(plan) = self.snapshots.as_ref() {
-            save_pending(
-                Arc::clone(plan),
-                self.audit.clone(),
-                Arc::clone(&self.snapshot_saving),
-            )
-            .await;
+            let _one_at_a_time = self.snapshot_saving.lock().await;
+            if let Some((snapshot, store)) = take_pending(plan) {
+                save_snapshot(snapshot, store, self.audit.clone()).await;
+            }
         }
     }
 
@@ -224,24 +224,41 @@ impl<B: Broker> Guard<B> {
     }
 }
 
-/// One snapshot save at a time: saves the newest snapshot taken and not
-/// yet saved, if any. (Snapshots taken while an older one is being saved
-/// wait; when several were taken meanwhile only the newest is saved, so the
-/// saved ones always go forward in the trail.)
-async fn save_pending(
+/// The pending snapshot and its store, taken out of the plan.
+fn take_pending(plan: &Mutex<SnapshotPlan>) -> Option<(RiskSnapshot, Arc<dyn SnapshotStore>)> {
+    let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
+    plan.pending
+        .take()
+        .map(|snapshot| (snapshot, Arc::clone(&plan.store)))
+}
+
+/// The background save task (at most one is scheduled at a time): saves
+/// the newest snapshot taken and not yet saved until there is none, one
+/// save at a time. Snapshots taken while one is being saved wait; when
+/// several were taken meanwhile only the newest is saved, so the saved ones
+/// always go forward in the trail and memory holds at most two.
+async fn save_scheduled(
     plan: Arc<Mutex<SnapshotPlan>>,
     audit: AuditLog,
     saving: Arc<tokio::sync::Mutex<()>>,
 ) {
-    let _one_at_a_time = saving.lock().await;
-    let taken = {
-        let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
-        plan.pending
-            .take()
-            .map(|snapshot| (snapshot, Arc::clone(&plan.store)))
-    };
-    if let Some((snapshot, store)) = taken {
-        save_snapshot(snapshot, store, audit).await;
+    loop {
+        let _one_at_a_time = saving.lock().await;
+        let taken = {
+            let mut guard = plan.lock().unwrap_or_else(PoisonError::into_inner);
+            let taken = guard
+                .pending
+                .take()
+                .map(|snapshot| (snapshot, Arc::clone(&guard.store)));
+            if taken.is_none() {
+                guard.save_scheduled = false;
+            }
+            taken
+        };
+        let Some((snapshot, store)) = taken else {
+            return;
+        };
+        save_snapshot(snapshot, store, audit.clone()).await;
     }
 }
 
