@@ -10,6 +10,38 @@ use crate::{
     OrderStatus, Position, PositionKey, Quote, SmartOrderOutcome, Trade,
 };
 
+/// What [`Broker::place_order_reporting`] returns: the broker's order id
+/// and, when the broker already knows it at placement (a simulator that
+/// fills a MARKET order at once), the order's status.
+///
+/// A status here saves the caller a [`Broker::order_status`] round trip;
+/// `None` means "ask if you need it".
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Placement {
+    /// The broker's order id.
+    pub order_id: OrderId,
+    /// The order's status as of the placement, when known.
+    pub status: Option<OrderStatus>,
+}
+
+impl Placement {
+    /// A placement that reports only the order id.
+    pub fn id_only(order_id: OrderId) -> Self {
+        Self {
+            order_id,
+            status: None,
+        }
+    }
+
+    /// A placement with the order's status as of the placement. A status
+    /// for another order id is dropped (the caller would ask for it).
+    pub fn with_status(order_id: OrderId, status: OrderStatus) -> Self {
+        let status = (status.order_id() == &order_id).then_some(status);
+        Self { order_id, status }
+    }
+}
+
 /// A place orders go: a real broker, a simulator, or a wrapper around either.
 ///
 /// Object safe (`Arc<dyn Broker>` works), `Send + Sync`, and implemented for
@@ -31,6 +63,19 @@ use crate::{
 pub trait Broker: Send + Sync {
     /// Places an order and returns the broker's order id.
     async fn place_order(&self, order: &OrderRequest) -> Result<OrderId, BrokerError>;
+
+    /// Places an order like [`place_order`](Broker::place_order) and also
+    /// reports the order's status when the broker knows it at once (the
+    /// [`SandboxBroker`](crate::SandboxBroker) fills MARKET orders at
+    /// placement). The [`Guard`](crate::Guard) calls this and skips its
+    /// status read after a placement when the status is here.
+    ///
+    /// Default: [`place_order`](Broker::place_order), no status. Override
+    /// it only where the status comes for free; the same contract applies
+    /// (never retried blindly, unknown outcomes said so).
+    async fn place_order_reporting(&self, order: &OrderRequest) -> Result<Placement, BrokerError> {
+        self.place_order(order).await.map(Placement::id_only)
+    }
 
     /// Changes a working order; returns its (possibly new) order id.
     async fn modify_order(&self, request: &ModifyRequest) -> Result<OrderId, BrokerError>;
@@ -268,6 +313,12 @@ macro_rules! forward_broker {
         impl<B: Broker + ?Sized> Broker for $ty {
             async fn place_order(&self, order: &OrderRequest) -> Result<OrderId, BrokerError> {
                 (**self).place_order(order).await
+            }
+            async fn place_order_reporting(
+                &self,
+                order: &OrderRequest,
+            ) -> Result<Placement, BrokerError> {
+                (**self).place_order_reporting(order).await
             }
             async fn modify_order(&self, request: &ModifyRequest) -> Result<OrderId, BrokerError> {
                 (**self).modify_order(request).await

@@ -221,7 +221,7 @@ mod url_policy;
 mod webhook;
 
 pub use alert::{Alert, AlertDelivery, AlertError, AlertSink, Severity, TracingAlertSink};
-pub use broker::{Broker, Venue};
+pub use broker::{Broker, Placement, Venue};
 pub use confirm::{
     Confirm, ConfirmRefusal, ConfirmRequest, DenyAll, TotpConfirm, VaultTotpVerifier,
 };

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use crate::matching::{self, evaluate};
 use crate::{
     Broker, BrokerError, CancelAllReport, CloseAllReport, ClosedPosition, Funds, ModifyRequest,
-    OrderBookEntry, OrderState, OrderStatus, Position, PositionFailure, PositionKey, Quote, Venue,
+    OrderBookEntry, OrderState, OrderStatus, Placement, Position, PositionFailure, PositionKey,
+    Quote, Venue,
 };
 
 /// Configuration of a [`SandboxBroker`].
@@ -611,6 +612,21 @@ impl Broker for SandboxBroker {
         let mut state = self.lock();
         Self::fault(&mut state, SandboxOp::Place)?;
         self.place_locked(&mut state, order)
+    }
+
+    /// The placement with the order's status read under the same lock (a
+    /// MARKET order with a quote is filled by then).
+    async fn place_order_reporting(&self, order: &OrderRequest) -> Result<Placement, BrokerError> {
+        let mut state = self.lock();
+        Self::fault(&mut state, SandboxOp::Place)?;
+        let id = self.place_locked(&mut state, order)?;
+        let status = Self::find(&state, &id)
+            .ok()
+            .map(|(_, order)| status_of(order));
+        Ok(match status {
+            Some(status) => Placement::with_status(id, status),
+            None => Placement::id_only(id),
+        })
     }
 
     async fn modify_order(&self, request: &ModifyRequest) -> Result<OrderId, BrokerError> {

@@ -55,6 +55,34 @@ async fn an_order_goes_through_every_step_and_is_recorded_in_order() {
 }
 
 #[tokio::test]
+async fn a_fill_reported_with_the_placement_is_not_asked_for_again() {
+    let s = sandbox_session(risk_config()).await;
+    // Were the guard to read the order's status after the placement, it
+    // would meet this failure and record it.
+    s.sandbox.fail_next(
+        SandboxOp::Status,
+        BrokerError::Unavailable {
+            detail: "status not available".into(),
+        },
+    );
+    s.guard
+        .place_order(&market(asta_core::Side::Buy, 10))
+        .await
+        .unwrap();
+    let status = s.guard.risk_status();
+    assert_eq!(status.positions.len(), 1);
+    assert_eq!(status.positions[0].net, 10);
+    assert_eq!(status.open_orders, 0);
+    s.guard.audit_log().sync().unwrap();
+    assert!(lines_with(&s.trail, "order_status_failed").is_empty());
+    assert_eq!(lines_with(&s.trail, "\"action\":\"fill\"").len(), 1);
+    // The injected failure is still queued: nobody asked.
+    let id = asta_core::OrderId::new("SBX-000001").unwrap();
+    let strategy = market(asta_core::Side::Buy, 10).strategy().clone();
+    assert!(s.sandbox.order_status(&strategy, &id).await.is_err());
+}
+
+#[tokio::test]
 async fn refusals_carry_a_reference_found_in_the_audit_record_with_the_detail() {
     let s = sandbox_session(risk_config()).await;
     // Off the tick grid: refused before risk and broker.

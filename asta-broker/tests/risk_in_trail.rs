@@ -121,6 +121,8 @@ async fn trade_a_day(dir: &Path, clock: &ManualClock) -> (Vec<u8>, Vec<u8>) {
     let s = session(dir, clock).await;
     quote(&s, clock, "800").await;
     s.guard.place_order(&order(Side::Buy, 100)).await.unwrap();
+    // Snapshots are saved in the background, off the order path.
+    s.guard.wait_for_snapshots().await;
     let first = std::fs::read(dir.join("risk.snapshot")).unwrap();
     clock.advance(TimeDelta::milliseconds(300));
     quote(&s, clock, "760").await;

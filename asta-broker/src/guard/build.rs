@@ -230,13 +230,14 @@ impl<B: Broker> GuardBuilder<B> {
             in_flight: AtomicUsize::new(0),
             staging_failure: Mutex::new(None),
             snapshots: self.restored.as_ref().map(|restored| {
-                Mutex::new(SnapshotPlan {
+                Arc::new(Mutex::new(SnapshotPlan {
                     store: Arc::clone(&restored.store),
                     entries_since: 0,
                     last: now,
                     pending: None,
                     force_next: true,
-                })
+                    save_scheduled: false,
+                }))
             }),
             snapshot_saving: Arc::new(tokio::sync::Mutex::new(())),
             amend_unknown: Mutex::new(Vec::new()),

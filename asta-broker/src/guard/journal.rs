@@ -48,6 +48,9 @@ pub(crate) struct SnapshotPlan {
     /// after a restore, so that a replay's outcome, such as a divergence
     /// halt, is not replayed again at every start).
     pub(crate) force_next: bool,
+    /// A background save task exists and will look at `pending` again
+    /// before it ends: no second task is spawned.
+    pub(crate) save_scheduled: bool,
 }
 
 impl<B: Broker> Guard<B> {
@@ -79,6 +82,20 @@ impl<B: Broker> Guard<B> {
         f: impl FnOnce(&mut RiskEngine) -> R,
         carrier: impl FnOnce(&R) -> Vec<AuditEvent>,
     ) -> (R, Vec<RiskEvent>) {
+        let (result, events, _) = self.risk_step_staged(f, carrier);
+        (result, events)
+    }
+
+    /// [`risk_step_many`](Self::risk_step_many) that also returns the seq
+    /// of the last record it appended (the carrier: an order's intent), so
+    /// that the caller waits for exactly that record to be durable
+    /// ([`make_durable_through`](Self::make_durable_through)) and not for
+    /// records other tasks appended after it.
+    pub(crate) fn risk_step_staged<R>(
+        &self,
+        f: impl FnOnce(&mut RiskEngine) -> R,
+        carrier: impl FnOnce(&R) -> Vec<AuditEvent>,
+    ) -> (R, Vec<RiskEvent>, Option<u64>) {
         let mut risk = self.lock_risk();
         let result = f(&mut risk);
         let events = risk.drain_events();
@@ -90,18 +107,24 @@ impl<B: Broker> Guard<B> {
         let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         self.snapshot_due(&mut risk, count);
         let staged = if records.is_empty() {
-            Ok(())
+            Ok(None)
         } else {
-            self.audit.append_batch(records, Wait::Deferred).map(drop)
+            self.audit
+                .append_batch(records, Wait::Deferred)
+                .map(|receipts| receipts.last().map(|r| r.seq))
         };
         drop(risk);
-        if let Err(error) = staged {
-            *self
-                .staging_failure
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(error);
-        }
-        (result, events)
+        let last = match staged {
+            Ok(last) => last,
+            Err(error) => {
+                *self
+                    .staging_failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(error);
+                None
+            }
+        };
+        (result, events, last)
     }
 
     /// Under the engine's lock: when `count` more entries make a snapshot
@@ -128,31 +151,45 @@ impl<B: Broker> Guard<B> {
         plan.pending = Some(risk.snapshot());
     }
 
-    /// Encodes, confirms and saves a snapshot taken by
-    /// [`risk_step`](Self::risk_step) ([`save_snapshot`]), off the engine's
-    /// lock and off the runtime's workers. The step that made it due still
-    /// waits for it, so the file is in place when that call returns (the
-    /// integration tests rely on it); only the copy of the state is taken
-    /// under the lock.
+    /// Starts saving a snapshot taken by [`risk_step`](Self::risk_step)
+    /// ([`save_snapshot`]: encode, confirm in the trail, save) in a
+    /// background task: no order waits for it, and only the copy of the
+    /// state was taken under the engine's lock. Outside a tokio runtime it
+    /// runs inline. [`wait_for_snapshots`](Self::wait_for_snapshots) and
+    /// [`close`](Self::close) wait for it.
     pub(crate) async fn flush_snapshot(&self) {
-        if let Some(job) = self.snapshot_job() {
-            job.await;
+        let Some(plan) = self.snapshots.as_ref() else {
+            return;
+        };
+        {
+            let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
+            if plan.pending.is_none() || plan.save_scheduled {
+                return;
+            }
+            plan.save_scheduled = true;
+        }
+        let job = save_scheduled(
+            Arc::clone(plan),
+            self.audit.clone(),
+            Arc::clone(&self.snapshot_saving),
+        );
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(job)),
+            Err(_) => job.await,
         }
     }
 
-    /// The work of saving the pending snapshot, if any.
-    fn snapshot_job(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
-        let plan = self.snapshots.as_ref()?;
-        let (snapshot, store) = {
-            let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
-            (plan.pending.take()?, Arc::clone(&plan.store))
-        };
-        Some(save_snapshot(
-            snapshot,
-            store,
-            self.audit.clone(),
-            Arc::clone(&self.snapshot_saving),
-        ))
+    /// Waits until every risk snapshot taken so far is confirmed in the
+    /// trail and saved by its store (snapshots are saved in the background,
+    /// off the order path). [`close`](Self::close) does this too; a guard
+    /// that keeps its risk state in its own store returns at once.
+    pub async fn wait_for_snapshots(&self) {
+        if let Some(plan) = self.snapshots.as_ref() {
+            let _one_at_a_time = self.snapshot_saving.lock().await;
+            if let Some((snapshot, store)) = take_pending(plan) {
+                save_snapshot(snapshot, store, self.audit.clone()).await;
+            }
+        }
     }
 
     /// Ends the session cleanly: takes and saves a final snapshot (when the
@@ -180,20 +217,54 @@ impl<B: Broker> Guard<B> {
             log_unaudited(events);
             return Err(error);
         }
-        if let Some(job) = self.snapshot_job() {
-            job.await;
-        }
-        // Snapshots still being saved in the background finish first.
-        drop(self.snapshot_saving.lock().await);
+        // The final snapshot, after any still being saved in the background.
+        self.wait_for_snapshots().await;
         self.audit.sync_async().await?;
         Ok(())
     }
 }
 
+/// The pending snapshot and its store, taken out of the plan.
+fn take_pending(plan: &Mutex<SnapshotPlan>) -> Option<(RiskSnapshot, Arc<dyn SnapshotStore>)> {
+    let mut plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
+    plan.pending
+        .take()
+        .map(|snapshot| (snapshot, Arc::clone(&plan.store)))
+}
+
+/// The background save task (at most one is scheduled at a time): saves
+/// the newest snapshot taken and not yet saved until there is none, one
+/// save at a time. Snapshots taken while one is being saved wait; when
+/// several were taken meanwhile only the newest is saved, so the saved ones
+/// always go forward in the trail and memory holds at most two.
+async fn save_scheduled(
+    plan: Arc<Mutex<SnapshotPlan>>,
+    audit: AuditLog,
+    saving: Arc<tokio::sync::Mutex<()>>,
+) {
+    loop {
+        let _one_at_a_time = saving.lock().await;
+        let taken = {
+            let mut guard = plan.lock().unwrap_or_else(PoisonError::into_inner);
+            let taken = guard
+                .pending
+                .take()
+                .map(|snapshot| (snapshot, Arc::clone(&guard.store)));
+            if taken.is_none() {
+                guard.save_scheduled = false;
+            }
+            taken
+        };
+        let Some((snapshot, store)) = taken else {
+            return;
+        };
+        save_snapshot(snapshot, store, audit.clone()).await;
+    }
+}
+
 /// Encodes `snapshot` and takes its digest (off the runtime's workers),
 /// records the `risk_snapshot` record that confirms it (covered journal
-/// seq, digest, size), then saves it; one snapshot at a time, in the order
-/// they were taken.
+/// seq, digest, size), then saves it.
 ///
 /// The confirmation is appended before the file is replaced, as the trail
 /// is the authority: a crash in between leaves the previous file, whose
@@ -201,13 +272,7 @@ impl<B: Broker> Guard<B> {
 /// restore does not trust (it replays the trail instead). A failure is
 /// logged: the trail still holds every entry, so it costs only a longer
 /// replay at the next start.
-async fn save_snapshot(
-    snapshot: RiskSnapshot,
-    store: Arc<dyn SnapshotStore>,
-    audit: AuditLog,
-    saving: Arc<tokio::sync::Mutex<()>>,
-) {
-    let _one_at_a_time = saving.lock().await;
+async fn save_snapshot(snapshot: RiskSnapshot, store: Arc<dyn SnapshotStore>, audit: AuditLog) {
     let covers = snapshot.covers_seq();
     let encoded = tokio::task::spawn_blocking(move || {
         snapshot.to_bytes().map(|bytes| {
@@ -262,11 +327,21 @@ pub(super) fn step_records(
     // free text (halts, breaker trips) stay records of their own, scanned.
     let mut records = Vec::with_capacity(events.len() + 2);
     let mut folded = Vec::new();
+    let fill_entry = entries
+        .iter()
+        .any(|entry| entry.input().kind() == "RECORD_FILL");
     for event in events {
         if first.is_some() && typed_event(event) {
             if !entries.is_empty() && matches!(event.kind, RiskEventKind::OrderApproved { .. }) {
                 // The journal's CHECK_ORDER entry holds the same facts
                 // (order, ticket, notional, outcome).
+                continue;
+            }
+            if fill_entry && matches!(event.kind, RiskEventKind::FillRecorded { .. }) {
+                // The journal's RECORD_FILL entry holds the fill (and the
+                // carrier, a `TRADE fill` record, its fields once more);
+                // the event adds only the realized P&L, which a replay of
+                // the journal computes again.
                 continue;
             }
             folded.push(event);

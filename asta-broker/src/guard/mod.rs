@@ -38,7 +38,8 @@ use crate::risk_log::{JOURNAL_FIELD, SNAPSHOT_ACTION, SnapshotStore};
 use crate::{
     Alert, AlertSink, Broker, BrokerError, CancelAllReport, CloseAllReport, Confirm,
     ConfirmRefusal, ConfirmRequest, Funds, Holding, ModifyRequest, OrderBookEntry, OrderStatus,
-    Position, PositionKey, Quote, Severity, SmartOrderOutcome, TracingAlertSink, Trade, Venue,
+    Placement, Position, PositionKey, Quote, Severity, SmartOrderOutcome, TracingAlertSink, Trade,
+    Venue,
 };
 
 mod amend;
@@ -253,7 +254,7 @@ pub struct Guard<B> {
     /// `audit_events` to act on.
     staging_failure: Mutex<Option<AuditError>>,
     /// When the risk state lives in the trail: where snapshots go.
-    snapshots: Option<Mutex<SnapshotPlan>>,
+    snapshots: Option<Arc<Mutex<SnapshotPlan>>>,
     /// One snapshot save at a time.
     snapshot_saving: Arc<tokio::sync::Mutex<()>>,
     /// Modifications and cancels whose outcome is unknown, for `sync`.

@@ -26,18 +26,20 @@ impl<B: Broker> Guard<B> {
         // A journaled guard's intent carries the approval's CHECK_ORDER
         // entry, which holds the whole order: no second copy of it.
         let with_summary = !self.is_journaled();
-        let (decision, events) = self.risk_step(
+        let (decision, events, intent_seq) = self.risk_step_staged(
             |risk| risk.check_order(order, &OrderContext::new()),
             |decision| {
-                let approval = decision.as_ref().ok()?;
-                Some(intent_record(
+                let Ok(approval) = decision.as_ref() else {
+                    return Vec::new();
+                };
+                vec![intent_record(
                     order,
                     approval.ticket.get(),
                     approval.notional,
                     mode,
                     None,
                     with_summary,
-                ))
+                )]
             },
         );
         let staging = self.take_staging_failure();
@@ -58,7 +60,7 @@ impl<B: Broker> Guard<B> {
         };
         let durable = match staging {
             Some(error) => Err(error),
-            None => self.make_durable().await,
+            None => self.make_durable_through(intent_seq).await,
         };
         if let Err(error) = durable {
             let (_, events) = self.risk_call(|risk| risk.release_approval(approval.ticket));
@@ -133,21 +135,42 @@ impl<B: Broker> Guard<B> {
         // 6: the inner call.
         let attempted_at = self.clock.now();
         let in_flight = InFlight::enter(&self.in_flight);
-        let placed = self.inner.place_order(order).await;
+        let placed = self.inner.place_order_reporting(order).await;
         drop(in_flight);
         match placed {
-            Ok(id) => {
+            Ok(Placement {
+                order_id: id,
+                status,
+                ..
+            }) => {
                 // 7-8: the risk update and the outcome, in one step; durable
                 // with the next group commit (a crash before it leaves an
                 // intent without outcome: an unknown outcome at restart).
+                // A journaled guard's record carries the ORDER_OPENED entry,
+                // which holds the whole order: no second copy of it.
+                let with_summary = !self.is_journaled();
                 let (_, events) = self.risk_step(
                     |risk| risk.order_opened(id.clone(), order, Some(approval.ticket)),
-                    |()| Some(accepted_record(order, &id, approval.ticket.get())),
+                    |()| {
+                        Some(accepted_record(
+                            order,
+                            &id,
+                            approval.ticket.get(),
+                            with_summary,
+                        ))
+                    },
                 );
                 self.audit_events(events).await;
                 self.track(id.clone(), strategy.clone(), Some(order.clone()));
                 if self.config.check_fills_after_place {
-                    self.refresh_order(&id).await;
+                    // The broker may have answered with the status already
+                    // (a simulator filling at once): no second question.
+                    match status {
+                        Some(status) => {
+                            self.apply_status(&status).await;
+                        }
+                        None => self.refresh_order(&id).await,
+                    }
                 }
                 Ok(id)
             }

@@ -28,6 +28,21 @@ impl<B: Broker> Guard<B> {
         self.audit.sync_async().await.map(drop)
     }
 
+    /// Waits until the record `seq` (and so every record before it) is
+    /// durable, unless the trail buffers ORDER records; without a seq,
+    /// like [`make_durable`](Self::make_durable). Records other tasks
+    /// appended after `seq` are not waited for: under concurrency the
+    /// order does not miss a commit that already covers its intent.
+    pub(crate) async fn make_durable_through(&self, seq: Option<u64>) -> Result<(), AuditError> {
+        let Some(seq) = seq else {
+            return self.make_durable().await;
+        };
+        if self.audit.config().durability(Category::Order) == Durability::Buffered {
+            return Ok(());
+        }
+        self.audit.sync_through_async(seq).await.map(drop)
+    }
+
     /// The audit trail failed: halt (latched, persisted by the risk engine)
     /// and alert. The events of the halt cannot be audited; they are logged.
     pub(crate) async fn on_audit_failure(&self, error: &AuditError) {
@@ -238,11 +253,24 @@ pub(super) fn intent_record(
 
 /// The `ORDER place_accepted` record: the broker's id for the intent's
 /// ticket (typed, like [`intent_record`]).
-pub(super) fn accepted_record(order: &OrderRequest, id: &OrderId, ticket: u64) -> AuditEvent {
-    AuditEvent::order("place_accepted", order.strategy().as_str(), Value::Null)
+///
+/// `with_summary: false` leaves out the order's summary: for a journaled
+/// guard, whose accepted record carries the ORDER_OPENED journal entry
+/// with the whole order (the trail scan needs only the ticket).
+pub(super) fn accepted_record(
+    order: &OrderRequest,
+    id: &OrderId,
+    ticket: u64,
+    with_summary: bool,
+) -> AuditEvent {
+    let event = AuditEvent::order("place_accepted", order.strategy().as_str(), Value::Null)
         .with_typed_detail_unchecked("order_id", id.as_str())
-        .with_typed_detail_unchecked("ticket", &ticket)
-        .with_typed_detail_unchecked("order", &OrderSummary::from(order))
+        .with_typed_detail_unchecked("ticket", &ticket);
+    if with_summary {
+        event.with_typed_detail_unchecked("order", &OrderSummary::from(order))
+    } else {
+        event
+    }
 }
 
 /// The `TRADE fill` record of a fill of order `id` (typed, like
@@ -443,7 +471,7 @@ mod tests {
                 );
             }
             prop_assert_eq!(
-                accepted_record(&order, &id, ticket).canonical_preview(),
+                accepted_record(&order, &id, ticket, true).canonical_preview(),
                 legacy_accepted(&order, &id, ticket).canonical_preview()
             );
             let fill = FillReport {
@@ -512,18 +540,32 @@ mod tests {
                 legacy_carry(carrier, &events, &entries).canonical_preview()
             );
             // The whole step as `risk_step` assembles it: the approval
-            // event is left out (its CHECK_ORDER entry holds it), the fill
-            // event rides along, everything in one record, as before.
+            // and fill events are left out (the CHECK_ORDER and RECORD_FILL
+            // entries hold them), everything in one record.
             let step = super::super::journal::step_records(
                 Some(intent_record(&order, ticket, notional, mode, basket, live)),
                 &events,
                 &entries,
             );
             prop_assert_eq!(step.len(), 1);
+            let legacy = legacy_intent(&order, ticket, notional, mode, basket, live)
+                .with_detail(JOURNAL_FIELD, serde_json::to_value(&entries).unwrap_or(Value::Null));
+            prop_assert_eq!(
+                step.first().map(AuditEvent::canonical_preview),
+                Some(legacy.canonical_preview())
+            );
+            // Without a RECORD_FILL entry in the step the fill event still
+            // rides along: nothing else would hold it.
+            let without_fill = entries.get(..2).unwrap_or_default();
+            let step = super::super::journal::step_records(
+                Some(intent_record(&order, ticket, notional, mode, basket, live)),
+                &events,
+                without_fill,
+            );
             let legacy = legacy_carry(
                 legacy_intent(&order, ticket, notional, mode, basket, live),
                 events.get(..1).unwrap_or_default(),
-                &entries,
+                without_fill,
             );
             prop_assert_eq!(
                 step.first().map(AuditEvent::canonical_preview),
