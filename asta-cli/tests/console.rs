@@ -678,3 +678,36 @@ async fn the_page_shows_each_strategys_state_and_why() {
     );
     assert!(!page.contains("rejections <script>"));
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_posts_is_refused_every_time_but_recorded_within_a_budget() {
+    let session = Session::start().await;
+    let app = session.app(IDLE);
+    // What a page in the operator's browser could send in a loop: forms
+    // posted from another site, which carry no cookie.
+    for _ in 0..60 {
+        let reply = post_with(
+            &app,
+            "/console/halt",
+            None,
+            &[("reason", "flood")],
+            &[
+                ("origin", "http://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    }
+    assert_eq!(session.guard.trading_state(), TradingState::Active);
+    // Twenty refusals recorded one by one, then one record that the rest
+    // are being counted: the trail that carries the orders is not flooded.
+    assert_eq!(count(&session, "console_refused"), 20);
+    assert_eq!(count(&session, "console_refusals_counting"), 1);
+    assert!(
+        session
+            .records()
+            .iter()
+            .any(|(a, _, d)| a == "console_refusals_counting" && d.contains("127.0.0.1"))
+    );
+}

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use asta_audit::AuditEvent;
+use asta_audit::{AuditEvent, Wait};
 use asta_broker::{Broker, EmergencyReport};
 use axum::Router;
 use axum::body::Body;
@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+use super::refusals::{self, Verdict};
 use super::session::{self, Active, Lookup};
 use super::{Console, MOUNT, assets, page};
 
@@ -280,6 +281,44 @@ impl<B: Broker + 'static> Console<B> {
         }
     }
 
+    /// Records a refusal from `source` durably, within the source's budget
+    /// of refusal records ([`super::refusals`]): past it, one record says
+    /// the rest are counted, and their count is recorded later.
+    async fn audit_refusal(&self, source: &str, event: AuditEvent) {
+        let verdict = self
+            .refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .judge(source, std::time::Instant::now());
+        let log = self.guard.audit_log();
+        let mut events = Vec::with_capacity(2);
+        match verdict {
+            Verdict::Record { earlier_suppressed } => {
+                if earlier_suppressed > 0 {
+                    events.push(AuditEvent::security(
+                        "console_refusals_counted",
+                        json!({"source": source, "refusals": earlier_suppressed,
+                               "window_secs": refusals::WINDOW.as_secs()}),
+                    ));
+                }
+                events.push(event);
+            }
+            Verdict::StartCounting => events.push(AuditEvent::security(
+                "console_refusals_counting",
+                json!({"source": source, "recorded": refusals::RECORDS_PER_WINDOW,
+                       "window_secs": refusals::WINDOW.as_secs(),
+                       "note": "further refusals from this source in this window are counted, not recorded one by one"}),
+            )),
+            Verdict::Count => {}
+        }
+        if events.is_empty() {
+            return;
+        }
+        if let Err(error) = log.append_batch_async(events, Wait::Durable).await {
+            tracing::error!(%error, "console: a refusal record could not be written");
+        }
+    }
+
     /// Refuses a request (403), recording why.
     async fn refuse(
         &self,
@@ -295,7 +334,7 @@ impl<B: Broker + 'static> Console<B> {
         if let Some(operator) = operator {
             event = event.with_actor(operator.to_owned());
         }
-        self.audit(event).await;
+        self.audit_refusal(source, event).await;
         let message = format!("{what} refused: {reason}. Nothing was changed.");
         html(StatusCode::FORBIDDEN, page::refused(&message))
     }
@@ -429,7 +468,7 @@ async fn login<B: Broker + 'static>(
             "console_sign_in_refused",
             json!({"source": source, "reason": why}),
         );
-        console.audit(event).await;
+        console.audit_refusal(&source, event).await;
         return refused(StatusCode::FORBIDDEN, "Sign-in refused.");
     }
     let guard = &console.guard;
@@ -444,7 +483,7 @@ async fn login<B: Broker + 'static>(
             "console_sign_in_refused",
             json!({"source": source, "reason": "too many failed sign-ins from this source", "blocked_until": until}),
         );
-        console.audit(event).await;
+        console.audit_refusal(&source, event).await;
         let message = format!(
             "Too many failed sign-ins from this address; try again after {}.",
             until.format("%H:%M:%S UTC")

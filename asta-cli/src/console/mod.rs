@@ -74,6 +74,7 @@ mod assets;
 mod chart;
 mod handlers;
 mod page;
+mod refusals;
 mod serving;
 mod session;
 mod tail;
@@ -314,6 +315,8 @@ pub(crate) struct Console<B> {
     pub(crate) sessions: Mutex<session::Sessions>,
     pub(crate) samples: Mutex<chart::SampleRing>,
     pub(crate) tail: tail::Tail,
+    /// Refusal records per source (see [`refusals`]).
+    pub(crate) refusals: Mutex<refusals::RefusalBudget>,
 }
 
 /// The console's router, to be nested at [`MOUNT`]:
@@ -347,6 +350,7 @@ pub fn router<B: Broker + 'static>(deps: ConsoleDeps<B>) -> Router {
         stop: deps.stop,
         sessions: Mutex::new(session::Sessions::default()),
         samples: Mutex::new(chart::SampleRing::default()),
+        refusals: Mutex::new(refusals::RefusalBudget::default()),
         tail,
     });
     chart::spawn_sampler(&console);
