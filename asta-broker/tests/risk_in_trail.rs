@@ -264,3 +264,29 @@ async fn each_order_waits_for_one_sync() {
     // outcome, the fill.
     assert!(after.records - before.records >= 6 * 3);
 }
+
+#[tokio::test]
+async fn a_tick_of_several_quotes_is_one_journal_record_and_replays_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 4, 30, 0).unwrap());
+    let s = session(dir, &clock).await;
+    s.guard.audit_log().sync().unwrap();
+    let before = s.guard.audit_log().stats().records;
+    let sbin = Symbol::new("SBIN").unwrap();
+    s.guard
+        .on_quotes(&[
+            (Exchange::Nse, sbin.clone(), "800".parse().unwrap()),
+            (Exchange::Nse, sbin.clone(), "801".parse().unwrap()),
+            (Exchange::Nse, sbin, "802".parse().unwrap()),
+        ])
+        .await;
+    s.guard.audit_log().sync().unwrap();
+    assert_eq!(s.guard.audit_log().stats().records - before, 1);
+    let state = s.guard.with_risk(|risk| risk.snapshot()).await;
+    s.guard.close().await.unwrap();
+    // The restored engine replays the three quotes to the same state.
+    let store = Arc::new(FileSnapshotStore::new(dir.join("none.snapshot")));
+    let restored = restore(dir, store, &clock);
+    assert_eq!(state_of(&restored), state.to_bytes().unwrap());
+}

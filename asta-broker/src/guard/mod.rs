@@ -367,6 +367,22 @@ impl<B: Broker> Guard<B> {
             .await;
     }
 
+    /// Feeds several last traded prices in one risk step: one journal
+    /// record for all of them instead of one each (a quote feed's tick).
+    /// The engine sees them in the given order, exactly as with
+    /// [`on_quote`](Self::on_quote) called for each.
+    pub async fn on_quotes(&self, quotes: &[(Exchange, Symbol, Price)]) {
+        if quotes.is_empty() {
+            return;
+        }
+        self.with_risk(|risk| {
+            for (exchange, symbol, last_price) in quotes {
+                risk.update_quote(*exchange, symbol, *last_price);
+            }
+        })
+        .await;
+    }
+
     /// Placements and modifications the inner broker is handling right now.
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)

@@ -91,6 +91,7 @@ impl QuoteFeed {
             return;
         };
         let now = session.clock().now();
+        let mut fed = Vec::with_capacity(self.quotes.len());
         for q in &self.quotes {
             let Ok(price) = Price::from_units(q.units) else {
                 continue;
@@ -99,8 +100,10 @@ impl QuoteFeed {
                 continue;
             };
             sandbox.set_quote(q.exchange, &q.symbol, quote);
-            session.guard().on_quote(q.exchange, &q.symbol, price).await;
+            fed.push((q.exchange, q.symbol.clone(), price));
         }
+        // One risk step, so one journal record, per tick for every symbol.
+        session.guard().on_quotes(&fed).await;
     }
 
     /// Moves every price by a random step within `walk_bps`, on its tick
