@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use asta_audit::{AuditEvent, Wait};
+use asta_audit::AuditEvent;
 use asta_broker::{Broker, EmergencyReport};
 use axum::Router;
 use axum::body::Body;
@@ -22,7 +22,6 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::refusals::{self, Verdict};
 use super::session::{self, Active, Lookup};
 use super::{Console, MOUNT, assets, page};
 
@@ -278,44 +277,6 @@ impl<B: Broker + 'static> Console<B> {
     async fn audit(&self, event: AuditEvent) {
         if let Err(error) = self.guard.audit_log().append_async(event).await {
             tracing::error!(%error, "console: an audit record could not be written");
-        }
-    }
-
-    /// Records a refusal from `source` durably, within the source's budget
-    /// of refusal records ([`super::refusals`]): past it, one record says
-    /// the rest are counted, and their count is recorded later.
-    async fn audit_refusal(&self, source: &str, event: AuditEvent) {
-        let verdict = self
-            .refusals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .judge(source, std::time::Instant::now());
-        let log = self.guard.audit_log();
-        let mut events = Vec::with_capacity(2);
-        match verdict {
-            Verdict::Record { earlier_suppressed } => {
-                if earlier_suppressed > 0 {
-                    events.push(AuditEvent::security(
-                        "console_refusals_counted",
-                        json!({"source": source, "refusals": earlier_suppressed,
-                               "window_secs": refusals::WINDOW.as_secs()}),
-                    ));
-                }
-                events.push(event);
-            }
-            Verdict::StartCounting => events.push(AuditEvent::security(
-                "console_refusals_counting",
-                json!({"source": source, "recorded": refusals::RECORDS_PER_WINDOW,
-                       "window_secs": refusals::WINDOW.as_secs(),
-                       "note": "further refusals from this source in this window are counted, not recorded one by one"}),
-            )),
-            Verdict::Count => {}
-        }
-        if events.is_empty() {
-            return;
-        }
-        if let Err(error) = log.append_batch_async(events, Wait::Durable).await {
-            tracing::error!(%error, "console: a refusal record could not be written");
         }
     }
 

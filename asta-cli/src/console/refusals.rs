@@ -11,7 +11,14 @@
 //! themselves are never relaxed: only their records are summarised.
 
 use std::collections::HashMap;
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
+
+use asta_audit::{AuditEvent, Wait};
+use asta_broker::Broker;
+use serde_json::json;
+
+use super::Console;
 
 /// Refusal records one source may write per window.
 pub(crate) const RECORDS_PER_WINDOW: u32 = 20;
@@ -90,6 +97,46 @@ impl RefusalBudget {
             .map(|(source, _)| source.clone())
         {
             self.windows.remove(&oldest);
+        }
+    }
+}
+
+impl<B: Broker + 'static> Console<B> {
+    /// Records a refusal from `source` durably, within the source's budget
+    /// of refusal records (this module): past it, one record says
+    /// the rest are counted, and their count is recorded later.
+    pub(crate) async fn audit_refusal(&self, source: &str, event: AuditEvent) {
+        let verdict = self
+            .refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .judge(source, std::time::Instant::now());
+        let log = self.guard.audit_log();
+        let mut events = Vec::with_capacity(2);
+        match verdict {
+            Verdict::Record { earlier_suppressed } => {
+                if earlier_suppressed > 0 {
+                    events.push(AuditEvent::security(
+                        "console_refusals_counted",
+                        json!({"source": source, "refusals": earlier_suppressed,
+                               "window_secs": WINDOW.as_secs()}),
+                    ));
+                }
+                events.push(event);
+            }
+            Verdict::StartCounting => events.push(AuditEvent::security(
+                "console_refusals_counting",
+                json!({"source": source, "recorded": RECORDS_PER_WINDOW,
+                       "window_secs": WINDOW.as_secs(),
+                       "note": "further refusals from this source in this window are counted, not recorded one by one"}),
+            )),
+            Verdict::Count => {}
+        }
+        if events.is_empty() {
+            return;
+        }
+        if let Err(error) = log.append_batch_async(events, Wait::Durable).await {
+            tracing::error!(%error, "console: a refusal record could not be written");
         }
     }
 }
