@@ -147,30 +147,47 @@ impl<B: Broker> Guard<B> {
                 // with the next group commit (a crash before it leaves an
                 // intent without outcome: an unknown outcome at restart).
                 // A journaled guard's record carries the ORDER_OPENED entry,
-                // which holds the whole order: no second copy of it.
+                // which holds the whole order: no second copy of it. When
+                // the broker answered with the status already (a simulator
+                // filling at once), its fill and close ride in the same
+                // step: one engine lock and one staging for the outcome.
                 let with_summary = !self.is_journaled();
-                let (_, events) = self.risk_step(
-                    |risk| risk.order_opened(id.clone(), order, Some(approval.ticket)),
+                let check_fills = self.config.check_fills_after_place;
+                let mut entry = Tracked {
+                    strategy: strategy.clone(),
+                    order: Some(order.clone()),
+                    filled: 0,
+                    average: None,
+                };
+                let answered = status.filter(|s| check_fills && s.order_id() == &id);
+                let (fill, closed) = answered
+                    .as_ref()
+                    .map_or((None, false), |status| entry.advance(&id, status));
+                let fill_record = fill
+                    .as_ref()
+                    .map(|fill| record::fill_record(strategy, &id, fill));
+                let (_, events) = self.risk_step_many(
+                    |risk| {
+                        risk.order_opened(id.clone(), order, Some(approval.ticket));
+                        if let Some(fill) = &fill {
+                            risk.record_fill(fill);
+                        }
+                        if closed {
+                            risk.order_closed(&id);
+                        }
+                    },
                     |()| {
-                        Some(accepted_record(
-                            order,
-                            &id,
-                            approval.ticket.get(),
-                            with_summary,
-                        ))
+                        let accepted =
+                            accepted_record(order, &id, approval.ticket.get(), with_summary);
+                        std::iter::once(accepted).chain(fill_record).collect()
                     },
                 );
                 self.audit_events(events).await;
-                self.track(id.clone(), strategy.clone(), Some(order.clone()));
-                if self.config.check_fills_after_place {
-                    // The broker may have answered with the status already
-                    // (a simulator filling at once): no second question.
-                    match status {
-                        Some(status) => {
-                            self.apply_status(&status).await;
-                        }
-                        None => self.refresh_order(&id).await,
-                    }
+                if !closed {
+                    self.lock_tracked().insert(id.clone(), entry);
+                }
+                if check_fills && answered.is_none() {
+                    self.refresh_order(&id).await;
                 }
                 Ok(id)
             }

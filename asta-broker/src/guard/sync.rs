@@ -58,6 +58,38 @@ pub(super) struct Tracked {
     pub(super) average: Option<Price>,
 }
 
+impl Tracked {
+    /// Takes in the broker's `status` of order `id`: the fill it adds since
+    /// the last status seen (quantity and the exact price of the new part),
+    /// and whether the order reached a final state.
+    pub(super) fn advance(
+        &mut self,
+        id: &OrderId,
+        status: &OrderStatus,
+    ) -> (Option<FillReport>, bool) {
+        let filled = status.filled_quantity();
+        let fill = match (filled.checked_sub(self.filled), status.average_price()) {
+            (Some(delta), Some(average)) if delta > 0 => {
+                let price = incremental_price(self.filled, self.average, filled, average, delta);
+                self.filled = filled;
+                self.average = Some(average);
+                Quantity::new(delta).ok().map(|quantity| FillReport {
+                    exchange: status.exchange(),
+                    symbol: status.symbol().clone(),
+                    product: status.product(),
+                    side: status.side(),
+                    quantity,
+                    price,
+                    strategy: self.strategy.clone(),
+                    order_id: Some(id.clone()),
+                })
+            }
+            _ => None,
+        };
+        (fill, status.state().is_final())
+    }
+}
+
 /// What [`Guard::sync`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -378,28 +410,8 @@ impl<B: Broker> Guard<B> {
             let Some(entry) = tracked.get_mut(id) else {
                 return (false, false);
             };
-            let filled = status.filled_quantity();
-            let fill = match (filled.checked_sub(entry.filled), status.average_price()) {
-                (Some(delta), Some(average)) if delta > 0 => {
-                    let price =
-                        incremental_price(entry.filled, entry.average, filled, average, delta);
-                    entry.filled = filled;
-                    entry.average = Some(average);
-                    Quantity::new(delta).ok().map(|quantity| FillReport {
-                        exchange: status.exchange(),
-                        symbol: status.symbol().clone(),
-                        product: status.product(),
-                        side: status.side(),
-                        quantity,
-                        price,
-                        strategy: entry.strategy.clone(),
-                        order_id: Some(id.clone()),
-                    })
-                }
-                _ => None,
-            };
+            let (fill, closed) = entry.advance(id, status);
             let strategy = entry.strategy.clone();
-            let closed = status.state().is_final();
             if closed {
                 tracked.remove(id);
             }
