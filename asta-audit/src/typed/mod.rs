@@ -117,6 +117,44 @@ thread_local! {
         const { std::cell::RefCell::new([(0, [0; NAME_CACHE_LEN], false); NAME_CACHE_SLOTS]) };
 }
 
+/// Slots of the per-thread cache of [`sensitive_static`].
+const STATIC_CACHE_SLOTS: usize = 256;
+
+thread_local! {
+    /// Whether a `&'static str` field name is sensitive, by its address
+    /// and length: a struct's field names are the same literals at every
+    /// call, and the text at a static address never changes, so one
+    /// comparison of two words answers. Direct-mapped; a collision only
+    /// costs a look-up by bytes.
+    static STATIC_CACHE: [std::cell::Cell<(usize, usize, bool)>; STATIC_CACHE_SLOTS] =
+        const { [const { std::cell::Cell::new((0, 0, false)) }; STATIC_CACHE_SLOTS] };
+}
+
+/// [`is_sensitive_name`] for a field name the program holds as a literal
+/// (a struct's or a variant's), remembered per thread by its address.
+pub(crate) fn sensitive_static(name: &'static str) -> bool {
+    let address = name.as_ptr() as usize;
+    let len = name.len();
+    let slot = (address >> 3) % STATIC_CACHE_SLOTS;
+    let hit = STATIC_CACHE
+        .try_with(|cache| match cache.get(slot).map(std::cell::Cell::get) {
+            Some((a, l, sensitive)) if a == address && l == len && a != 0 => Some(sensitive),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if let Some(sensitive) = hit {
+        return sensitive;
+    }
+    let sensitive = sensitive_cached(name);
+    let _ = STATIC_CACHE.try_with(|cache| {
+        if let Some(entry) = cache.get(slot) {
+            entry.set((address, len, sensitive));
+        }
+    });
+    sensitive
+}
+
 /// [`is_sensitive_name`], remembered per thread for short names.
 pub(crate) fn sensitive_cached(name: &str) -> bool {
     let bytes = name.as_bytes();
@@ -251,7 +289,11 @@ impl Encoder {
         let value_start = self.out.len();
         value.serialize(&mut *self)?;
         // The value's own objects have taken their entries off the stack.
-        self.hide_if_sensitive(&key, value_start);
+        let sensitive = match &key {
+            Cow::Borrowed(name) => sensitive_static(name),
+            Cow::Owned(name) => sensitive_cached(name),
+        };
+        self.hide_if_sensitive(sensitive, value_start);
         self.entries.push(Entry {
             key,
             begin,
@@ -262,8 +304,8 @@ impl Encoder {
 
     /// Field-name redaction: only `null` and booleans survive under a
     /// sensitive name (as in `redact::redact_entry`).
-    fn hide_if_sensitive(&mut self, key: &str, value_start: usize) {
-        if !sensitive_cached(key) {
+    fn hide_if_sensitive(&mut self, sensitive: bool, value_start: usize) {
+        if !sensitive {
             return;
         }
         let written = self.out.get(value_start..).unwrap_or_default();
@@ -445,7 +487,7 @@ impl<'a> Variant<'a> {
             Some(object) => enc.end_object(object)?,
             None => enc.close(b']'),
         }
-        enc.hide_if_sensitive(name, value_start);
+        enc.hide_if_sensitive(sensitive_static(name), value_start);
         // One entry: nothing to sort.
         let _ = outer;
         enc.close(b'}');

@@ -283,6 +283,27 @@ fn the_name_cache_answers_like_the_check() {
 }
 
 #[test]
+fn the_static_name_cache_answers_like_the_check() {
+    // Literals (some sensitive, some sharing a slot by address) and
+    // leaked strings at fresh addresses, looked up many times over.
+    let mut names: Vec<&'static str> = vec![
+        "password", "apikey", "api_key", "order", "symbol", "quantity", "token", "passed",
+        "bypass", "secret", "ticket", "strategy", "totp", "pwd", "x",
+    ];
+    names.extend(KEYS.iter().copied());
+    names.extend((0..600).map(|i| -> &'static str {
+        Box::leak(format!("{}field_{i}", if i % 7 == 0 { "secret_" } else { "" }).into_boxed_str())
+    }));
+    for name in names.iter().cycle().take(5000) {
+        assert_eq!(
+            super::sensitive_static(name),
+            crate::redact::is_sensitive_name(name),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn plain_and_typed_details_replace_each_other() {
     let event = AuditEvent::new(Category::Order, "a", Value::Null)
         .with_typed_detail_unchecked("x", &1)
