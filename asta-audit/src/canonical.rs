@@ -18,7 +18,8 @@
 //! serde_json's map-ordering features.
 
 use asta_core::ErrorReference;
-use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
+use asta_core::{Fraction, Rfc3339};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use ring::hmac;
 use serde_json::{Map, Value};
 
@@ -34,7 +35,7 @@ pub(crate) const TRAILER_LEN: usize = MAC_PREFIX.len() + 2 * MAC_LEN + MAC_SUFFI
 
 /// The record timestamp format: RFC 3339, UTC, microseconds, `Z`.
 pub(crate) fn format_ts(ts: DateTime<Utc>) -> String {
-    ts.to_rfc3339_opts(SecondsFormat::Micros, true)
+    Rfc3339::new(&ts, Fraction::Micros).as_str().to_owned()
 }
 
 /// The event's fields encoded canonically, without seq, ts and prev: done
@@ -109,7 +110,7 @@ pub(crate) fn seal_into(
     out.push_str("{\"seq\":");
     out.push_str(itoa_u64(seq, &mut [0u8; 20]));
     out.push_str(",\"ts\":\"");
-    out.push_str(&format_ts(ts));
+    out.push_str(Rfc3339::new(&ts, Fraction::Micros).as_str());
     out.push_str("\",");
     out.push_str(&event.middle);
     out.push_str(",\"prev\":\"");

@@ -92,6 +92,7 @@ mod order_kind;
 mod price;
 mod public_error;
 mod quantity;
+mod rfc3339;
 pub mod safe_file;
 mod symbol;
 mod text_enum;
@@ -120,5 +121,6 @@ pub use public_error::{
     ErrorCode, ErrorReference, MalformedReference, PublicCode, PublicError, UnknownErrorCode,
 };
 pub use quantity::{MAX_QUANTITY, Quantity, QuantityError};
+pub use rfc3339::{Fraction, Rfc3339, serialize_utc};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
 pub use trading_mode::{ParseTradingModeError, TradingMode};

@@ -266,6 +266,7 @@ pub struct RiskEvent {
     /// Sequence number, increasing across restarts.
     pub seq: u64,
     /// When (the engine's clock).
+    #[serde(serialize_with = "asta_core::serialize_utc")]
     pub at: DateTime<Utc>,
     /// RISK or SECURITY.
     pub category: EventCategory,

@@ -53,6 +53,7 @@ struct WireEntry {
 struct WireEntryRef<'a> {
     v: u32,
     seq: u64,
+    #[serde(serialize_with = "asta_core::serialize_utc")]
     at: &'a DateTime<Utc>,
     input: &'a RiskInput,
 }
