@@ -32,6 +32,12 @@
 //! - **Segments** rotate by size (default 100 MiB), files are 0600 in a 0700
 //!   directory, and [`AuditLog::prune`] deletes only segments older than the
 //!   retention period (default 1825 days), leaving an authenticated anchor.
+//!   The writer keeps up to 1 MiB of zeros written past the newest record
+//!   and writes over them, so an fdatasync only flushes data, not a new
+//!   file length (faster and steadier). Readers stop at the zeros; close
+//!   and rotation trim them, so only a crashed trail's newest segment ends
+//!   in zeros until it is opened again. A tool reading segment files
+//!   directly should stop at the first zero byte.
 //! - **Checkpoints** ([`Checkpoint`]) export the head as a short text;
 //!   [`verify`] against one detects truncation and rollback.
 //! - **Redaction** ([`redact_value`], [`redact_text`]) runs on every event

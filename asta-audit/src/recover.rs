@@ -22,7 +22,7 @@ use crate::record::{Head, Mac};
 use crate::retention::{read_anchor, skip_pruned};
 use crate::segment::{
     Line, LineReader, MAX_LINE_BYTES, Segment, check_private_file, create_segment, list_segments,
-    open_segment_for_append,
+    open_segment_for_writing,
 };
 use crate::verify::{ChainState, Finding, FindingKind, parse_checked};
 
@@ -40,7 +40,10 @@ pub(crate) struct Cut {
 pub(crate) struct Opened {
     pub(crate) file: File,
     pub(crate) path: PathBuf,
+    /// Where the data ends (the next record is written here).
     pub(crate) size: u64,
+    /// The file's length: zeros from `size` on are reserved space.
+    pub(crate) reserved: u64,
     pub(crate) next_seq: u64,
     pub(crate) prev: Mac,
     pub(crate) head: Option<Head>,
@@ -75,6 +78,11 @@ fn last_line(segment: &Segment) -> Result<Option<Vec<u8>>, AuditError> {
     file.take(window)
         .read_to_end(&mut buf)
         .map_err(|e| AuditError::io("reading segment", path, e))?;
+    // Rotation trims reserved zeros; a segment that still has some (a
+    // crash between writing and trimming) ends where its zeros start.
+    if buf.last() == Some(&0) {
+        return last_line_before_zeros(segment);
+    }
     let Some(without_nl) = buf.strip_suffix(b"\n") else {
         return Err(tampered(
             segment,
@@ -92,6 +100,37 @@ fn last_line(segment: &Segment) -> Result<Option<Vec<u8>>, AuditError> {
             None,
             FindingKind::Malformed("line longer than the 1 MiB limit".to_owned()),
         )),
+    }
+}
+
+/// [`last_line`] of a segment that ends in reserved zeros: read through.
+fn last_line_before_zeros(segment: &Segment) -> Result<Option<Vec<u8>>, AuditError> {
+    let mut reader = LineReader::open(&segment.path)?;
+    let mut last = None;
+    loop {
+        let line_no = reader.line_no;
+        match reader.next_line(&segment.path)? {
+            None => return Ok(last),
+            Some(Line::Complete(line)) => last = Some(line),
+            Some(Line::Unterminated(_)) => {
+                return Err(tampered(
+                    segment,
+                    line_no,
+                    None,
+                    FindingKind::Malformed(
+                        "an older segment does not end with a complete line".to_owned(),
+                    ),
+                ));
+            }
+            Some(Line::TooLong) => {
+                return Err(tampered(
+                    segment,
+                    line_no,
+                    None,
+                    FindingKind::Malformed("line longer than the 1 MiB limit".to_owned()),
+                ));
+            }
+        }
     }
 }
 
@@ -133,6 +172,7 @@ pub(crate) fn open_trail(dir: &Path, key: &ChainKey) -> Result<Opened, AuditErro
             file,
             path,
             size: 0,
+            reserved: 0,
             next_seq: 1,
             prev: Mac::GENESIS,
             head: None,
@@ -231,16 +271,23 @@ pub(crate) fn open_trail(dir: &Path, key: &ChainKey) -> Result<Opened, AuditErro
         ));
     }
     let size = reader.offset - cut.as_ref().map_or(0, |c| c.bytes);
-    let file = open_segment_for_append(&newest.path)?;
+    let file = open_segment_for_writing(&newest.path)?;
     if cut.is_some() {
         file.set_len(size)
             .and_then(|()| file.sync_data())
             .map_err(|e| AuditError::io("cutting torn tail of", &newest.path, e))?;
     }
+    // Zeros left after the data by a crash stay reserved for the writer.
+    let reserved = file
+        .metadata()
+        .map_err(|e| AuditError::io("inspecting segment", &newest.path, e))?
+        .len()
+        .max(size);
     Ok(Opened {
         file,
         path: newest.path.clone(),
         size,
+        reserved,
         next_seq: state.expected_seq,
         prev: state.prev,
         head: state.head,

@@ -1,7 +1,22 @@
-//! Segment files and the audit directory: names, permissions, line reading.
+//! Segment files and the audit directory: names, permissions, line reading,
+//! and the zeroed space reserved at the end of the newest segment.
+//!
+//! **Reserved space.** The writer keeps up to [`RESERVE_STEP`] bytes of
+//! zeros written (and synced) past the newest record and writes records
+//! over them. An fdatasync of bytes written over existing blocks does not
+//! have to persist a new file size, only the data: on ext4 that makes the
+//! sync of an order's intent about a quarter faster and far steadier (a
+//! write-ahead log's usual zero-filled segment). A record line never holds
+//! a zero byte (JSON escapes control characters), so the data ends at the
+//! first zero byte at the start of a line. Readers stop there; a line cut
+//! short by zeros is a torn write (a crash in the middle of a commit);
+//! zeros followed by anything but zeros are damage. Rotation and
+//! [`close`](crate::AuditLog::close) trim the reservation, so a segment
+//! only keeps zeros after a crash, until the log is opened again.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use asta_core::safe_file::{self, LockFile, SafeFileError};
@@ -18,6 +33,32 @@ const SUFFIX: &str = ".jsonl";
 const SEQ_DIGITS: usize = 20;
 /// The lock file that keeps two writers out of one directory.
 pub(crate) const LOCK_FILE: &str = "LOCK";
+
+/// How far ahead of the newest record the writer keeps zeros (1 MiB): one
+/// extension every few hundred orders.
+pub(crate) const RESERVE_STEP: u64 = 1 << 20;
+
+/// Zeros written by [`reserve`] per call of `write_at`.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// Writes zeros over `from..to` of `file` (not synced: the commit that
+/// needs them syncs).
+pub(crate) fn reserve(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    let mut at = from;
+    while at < to {
+        let n = usize::try_from(to - at).map_or(ZEROS.len(), |n| n.min(ZEROS.len()));
+        file.write_all_at(ZEROS.get(..n).unwrap_or_default(), at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Cuts `file` to its data (`end` bytes), dropping reserved zeros, and
+/// makes that durable.
+pub(crate) fn trim(file: &File, end: u64) -> std::io::Result<()> {
+    file.set_len(end)?;
+    file.sync_all()
+}
 
 /// One segment file: its path and the seq its name says it starts with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,19 +127,20 @@ pub(crate) fn check_private_file(path: &Path) -> Result<(), AuditError> {
 }
 
 /// Creates a new, empty segment (mode 0600, must not exist) and makes its
-/// directory entry durable.
+/// directory entry durable. The writer writes at explicit offsets (over
+/// its reserved zeros), so the file is not opened in append mode.
 pub(crate) fn create_segment(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), AuditError> {
     let path = dir.join(segment_name(first_seq));
-    let file = safe_file::create_new_private_append(&path)
+    let file = safe_file::create_new_private(&path)
         .map_err(|e| AuditError::from_safe_file("creating segment", e))?;
     sync_dir(dir)?;
     Ok((file, path))
 }
 
-/// Opens an existing segment for appending.
-pub(crate) fn open_segment_for_append(path: &Path) -> Result<File, AuditError> {
+/// Opens an existing segment for writing at explicit offsets.
+pub(crate) fn open_segment_for_writing(path: &Path) -> Result<File, AuditError> {
     OpenOptions::new()
-        .append(true)
+        .write(true)
         .open(path)
         .map_err(|e| AuditError::io("opening segment", path, e))
 }
@@ -200,10 +242,15 @@ impl LineReader {
             return Ok(None);
         }
         if out.last() == Some(&b'\n') {
+            // A zero byte inside a complete line is damage: the line fails
+            // its checks downstream.
             out.pop();
             self.offset += read as u64;
             self.line_no += 1;
             return Ok(Some(LineEnd::Complete));
+        }
+        if let Some(first_zero) = out.iter().position(|&b| b == 0) {
+            return self.zero_tail(path, out, first_zero);
         }
         if out.len() > MAX_LINE_BYTES {
             return Ok(Some(LineEnd::TooLong));
@@ -211,6 +258,39 @@ impl LineReader {
         self.offset += read as u64;
         self.line_no += 1;
         Ok(Some(LineEnd::Unterminated))
+    }
+
+    /// The rest of the segment from a zero byte at `first_zero` of `out`
+    /// (the start of the current line is `out[0]`): reserved space (see
+    /// the module notes). All zeros: the end of the data (`None`), or a
+    /// torn write if the line began before them ([`LineEnd::Unterminated`]
+    /// with its bytes). Anything else after the zeros is damage: the bytes
+    /// up to the last nonzero one come back as a [`LineEnd::Complete`]
+    /// line, which fails its checks.
+    fn zero_tail(
+        &mut self,
+        path: &Path,
+        out: &mut Vec<u8>,
+        first_zero: usize,
+    ) -> Result<Option<LineEnd>, AuditError> {
+        self.reader
+            .read_to_end(out)
+            .map_err(|e| AuditError::io("reading segment", path, e))?;
+        let last_nonzero = out.iter().rposition(|&b| b != 0);
+        let end = match last_nonzero {
+            None => return Ok(None),
+            Some(last) if last < first_zero => {
+                out.truncate(first_zero);
+                LineEnd::Unterminated
+            }
+            Some(last) => {
+                out.truncate(last + 1);
+                LineEnd::Complete
+            }
+        };
+        self.offset += out.len() as u64;
+        self.line_no += 1;
+        Ok(Some(end))
     }
 }
 
@@ -269,5 +349,72 @@ mod tests {
         fs::write(&path, vec![b'a'; MAX_LINE_BYTES + 1]).unwrap();
         let mut r = LineReader::open(&path).unwrap();
         assert!(matches!(r.next_line(&path).unwrap(), Some(Line::TooLong)));
+    }
+
+    #[test]
+    fn reserved_zeros_end_the_data_and_anything_after_them_is_damage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x");
+        let zeros = |n: usize| vec![0u8; n];
+        let lines = |content: &[u8]| {
+            fs::write(&path, content).unwrap();
+            let mut r = LineReader::open(&path).unwrap();
+            let mut out = Vec::new();
+            while let Some(line) = r.next_line(&path).unwrap() {
+                out.push(line);
+            }
+            (out, r.offset)
+        };
+        // Records, then reserved zeros (more than a line's limit): the data
+        // ends at the first zero.
+        let (read, offset) =
+            lines(&[b"one\ntwo\n".as_slice(), &zeros(MAX_LINE_BYTES + 10)].concat());
+        assert_eq!(read.len(), 2);
+        assert_eq!(offset, 8);
+        // A line cut short by zeros: a torn write, its bytes reported.
+        let (read, offset) = lines(&[b"one\ntw".as_slice(), &zeros(100)].concat());
+        assert!(matches!(read.last(), Some(Line::Unterminated(l)) if l == b"tw"));
+        assert_eq!(offset, 6);
+        // Zeros, then data: damage, handed on as a line that fails its
+        // checks (never silently skipped).
+        let (read, _) = lines(
+            &[
+                b"one\n".as_slice(),
+                &zeros(50),
+                b"two\nthree".as_slice(),
+                &zeros(9),
+            ]
+            .concat(),
+        );
+        assert!(
+            matches!(read.get(1), Some(Line::Complete(l)) if l.starts_with(b"\0") && l.ends_with(b"two"))
+        );
+        let (read, _) = lines(&[b"one\n".as_slice(), &zeros(50), b"x".as_slice()].concat());
+        assert!(matches!(read.last(), Some(Line::Complete(l)) if l.ends_with(b"x")));
+        // A zero inside a complete line is damage too.
+        let (read, _) = lines(b"o\0e\ntwo\n");
+        assert!(matches!(read.first(), Some(Line::Complete(l)) if l == b"o\0e"));
+        assert_eq!(read.len(), 2);
+    }
+
+    #[test]
+    fn reserve_writes_zeros_and_trim_drops_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        file.write_all_at(b"abc\n", 0).unwrap();
+        reserve(&file, 4, 4 + 200_000).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 200_004);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.get(..4).unwrap(), b"abc\n");
+        assert!(bytes.get(4..).unwrap().iter().all(|&b| b == 0));
+        trim(&file, 4).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"abc\n");
     }
 }

@@ -51,7 +51,7 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -72,7 +72,8 @@ use crate::record::{AppendReceipt, AuditEvent, Head, Mac};
 use crate::recover::open_trail;
 use crate::retention::{Anchor, PruneReport, read_anchor, skip_pruned, write_anchor};
 use crate::segment::{
-    Line, LineReader, create_segment, ensure_private_dir, list_segments, lock_dir, sync_dir,
+    Line, LineReader, RESERVE_STEP, create_segment, ensure_private_dir, list_segments, lock_dir,
+    reserve, sync_dir, trim,
 };
 use crate::verify::{ChainState, Finding, FindingKind};
 
@@ -148,6 +149,11 @@ struct Chunk {
 struct Io {
     file: File,
     path: PathBuf,
+    /// Where the segment's data ends: the next line is written here.
+    end: u64,
+    /// The file's length: zeros from `end` to here are reserved space
+    /// (see [`crate::segment`]).
+    reserved: u64,
     /// Written since the last fdatasync.
     dirty: bool,
     /// Monotonic time of the last fdatasync (schedules syncs only).
@@ -792,15 +798,34 @@ impl Shared {
                 if io.dirty {
                     self.sync_file(io)?;
                 }
+                // The finished segment keeps no reserved zeros.
+                trim(&io.file, io.end)
+                    .map_err(|e| format!("trimming {} failed: {e}", io.path.display()))?;
                 let (file, path) =
                     create_segment(&self.dir, seq).map_err(|e| format!("rotation failed: {e}"))?;
                 io.file = file;
                 io.path = path;
+                io.end = 0;
+                io.reserved = 0;
             }
             if !chunk.bytes.is_empty() {
+                let bytes = chunk.bytes.as_bytes();
+                let len = bytes.len() as u64;
+                let end = io.end.saturating_add(len);
+                if end > io.reserved {
+                    // Zeros up to a step past this write: the commit's sync
+                    // makes the new length durable once, and the syncs of
+                    // the next commits only flush data.
+                    let to = end.saturating_add(RESERVE_STEP);
+                    reserve(&io.file, io.reserved, to).map_err(|e| {
+                        format!("reserving space in {} failed: {e}", io.path.display())
+                    })?;
+                    io.reserved = to;
+                }
                 io.file
-                    .write_all(chunk.bytes.as_bytes())
+                    .write_all_at(bytes, io.end)
                     .map_err(|e| format!("write to {} failed: {e}", io.path.display()))?;
+                io.end = end;
                 io.dirty = true;
                 self.records.fetch_add(chunk.records, Ordering::Relaxed);
                 self.batches.fetch_add(1, Ordering::Relaxed);
@@ -906,8 +931,14 @@ impl Handle {
         if !shared.is_poisoned() {
             st = shared.lead(st, true);
         }
-        // Release the segment: nothing is written after close.
-        st.io = None;
+        // Release the segment: nothing is written after close. It keeps no
+        // reserved zeros (a reader sees only records).
+        if let Some(io) = st.io.take()
+            && !shared.is_poisoned()
+            && let Err(error) = trim(&io.file, io.end)
+        {
+            tracing::warn!(target: "asta_audit", %error, "could not trim the reserved space of the newest audit segment; the next open reads past it");
+        }
         shared.wake_all(&mut st);
         drop(st);
         let flusher = lock(&self.flusher).take();
@@ -1036,6 +1067,8 @@ impl AuditLog {
                 io: Some(Io {
                     file: opened.file,
                     path: opened.path,
+                    end: opened.size,
+                    reserved: opened.reserved,
                     dirty: false,
                     last_sync: now,
                     last_sync_took: Duration::ZERO,

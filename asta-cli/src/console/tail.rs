@@ -22,8 +22,10 @@ pub(crate) const KEPT: usize = 200;
 /// The trail is read again at most this often.
 const MIN_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Below this size the newest segment is read with the one before it.
-const SMALL_SEGMENT: u64 = 1 << 20;
+/// Below this size the newest segment is read with the one before it (a
+/// live segment's length includes up to 1 MiB of zeros the audit log
+/// reserves past its records).
+const SMALL_SEGMENT: u64 = 2 << 20;
 
 /// Characters of a record's details shown in its row.
 const SUMMARY_CHARS: usize = 200;
