@@ -11,6 +11,9 @@
 //! (I(3000) - I(1000)) / 2000. (valgrind hides SHA extensions, so hashing
 //! counts as ring's AVX code.)
 //!
+//! `ASTA_BENCH_PART=durable1` runs only the durable measurement with one
+//! task.
+//!
 //! Group commit with concurrent tasks: `ASTA_BENCH_PART=durable8` runs only
 //! the durable measurement with 8 tasks and prints how many orders shared
 //! each fdatasync (8 is the most possible) and how many commits gathered.
@@ -379,6 +382,24 @@ fn main() {
             percentile(&mut buffered, 0.5),
             percentile(&mut buffered, 0.99)
         );
+        return;
+    }
+    // ASTA_BENCH_PART=durable1 runs only the durable measurement with one
+    // task and prints the fdatasyncs per order.
+    if std::env::var("ASTA_BENCH_PART").as_deref() == Ok("durable1") {
+        let orders = std::env::var("ASTA_BENCH_ORDERS")
+            .ok()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(DURABLE_ORDERS);
+        let session = Session::new(&rt, false, true);
+        let before = session.fsyncs();
+        let (rate, mut times) = rt.block_on(one_task(&session, orders, 0));
+        let syncs = (session.fsyncs() - before) as f64 / orders as f64;
+        println!(
+            "durable, 1 task: {rate:.0} orders/s, p50 {:?}, {syncs:.3} syncs per order",
+            percentile(&mut times, 0.5)
+        );
+        println!("load average: {}", load());
         return;
     }
     // ASTA_BENCH_PART=durable8 runs only the durable measurement with
