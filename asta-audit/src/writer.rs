@@ -21,13 +21,12 @@
 //!   blocked by an fsync; each waits to be woken for its own record only.
 //!   That leader stays on while anyone still waits for a record it has not
 //!   made durable, starting the next commit as soon as a sync returns
-//!   (*pipelined* group commit: no hand-off per commit). On a slow disk
-//!   (an fdatasync of 0.4 ms or more) and under concurrency (two or more
-//!   appenders found waiting for durability) the leader first *gathers*:
-//!   it waits, holding the segment, until a short slice passes with
-//!   nothing new staged (at most half the previous fdatasync), so that
-//!   appenders finishing their previous order join this sync instead of
-//!   the next.
+//!   (*pipelined* group commit: no hand-off per commit). Under
+//!   concurrency the leader first *gathers*: holding the segment, it
+//!   waits until as many appenders wait for durability as recent commits
+//!   found (the last one to arrive wakes it), at most twice the previous
+//!   fdatasync, so that appenders finishing their previous order join this
+//!   sync instead of the next (see `Shared::gather`).
 //! - A small **flusher thread** sleeps until the oldest record that is not
 //!   yet durable reaches its deadline
 //!   ([`AuditConfigBuilder::deferred_flush_delay`](crate::AuditConfigBuilder::deferred_flush_delay),
@@ -53,7 +52,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
@@ -96,21 +95,11 @@ pub struct AuditStats {
     pub gathered: u64,
 }
 
-/// How long a leader keeps waiting for more appenders once it has seen
-/// concurrent durable waiters.
-const CONCURRENCY_MEMORY: Duration = Duration::from_millis(50);
-/// The longest a leader waits for more appenders before it syncs (and at
-/// most half the previous fdatasync's time).
+/// The longest a leader waits for more appenders before it syncs.
 const MAX_GATHER: Duration = Duration::from_millis(1);
-/// A leader gathering stops after a slice of this length in which nothing
-/// new was staged.
-const GATHER_SLICE: Duration = Duration::from_micros(40);
-/// A leader gathers only if it may wait at least this long: a thread's
-/// sleep overshoots a short slice by tens of microseconds (timer slack), so
-/// on a disk whose fdatasync takes well under a millisecond, gathering
-/// would cost more than the sync it saves; the pipelined commit (see
-/// [`Shared::spawn_leader`]) batches those instead.
-const MIN_GATHER: Duration = Duration::from_micros(200);
+/// The shortest wait a gathering leader allows itself (a sleep overshoots
+/// shorter ones anyway).
+const MIN_GATHER: Duration = Duration::from_micros(50);
 
 /// How long [`AuditLog::append_batch`] (and its async form) waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,9 +180,14 @@ struct State {
     blocking_waiters: usize,
     /// Appenders waiting for space in the pending buffer.
     space_waiters: usize,
-    /// Until when a leader gathers before it syncs: set while commits find
-    /// two or more appenders waiting for durability.
-    concurrent_until: Option<Instant>,
+    /// The seqs appenders wait to see durable, one per waiting appender
+    /// (those covered are dropped after each commit).
+    waits: Vec<u64>,
+    /// How many appenders recent commits found waiting: a gathering leader
+    /// waits for this many (see [`Shared::gather`]).
+    peak_waiters: usize,
+    /// While a leader gathers: how many waiting appenders it waits for.
+    gathering: Option<usize>,
     /// The newest seq an appender waits to see durable: a leader on the
     /// blocking pool keeps committing until it is covered.
     awaited: Option<u64>,
@@ -249,13 +243,14 @@ struct Shared {
     changed_async: tokio::sync::Notify,
     /// Wakes the flusher early.
     flusher_wake: Condvar,
+    /// Wakes a gathering leader once enough appenders wait.
+    gather_wake: Condvar,
     key: ChainKey,
     clock: Arc<dyn Clock>,
     config: AuditConfig,
     dir: PathBuf,
     poisoned: AtomicBool,
     /// Appenders waiting for durability right now (blocking and async).
-    durable_waiting: AtomicUsize,
     poison: Mutex<Option<String>>,
     records: AtomicU64,
     fsyncs: AtomicU64,
@@ -298,25 +293,6 @@ impl Drop for CancelGuard<'_> {
             self.shared
                 .schedule_flush(&mut st, self.shared.config.deferred_flush_delay);
         }
-    }
-}
-
-/// Counts an appender waiting for durability (for a leader's
-/// [`gather`](Shared::gather)), also if its future is dropped.
-struct DurableWaiter<'a>(&'a AtomicUsize);
-
-impl<'a> DurableWaiter<'a> {
-    fn enter(shared: &'a Shared, need: Need) -> Option<Self> {
-        (need == Need::Durable).then(|| {
-            shared.durable_waiting.fetch_add(1, Ordering::AcqRel);
-            Self(&shared.durable_waiting)
-        })
-    }
-}
-
-impl Drop for DurableWaiter<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -578,7 +554,7 @@ impl Shared {
         seq: u64,
         need: Need,
     ) -> Result<(), AuditError> {
-        let _counted = DurableWaiter::enter(self, need);
+        let mut counted = false;
         loop {
             if st.covered(seq, need) {
                 return Ok(());
@@ -587,6 +563,10 @@ impl Shared {
                 return Err(self.poisoned_error());
             }
             st.await_durable(seq, need);
+            if !counted {
+                counted = true;
+                self.count_waiter(&mut st, seq, need);
+            }
             if st.leader {
                 st = self.wait(st);
             } else if st.io.is_none() {
@@ -602,7 +582,6 @@ impl Shared {
     /// on the blocking pool; this task is woken once its record is covered
     /// (see [`wake_all`](Shared::wake_all)).
     async fn wait_async(self: &Arc<Self>, seq: u64, need: Need) -> Result<(), AuditError> {
-        let _counted = DurableWaiter::enter(self, need);
         let mut registration = Registration {
             shared: self,
             id: None,
@@ -622,6 +601,9 @@ impl Shared {
                 return Poll::Ready(Err(AuditError::Closed));
             }
             st.await_durable(seq, need);
+            if registration.id.is_none() {
+                self.count_waiter(&mut st, seq, need);
+            }
             registration.register(&mut st, seq, need, cx.waker());
             let idle = !st.leader;
             drop(st);
@@ -698,55 +680,73 @@ impl Shared {
         st
     }
 
-    /// Group commit under concurrency: while appenders keep arriving, the
-    /// leader (holding the segment, so nobody else commits) waits a little
-    /// before it takes the pending buffer, so that one fdatasync covers
-    /// them all.
+    /// Notes an appender waiting for `seq` to be durable, and wakes a
+    /// gathering leader once as many wait as it waits for.
+    fn count_waiter(&self, st: &mut State, seq: u64, need: Need) {
+        if need != Need::Durable {
+            return;
+        }
+        st.waits.push(seq);
+        if st.gathering.is_some_and(|target| st.waits.len() >= target) {
+            self.gather_wake.notify_one();
+        }
+    }
+
+    /// Group commit under concurrency: before it syncs, the leader
+    /// (holding the segment, so nobody else commits) waits until as many
+    /// appenders wait for durability as recent commits found waiting, so
+    /// that one fdatasync covers them all.
     ///
-    /// Without it, concurrent appenders settle into groups that take turns:
-    /// while one group's sync runs the other stages and waits, and each
-    /// sync covers only part of them. The leader gathers only when recent
-    /// commits found two or more appenders waiting for durability (a single
-    /// appender never waits here), stops as soon as a slice of
-    /// [`GATHER_SLICE`] passes with nothing new staged, and never waits
-    /// longer than half the previous fdatasync (at most [`MAX_GATHER`]):
-    /// merging two turns into one sync is a gain exactly when the wait is
-    /// shorter than a sync. Records keep their seqs and order; only the
-    /// moment of the sync moves.
+    /// Without it, a leader that syncs whatever is staged splits concurrent
+    /// appenders into groups that take turns: while one group's sync runs
+    /// the other stages and waits, and each sync covers a few of them. Each
+    /// fdatasync also costs CPU (on a virtual machine about 50 µs of kernel
+    /// time, as much as an order's own work), so fewer, fuller syncs leave
+    /// the appenders more of the machine. The wait ends as soon as the
+    /// last expected appender arrives (it wakes the leader); it is bounded
+    /// by twice the previous fdatasync (at least [`MIN_GATHER`], at most
+    /// [`MAX_GATHER`]); a wait that runs out lowers the expectation to the
+    /// appenders that came, so a quieter load stops waiting at once. A
+    /// single appender never waits. Records keep their seqs and order; only
+    /// the moment of the sync moves.
     fn gather<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
         last_sync_took: Duration,
     ) -> MutexGuard<'a, State> {
-        let start = Instant::now();
-        if self.durable_waiting.load(Ordering::Acquire) >= 2 {
-            st.concurrent_until = start.checked_add(CONCURRENCY_MEMORY);
-        }
-        if st.concurrent_until.is_none_or(|until| start >= until) {
+        let target = st.peak_waiters;
+        if target < 2 || st.waits.len() >= target {
+            st.peak_waiters = st.peak_waiters.max(st.waits.len());
             return st;
         }
-        let budget = (last_sync_took / 2).min(MAX_GATHER);
+        let budget = last_sync_took
+            .saturating_mul(2)
+            .clamp(MIN_GATHER, MAX_GATHER);
+        let start = Instant::now();
         let Some(deadline) = start.checked_add(budget) else {
             return st;
         };
-        if budget < MIN_GATHER {
-            return st;
-        }
         self.gathered.fetch_add(1, Ordering::Relaxed);
-        let mut seen = st.next_seq;
-        loop {
-            drop(st);
-            std::thread::sleep(GATHER_SLICE);
-            st = lock(&self.state);
-            let idle = st.next_seq == seen;
-            seen = st.next_seq;
-            if idle || Instant::now() >= deadline || st.closed || self.is_poisoned() {
+        st.gathering = Some(target);
+        let mut ran_out = false;
+        while st.waits.len() < target && !st.closed && !self.is_poisoned() {
+            let now = Instant::now();
+            if now >= deadline {
+                ran_out = true;
                 break;
             }
+            st = self
+                .gather_wake
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        if self.durable_waiting.load(Ordering::Acquire) >= 2 {
-            st.concurrent_until = Instant::now().checked_add(CONCURRENCY_MEMORY);
-        }
+        st.gathering = None;
+        st.peak_waiters = if ran_out {
+            st.waits.len()
+        } else {
+            st.peak_waiters.max(st.waits.len())
+        };
         st
     }
 
@@ -783,6 +783,9 @@ impl Shared {
                 }
                 if synced {
                     st.durable = st.written;
+                    if let Some(head) = st.durable {
+                        st.waits.retain(|&seq| seq > head.seq);
+                    }
                 }
             }
             Err(reason) => self.poison_locked(&mut st, reason),
@@ -1082,7 +1085,9 @@ impl AuditLog {
                 flusher_busy: false,
                 blocking_waiters: 0,
                 space_waiters: 0,
-                concurrent_until: None,
+                waits: Vec::new(),
+                peak_waiters: 0,
+                gathering: None,
                 awaited: None,
                 async_waiters: Vec::new(),
                 next_waiter: 0,
@@ -1090,12 +1095,12 @@ impl AuditLog {
             changed: Condvar::new(),
             changed_async: tokio::sync::Notify::new(),
             flusher_wake: Condvar::new(),
+            gather_wake: Condvar::new(),
             key,
             clock,
             config: config.clone(),
             dir: dir.clone(),
             poisoned: AtomicBool::new(false),
-            durable_waiting: AtomicUsize::new(0),
             poison: Mutex::new(None),
             records: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
@@ -1798,6 +1803,37 @@ mod tests {
                 .all(|r| r.as_ref().is_err_and(AuditError::is_poisoned))
         );
         assert!(log.is_poisoned());
+    }
+
+    #[test]
+    fn a_lone_appender_after_a_burst_stops_the_leader_gathering_at_once() {
+        // Eight threads make commits gather (a leader waits for the eight);
+        // afterwards one appender alone: at most one commit waits for the
+        // others (and runs out), then the expectation drops to what came.
+        let (_tmp, dir, key, clock) = setup();
+        let log = AuditLog::open(&dir, key, AuditConfig::default(), Arc::new(clock)).unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..30 {
+                        log.append(AuditEvent::order("intent", "s", json!({"t": t, "i": i})))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let before = log.stats().gathered;
+        for i in 0..20 {
+            log.append(AuditEvent::order("alone", "s", json!({"i": i})))
+                .unwrap();
+        }
+        assert!(log.stats().gathered - before <= 1, "{:?}", log.stats());
+        assert!(lock(&log.handle.shared.state).waits.is_empty());
+        log.close().unwrap();
     }
 
     #[test]
