@@ -513,7 +513,10 @@ fn extends(present: &Path, staged: &Path) -> Result<Result<(), String>, BackupEr
     }
     names.sort();
     for name in names.iter().filter(|n| n.as_str() != "LOCK") {
-        let mine = std::fs::read(present.join(name)).map_err(io("reading", present))?;
+        let mut mine = std::fs::read(present.join(name)).map_err(io("reading", present))?;
+        // A live or crashed segment ends in zeros the audit log reserves
+        // for its next records: they are not records.
+        mine.truncate(mine.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1));
         let theirs = match std::fs::read(staged.join(name)) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -617,5 +620,35 @@ pub fn vault_seal_key(vault: &mut asta_vault::Vault) -> Result<SealKey, asta_vau
         vault.seal_key(SEAL_KEY_ENTRY)
     } else {
         vault.create_seal_key(SEAL_KEY_ENTRY)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::extends;
+
+    #[test]
+    fn reserved_zeros_of_a_present_segment_are_not_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (present, staged) = (tmp.path().join("present"), tmp.path().join("staged"));
+        std::fs::create_dir(&present).unwrap();
+        std::fs::create_dir(&staged).unwrap();
+        let name = "audit-00000000000000000001.jsonl";
+        let with_zeros = |text: &[u8]| [text, &[0u8; 4096][..]].concat();
+        let check = |mine: &[u8], theirs: &[u8]| {
+            std::fs::write(present.join(name), mine).unwrap();
+            std::fs::write(staged.join(name), theirs).unwrap();
+            extends(&present, &staged).unwrap().is_ok()
+        };
+        // A crashed present trail (records, then zeros) is extended by a
+        // backup with more records.
+        assert!(check(&with_zeros(b"a\n"), b"a\nb\n"));
+        // A backup taken from a live trail carries zeros too.
+        assert!(check(b"a\n", &with_zeros(b"a\n")));
+        assert!(check(&with_zeros(b"a\n"), &with_zeros(b"a\nb\n")));
+        // Fewer or other records still do not extend it.
+        assert!(!check(&with_zeros(b"a\nb\n"), &with_zeros(b"a\n")));
+        assert!(!check(b"a\nb\n", b"a\nc\n"));
     }
 }
