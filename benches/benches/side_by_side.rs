@@ -26,11 +26,16 @@
 //! message when python3 or the script is missing (set `ASTA_SEED_PIPELINE`
 //! to its path if it lives elsewhere).
 //!
-//! Each round measures, in this order: ASTA durable with one task, the seed
+//! Rounds: 5 (`ASTA_BENCH_ROUNDS` overrides); the summary gives each
+//! ratio's median over the rounds, each taken within its own round (the
+//! machine is shared, so single rounds swing with its load). Each round
+//! measures, in this order: ASTA durable with one task, the seed
 //! with `--fsync`, ASTA durable with 8 concurrent tasks, ASTA with every
 //! audit category buffered (p50 per order), and the seed without fsync.
 //! Then 200,000 orders through one guard: the mean time of the last 10,000
-//! against the first 10,000, and the resident memory growth.
+//! against the first 10,000 (in wall time, and in the ordering thread's own
+//! CPU time, which other jobs on the machine do not inflate), and the
+//! resident memory growth.
 //!
 //! The risk engine gets a clock that moves 101 ms at every reading, so no
 //! second ever holds more than 10 risk decisions (SEBI's cap, which the
@@ -67,7 +72,8 @@ use asta_core::{
 use asta_risk::{RateLimitConfig, RequiredLimits, RiskConfig, WindowLimits};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-const ROUNDS: usize = 3;
+/// Rounds of the interleaved comparison (`ASTA_BENCH_ROUNDS` overrides).
+const ROUNDS: usize = 5;
 const DURABLE_ORDERS: u64 = 1_500;
 const CONCURRENT_TASKS: u64 = 8;
 const CONCURRENT_ORDERS: u64 = 4_000;
@@ -327,6 +333,37 @@ fn percentile(samples: &mut [Duration], q: f64) -> Duration {
         .unwrap_or_default()
 }
 
+/// This thread's CPU time so far in nanoseconds (Linux schedstat).
+fn thread_cpu() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => sorted.get(n / 2).copied(),
+        _ => Some((sorted.get(n / 2 - 1)? + sorted.get(n / 2)?) / 2.0),
+    }
+}
+
+/// `median` with the range, or a note that the seed was skipped.
+fn median_text(values: &[f64]) -> String {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    median(values).map_or_else(
+        || "n/a (seed skipped)".to_owned(),
+        |m| format!("{m:.2} (range {lo:.2}..{hi:.2})"),
+    )
+}
+
 fn rss_kib() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
@@ -424,7 +461,14 @@ fn main() {
         println!("load average: {}", load());
         return;
     }
-    for round in 1..=ROUNDS {
+    let rounds = std::env::var("ASTA_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(ROUNDS);
+    let (mut r1, mut r8, mut rb) = (Vec::new(), Vec::new(), Vec::new());
+    let mut b50 = Vec::new();
+    for round in 1..=rounds {
         println!("\n== round {round}");
         let session = Session::new(&rt, false, true);
         let before = session.fsyncs();
@@ -466,11 +510,31 @@ fn main() {
             )
         );
         println!("load average: {}", load());
+        if let Some(seed) = seed_fsync {
+            r1.push(durable1 / seed);
+            r8.push(durable8 / seed);
+        }
+        if let Some(us) = seed_us {
+            rb.push(us / (buffered_p50.as_secs_f64() * 1e6));
+        }
+        b50.push(buffered_p50.as_secs_f64() * 1e6);
     }
+    println!(
+        "\n== medians over {rounds} rounds (each ratio taken within its round)\n\
+         durable, 1 task: {} x the seed --fsync (target >= 1.80x)\n\
+         durable, {CONCURRENT_TASKS} tasks: {} x the seed --fsync (target >= 8x)\n\
+         buffered, 1 task: p50 {:.1}us (target <= 10us), {} x faster than the seed without fsync per order",
+        median_text(&r1),
+        median_text(&r8),
+        median(&b50).unwrap_or(0.0),
+        median_text(&rb),
+    );
 
     println!("\n== {LONG_RUN} orders through one guard (buffered audit, one task)");
     let session = Session::new(&rt, true, false);
+    let cpu_0 = thread_cpu();
     let (_, times) = rt.block_on(one_task(&session, LONG_WINDOW as u64, 0));
+    let cpu_1 = thread_cpu();
     let rss_start = rss_kib();
     let (_, middle) = rt.block_on(one_task(
         &session,
@@ -478,11 +542,13 @@ fn main() {
         LONG_WINDOW as u64,
     ));
     drop(middle);
+    let cpu_2 = thread_cpu();
     let (_, last) = rt.block_on(one_task(
         &session,
         LONG_WINDOW as u64,
         LONG_RUN - LONG_WINDOW as u64,
     ));
+    let cpu_3 = thread_cpu();
     let rss_end = rss_kib();
     let mean = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64() / v.len().max(1) as f64;
     let (first, last_mean) = (mean(&times), mean(&last));
@@ -492,6 +558,19 @@ fn main() {
         last_mean * 1e6,
         last_mean / first
     );
+    // The same windows in this thread's own CPU time (the scheduler's
+    // count): what the guard costs per order, whatever else the shared
+    // machine runs meanwhile.
+    if let (Some(a), Some(b), Some(c), Some(d)) = (cpu_0, cpu_1, cpu_2, cpu_3) {
+        let (head, tail) = (
+            b.saturating_sub(a) as f64 / LONG_WINDOW as f64 / 1e3,
+            d.saturating_sub(c) as f64 / LONG_WINDOW as f64 / 1e3,
+        );
+        println!(
+            "CPU time of the ordering thread per order: first {LONG_WINDOW} {head:.1}us, last {LONG_WINDOW} {tail:.1}us, ratio {:.2}",
+            tail / head
+        );
+    }
     match (rss_start, rss_end) {
         (Some(a), Some(b)) => println!(
             "resident memory after {LONG_WINDOW} orders: {} KiB, after {LONG_RUN}: {} KiB, growth {} KiB (target <= 10 MiB)",
