@@ -928,6 +928,7 @@ impl Handle {
         let mut st = lock(&shared.state);
         st.closed = true;
         shared.flusher_wake.notify_all();
+        shared.gather_wake.notify_all();
         while st.leader {
             st = shared.wait(st);
         }
