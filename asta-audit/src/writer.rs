@@ -188,9 +188,6 @@ struct State {
     peak_waiters: usize,
     /// While a leader gathers: how many waiting appenders it waits for.
     gathering: Option<usize>,
-    /// The newest seq an appender waits to see durable: a leader on the
-    /// blocking pool keeps committing until it is covered.
-    awaited: Option<u64>,
     /// Async appenders waiting for their record, each woken only once it
     /// is covered (or the log fails or closes), never by every commit.
     async_waiters: Vec<AsyncWaiter>,
@@ -207,17 +204,11 @@ struct AsyncWaiter {
 }
 
 impl State {
-    /// Records that an appender waits for `seq` to be durable.
-    fn await_durable(&mut self, seq: u64, need: Need) {
-        if need == Need::Durable && self.awaited.is_none_or(|a| a < seq) {
-            self.awaited = Some(seq);
-        }
-    }
-
-    /// Someone waits for a record that is staged but not yet durable.
+    /// Someone waits for a record that is staged but not yet durable (a
+    /// leader on the blocking pool keeps committing until nobody does).
     fn durability_owed(&self) -> bool {
-        self.awaited
-            .is_some_and(|seq| self.durable.is_none_or(|h| h.seq < seq))
+        let durable = self.durable.map_or(0, |h| h.seq);
+        self.waits.iter().any(|&seq| seq > durable)
     }
 
     fn covered(&self, seq: u64, need: Need) -> bool {
@@ -562,7 +553,6 @@ impl Shared {
             if self.is_poisoned() {
                 return Err(self.poisoned_error());
             }
-            st.await_durable(seq, need);
             if !counted {
                 counted = true;
                 self.count_waiter(&mut st, seq, need);
@@ -600,7 +590,6 @@ impl Shared {
                 registration.remove(&mut st);
                 return Poll::Ready(Err(AuditError::Closed));
             }
-            st.await_durable(seq, need);
             if registration.id.is_none() {
                 self.count_waiter(&mut st, seq, need);
             }
@@ -1089,7 +1078,6 @@ impl AuditLog {
                 waits: Vec::new(),
                 peak_waiters: 0,
                 gathering: None,
-                awaited: None,
                 async_waiters: Vec::new(),
                 next_waiter: 0,
             }),
@@ -1918,6 +1906,73 @@ mod tests {
         log.close().unwrap();
         let v = verify(&dir, &key, None).unwrap().into_result().unwrap();
         assert_eq!(v.records, 20);
+    }
+
+    /// A waker that counts its wake-ups.
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_commit_wakes_only_the_waiters_it_covers_and_a_dropped_wait_leaves_none() {
+        // Deterministic: the test plays the leader (the flag set, so no
+        // waiter starts a commit) and publishes a durable head by hand.
+        let (_tmp, dir, key, clock) = setup();
+        let log = AuditLog::open(&dir, key, AuditConfig::default(), Arc::new(clock)).unwrap();
+        let first = log
+            .append_deferred(AuditEvent::order("a", "s", json!({})))
+            .unwrap();
+        let second = log
+            .append_deferred(AuditEvent::order("b", "s", json!({})))
+            .unwrap();
+        let shared = &log.handle.shared;
+        lock(&shared.state).leader = true;
+        let counters: Vec<_> = (0..3)
+            .map(|_| Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0))))
+            .collect();
+        let poll_once = |seq: u64, counter: &Arc<CountingWaker>| {
+            let waker = std::task::Waker::from(Arc::clone(counter));
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut wait = Box::pin(log.sync_through_async(seq));
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+            wait
+        };
+        let wait_first = poll_once(first.seq, &counters[0]);
+        let wait_second = poll_once(second.seq, &counters[1]);
+        drop(poll_once(second.seq, &counters[2]));
+        {
+            let st = lock(&shared.state);
+            assert_eq!(st.async_waiters.len(), 2, "the dropped wait left");
+            assert!(st.durability_owed());
+        }
+        // Only the first record becomes durable: only its waiter wakes.
+        {
+            let mut st = lock(&shared.state);
+            let saved = st.durable;
+            st.durable = Some(Head {
+                seq: first.seq,
+                mac: first.mac,
+                ts: first.ts,
+            });
+            shared.wake_all(&mut st);
+            st.durable = saved;
+            st.leader = false;
+        }
+        let woken: Vec<usize> = counters
+            .iter()
+            .map(|c| c.0.load(Ordering::SeqCst))
+            .collect();
+        assert_eq!(woken, vec![1, 0, 0]);
+        assert_eq!(lock(&shared.state).async_waiters.len(), 1);
+        drop((wait_first, wait_second));
+        assert!(lock(&shared.state).async_waiters.is_empty());
+        log.sync().unwrap();
+        assert!(!lock(&shared.state).durability_owed());
+        log.close().unwrap();
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use asta_audit::{AuditConfig, AuditError, AuditEvent, AuditLog, AuditRecord, Wait, verify};
+use asta_audit::{AuditConfig, AuditError, AuditEvent, AuditLog, Wait, verify};
 use asta_core::SystemClock;
 use common::*;
 use serde_json::json;
@@ -54,14 +54,6 @@ fn until_durable(log: &AuditLog, seq: u64) {
     }
 }
 
-fn records(dir: &std::path::Path) -> Vec<AuditRecord> {
-    segments(dir)
-        .iter()
-        .flat_map(|s| read_lines(s))
-        .map(|l| serde_json::from_str(&l).unwrap())
-        .collect()
-}
-
 #[test]
 fn one_sync_per_order_cycle() {
     let tmp = tempfile::tempdir().unwrap();
@@ -83,14 +75,7 @@ fn one_sync_per_order_cycle() {
     assert_eq!(log.checkpoint().unwrap().seq(), 246);
     assert_eq!(log.head().unwrap().seq, 250);
     log.close().unwrap();
-    assert_eq!(
-        verify(&dir, &key(), None)
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .records,
-        250
-    );
+    assert_eq!(verified(&dir), 250);
 }
 
 #[test]
@@ -148,14 +133,7 @@ fn close_writes_and_syncs_deferred_records() {
         other.append_deferred(outcome(8)).unwrap_err(),
         AuditError::Closed
     ));
-    assert_eq!(
-        verify(&dir, &key(), None)
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .records,
-        7
-    );
+    assert_eq!(verified(&dir), 7);
 }
 
 #[test]
@@ -362,14 +340,7 @@ fn a_cancelled_async_append_is_still_written_and_synced() {
     // Nobody appends or syncs again: the records still become durable.
     until_durable(&log, 80);
     drop(log);
-    assert_eq!(
-        verify(&dir, &key(), None)
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .records,
-        80
-    );
+    assert_eq!(verified(&dir), 80);
 }
 
 const CHILD_ENV: &str = "ASTA_AUDIT_PREFIX_CHILD_DIR";

@@ -16,17 +16,33 @@ use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use asta_audit::{
-    AuditConfig, AuditError, AuditEvent, AuditLog, AuditRecord, read_records, verify,
-};
+use asta_audit::{AuditConfig, AuditError, AuditEvent, AuditLog, verify};
 use common::*;
 use serde_json::json;
 
-fn records(dir: &Path) -> Vec<AuditRecord> {
-    read_records(dir, &key())
+/// A trail of `n` records as a crash leaves it (see [`crash_copy`]), its
+/// newest segment and where the records in it end.
+fn crashed(n: u64) -> (tempfile::TempDir, PathBuf, PathBuf, u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let log = open(&dir).unwrap();
+    append(&log, n);
+    let copy = crash_copy(&dir, tmp.path());
+    log.close().unwrap();
+    let newest = segments(&copy).pop().unwrap();
+    let data = data_len(&newest);
+    (tmp, copy, newest, data)
+}
+
+/// Writes `bytes` at `offset` of `path`, as a crash in the middle of a
+/// write would have left them.
+fn write_at(path: &Path, bytes: &[u8], offset: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
         .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
+        .write_all_at(bytes, offset)
+        .unwrap();
 }
 
 fn open(dir: &Path) -> Result<AuditLog, AuditError> {
@@ -80,14 +96,7 @@ fn an_open_log_reserves_zeros_that_readers_stop_at_and_close_trims() {
             .all(|&b| b == 0)
     );
     // Readers of a live trail see the records only.
-    assert_eq!(
-        verify(&dir, &key(), None)
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .records,
-        5
-    );
+    assert_eq!(verified(&dir), 5);
     assert_eq!(records(&dir).len(), 5);
     log.close().unwrap();
     assert_eq!(
@@ -96,14 +105,7 @@ fn an_open_log_reserves_zeros_that_readers_stop_at_and_close_trims() {
         "close trims the reservation"
     );
     assert!(!fs::read(&newest).unwrap().contains(&0));
-    assert_eq!(
-        verify(&dir, &key(), None)
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .records,
-        5
-    );
+    assert_eq!(verified(&dir), 5);
 }
 
 #[test]
@@ -121,26 +123,13 @@ fn rotation_leaves_no_zeros_in_finished_segments() {
             segment.display()
         );
     }
-    assert_eq!(
-        verify(&dir, &key(), None)
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .records,
-        60
-    );
+    assert_eq!(verified(&dir), 60);
     log.close().unwrap();
 }
 
 #[test]
 fn after_a_crash_the_next_open_reads_past_the_zeros_and_writes_over_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
-    let log = open(&dir).unwrap();
-    append(&log, 7);
-    let copy = crash_copy(&dir, tmp.path());
-    log.close().unwrap();
-
+    let (_tmp, copy, _, _) = crashed(7);
     let reopened = open(&copy).unwrap();
     assert_eq!(reopened.head().unwrap().seq, 7);
     append(&reopened, 3);
@@ -151,33 +140,14 @@ fn after_a_crash_the_next_open_reads_past_the_zeros_and_writes_over_them() {
         records.iter().all(|r| r.action != "audit_recovered"),
         "clean zeros are no torn write"
     );
-    assert_eq!(
-        verify(&copy, &key(), None)
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .records,
-        10
-    );
+    assert_eq!(verified(&copy), 10);
 }
 
 #[test]
 fn a_torn_write_into_the_zeros_is_cut_and_recorded() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
-    let log = open(&dir).unwrap();
-    append(&log, 4);
-    let copy = crash_copy(&dir, tmp.path());
-    log.close().unwrap();
-    let newest = segments(&copy).pop().unwrap();
-    let data = data_len(&newest);
+    let (_tmp, copy, newest, data) = crashed(4);
     let torn = b"{\"seq\":5,\"ts\":\"2026-11-27T03:4";
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&newest)
-        .unwrap()
-        .write_all_at(torn, data)
-        .unwrap();
+    write_at(&newest, torn, data);
     // Before recovery the verifier reports it.
     assert!(!verify(&copy, &key(), None).unwrap().is_intact());
 
@@ -192,32 +162,13 @@ fn a_torn_write_into_the_zeros_is_cut_and_recorded() {
     assert_eq!(recovery.seq, 5);
     assert_eq!(recovery.details["cut_bytes"], torn.len());
     assert_eq!(recovery.details["cut_at_offset"], data);
-    assert_eq!(
-        verify(&copy, &key(), None)
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .records,
-        6
-    );
+    assert_eq!(verified(&copy), 6);
 }
 
 #[test]
 fn anything_but_zeros_after_the_zeros_fails_closed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
-    let log = open(&dir).unwrap();
-    append(&log, 4);
-    let copy = crash_copy(&dir, tmp.path());
-    log.close().unwrap();
-    let newest = segments(&copy).pop().unwrap();
-    let data = data_len(&newest);
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&newest)
-        .unwrap()
-        .write_all_at(b"{\"seq\":9}\n", data + 100)
-        .unwrap();
+    let (_tmp, copy, newest, data) = crashed(4);
+    write_at(&newest, b"{\"seq\":9}\n", data + 100);
     assert!(!verify(&copy, &key(), None).unwrap().is_intact());
     assert!(matches!(open(&copy), Err(AuditError::Tampered(_))));
 }

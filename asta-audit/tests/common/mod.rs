@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use asta_audit::{AuditConfig, AuditEvent, AuditLog, ChainKey};
+use asta_audit::{AuditConfig, AuditEvent, AuditLog, AuditRecord, ChainKey, read_records, verify};
 use asta_core::ManualClock;
 use chrono::{TimeDelta, TimeZone, Utc};
 use serde_json::json;
@@ -88,4 +88,21 @@ pub(crate) fn all_text(dir: &Path) -> String {
 
 pub(crate) fn file_name(path: &Path) -> String {
     path.file_name().unwrap().to_str().unwrap().to_owned()
+}
+
+/// Every record of the trail in `dir`, read back MAC-checked.
+pub(crate) fn records(dir: &Path) -> Vec<AuditRecord> {
+    read_records(dir, &key())
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// How many records `dir` holds, after its chain verifies.
+pub(crate) fn verified(dir: &Path) -> u64 {
+    verify(dir, &key(), None)
+        .unwrap()
+        .into_result()
+        .unwrap()
+        .records
 }
