@@ -273,16 +273,39 @@ impl LineReader {
         out: &mut Vec<u8>,
         first_zero: usize,
     ) -> Result<Option<LineEnd>, AuditError> {
-        self.reader
-            .read_to_end(out)
-            .map_err(|e| AuditError::io("reading segment", path, e))?;
-        let last_nonzero = out.iter().rposition(|&b| b != 0);
-        let end = match last_nonzero {
-            None => return Ok(None),
-            Some(last) if last < first_zero => {
+        // Scanned in blocks, keeping at most a line's worth: a file padded
+        // with gigabytes (of zeros or anything else) costs no memory.
+        let mut damage = out
+            .get(first_zero..)
+            .unwrap_or_default()
+            .iter()
+            .rposition(|&b| b != 0)
+            .map(|i| first_zero + i);
+        let mut seen = out.len();
+        let mut block = vec![0u8; 64 * 1024];
+        loop {
+            let n = self
+                .reader
+                .read(&mut block)
+                .map_err(|e| AuditError::io("reading segment", path, e))?;
+            let Some(read) = block.get(..n).filter(|b| !b.is_empty()) else {
+                break;
+            };
+            if let Some(i) = read.iter().rposition(|&b| b != 0) {
+                damage = Some(seen + i);
+            }
+            if out.len() <= MAX_LINE_BYTES {
+                out.extend_from_slice(read);
+            }
+            seen += n;
+        }
+        let end = match damage {
+            None if first_zero == 0 => return Ok(None),
+            None => {
                 out.truncate(first_zero);
                 LineEnd::Unterminated
             }
+            Some(last) if last >= MAX_LINE_BYTES => LineEnd::TooLong,
             Some(last) => {
                 out.truncate(last + 1);
                 LineEnd::Complete
@@ -391,6 +414,10 @@ mod tests {
         );
         let (read, _) = lines(&[b"one\n".as_slice(), &zeros(50), b"x".as_slice()].concat());
         assert!(matches!(read.last(), Some(Line::Complete(l)) if l.ends_with(b"x")));
+        // Damage far past the zeros is still found (read in blocks,
+        // without keeping the whole tail).
+        let (read, _) = lines(&[b"one\n".as_slice(), &zeros(2 * MAX_LINE_BYTES), b"x"].concat());
+        assert!(matches!(read.last(), Some(Line::TooLong)));
         // A zero inside a complete line is damage too.
         let (read, _) = lines(b"o\0e\ntwo\n");
         assert!(matches!(read.first(), Some(Line::Complete(l)) if l == b"o\0e"));
