@@ -153,12 +153,7 @@ impl<B: Broker> Guard<B> {
                 // step: one engine lock and one staging for the outcome.
                 let with_summary = !self.is_journaled();
                 let check_fills = self.config.check_fills_after_place;
-                let mut entry = Tracked {
-                    strategy: strategy.clone(),
-                    order: Some(order.clone()),
-                    filled: 0,
-                    average: None,
-                };
+                let mut entry = Tracked::new(strategy.clone(), Some(order.clone()));
                 let answered = status.filter(|s| check_fills && s.order_id() == &id);
                 let (fill, closed) = answered
                     .as_ref()

@@ -59,6 +59,16 @@ pub(super) struct Tracked {
 }
 
 impl Tracked {
+    /// A new order nothing of which is known to be filled yet.
+    pub(super) fn new(strategy: StrategyTag, order: Option<OrderRequest>) -> Self {
+        Self {
+            strategy,
+            order,
+            filled: 0,
+            average: None,
+        }
+    }
+
     /// Takes in the broker's `status` of order `id`: the fill it adds since
     /// the last status seen (quantity and the exact price of the new part),
     /// and whether the order reached a final state.
@@ -456,15 +466,8 @@ impl<B: Broker> Guard<B> {
     }
 
     pub(crate) fn track(&self, id: OrderId, strategy: StrategyTag, order: Option<OrderRequest>) {
-        self.lock_tracked().insert(
-            id,
-            Tracked {
-                strategy,
-                order,
-                filled: 0,
-                average: None,
-            },
-        );
+        self.lock_tracked()
+            .insert(id, Tracked::new(strategy, order));
     }
 
     /// After an order left the book by a cancel: record its last fills and
