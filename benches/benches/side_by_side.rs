@@ -11,6 +11,9 @@
 //! (I(3000) - I(1000)) / 2000. (valgrind hides SHA extensions, so hashing
 //! counts as ring's AVX code.)
 //!
+//! `ASTA_BENCH_PART=long` runs only the long run (below), printing the
+//! mean time per order of every 20,000.
+//!
 //! `ASTA_BENCH_PART=durable1` runs only the durable measurement with one
 //! task.
 //!
@@ -157,7 +160,7 @@ struct Session {
     sandbox: SandboxBroker,
     risk_clock: Arc<dyn Clock>,
     manual: Option<ManualClock>,
-    _tmp: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Session {
@@ -225,7 +228,7 @@ impl Session {
             sandbox,
             risk_clock,
             manual: (!slot_clock).then_some(manual),
-            _tmp: tmp,
+            dir: tmp,
         };
         rt.block_on(session.refresh());
         session
@@ -419,6 +422,12 @@ fn main() {
             percentile(&mut buffered, 0.5),
             percentile(&mut buffered, 0.99)
         );
+        // ASTA_BENCH_KEEP=1 keeps the trail (to read what an order writes).
+        if std::env::var_os("ASTA_BENCH_KEEP").is_some() {
+            rt.block_on(session.guard.audit_log().sync_async())
+                .expect("sync");
+            println!("trail kept in {}", session.dir.keep().display());
+        }
         return;
     }
     // ASTA_BENCH_PART=durable1 runs only the durable measurement with one
@@ -459,6 +468,29 @@ fn main() {
             after.gathered - before.gathered,
         );
         println!("load average: {}", load());
+        return;
+    }
+    // ASTA_BENCH_PART=long runs only the long run, printing the mean time
+    // of every 20,000 orders (to see where a drift starts).
+    if std::env::var("ASTA_BENCH_PART").as_deref() == Ok("long") {
+        let session = Session::new(&rt, true, false);
+        for bucket in 0..LONG_RUN / 20_000 {
+            let cpu_a = thread_cpu();
+            let (_, times) = rt.block_on(one_task(&session, 20_000, bucket * 20_000));
+            let cpu_b = thread_cpu();
+            let mean = times.iter().sum::<Duration>().as_secs_f64() / times.len().max(1) as f64;
+            let cpu = match (cpu_a, cpu_b) {
+                (Some(a), Some(b)) => format!("{:.1}us", b.saturating_sub(a) as f64 / 20_000.0 / 1e3),
+                _ => "n/a".to_owned(),
+            };
+            println!(
+                "orders {}..{}: mean {:.1}us, thread CPU {cpu}, resident {} KiB",
+                bucket * 20_000,
+                (bucket + 1) * 20_000,
+                mean * 1e6,
+                rss_kib().unwrap_or(0)
+            );
+        }
         return;
     }
     let rounds = std::env::var("ASTA_BENCH_ROUNDS")
