@@ -221,8 +221,13 @@ pub enum RiskInput {
     OrderOpened {
         /// The broker's order id.
         order_id: OrderId,
-        /// The order.
-        order: OrderRequest,
+        /// The order; left out when it is exactly the order the approval
+        /// `ticket` holds (the `CHECK_ORDER` entry that approved it has it
+        /// already), and replay takes it from that approval. An entry
+        /// without its order whose ticket is not pending at replay is a
+        /// divergence (the account halts), never a guess.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order: Option<OrderRequest>,
         /// The approval's ticket number, if any.
         ticket: Option<u64>,
     },

@@ -12,7 +12,7 @@ mod common;
 
 use std::sync::Arc;
 
-use asta_core::{Clock, Exchange, ManualClock, Money, OrderId, Product, Quantity, Side};
+use asta_core::{Clock, Exchange, ManualClock, Money, OrderId, OrderRequest, Product, Quantity, Side};
 use asta_risk::{
     ApplyOutcome, BreakerKind, FillReport, JOURNAL_VERSION, JournalEntry, JournalError,
     OrderContext, OrderOutcome, Rejection, RestoreError, RiskConfig, RiskEngine, RiskInput,
@@ -784,4 +784,81 @@ fn an_engine_with_a_state_file_does_not_journal_and_keeps_its_file_format() {
     assert_eq!(journaled.snapshot(), snapshot);
     journaled.halt("migrated");
     assert_eq!(journaled.drain_journal()[0].seq(), 1);
+}
+
+/// ORDER_OPENED leaves out an order its approval already holds (the
+/// CHECK_ORDER entry has it), keeps any other, replays to the same state
+/// either way, and an entry without its order whose approval is not
+/// pending diverges (the account halts) instead of guessing.
+#[test]
+fn an_opened_order_its_approval_holds_is_not_written_twice() {
+    let clock = ManualClock::new(t0());
+    let (live, entries) = losing_session(&clock);
+    let opened = entries
+        .iter()
+        .find(|e| e.input().kind() == "ORDER_OPENED")
+        .unwrap();
+    let RiskInput::OrderOpened { order, ticket, .. } = opened.input() else {
+        panic!("{opened:?}");
+    };
+    assert_eq!(order, &None, "the approval holds the order");
+    assert!(ticket.is_some());
+    let text = serde_json::to_string(opened).unwrap();
+    assert!(!text.contains("\"order\""), "{text}");
+    assert_eq!(&JournalEntry::from_json(&text).unwrap(), opened);
+    let (replayed, report) = restore(config(), &clock, None, entries.clone()).unwrap();
+    assert!(report.divergences.is_empty(), "{report:?}");
+    assert_eq!(replayed.snapshot(), live.snapshot());
+
+    // The earlier shape, with the order written out, replays the same.
+    let order = limit("SBIN", Side::Buy, 200, "800");
+    let with_order: Vec<JournalEntry> = entries
+        .iter()
+        .map(|e| {
+            let mut value = serde_json::to_value(e).unwrap();
+            if e.input().kind() == "ORDER_OPENED" {
+                value["input"]["order"] = serde_json::to_value(&order).unwrap();
+            }
+            JournalEntry::from_json_value(value).unwrap()
+        })
+        .collect();
+    assert_ne!(with_order, entries);
+    let (replayed, report) = restore(config(), &clock, None, with_order).unwrap();
+    assert!(report.divergences.is_empty(), "{report:?}");
+    assert_eq!(replayed.snapshot(), live.snapshot());
+
+    // An order that differs from its approval's, or one without a ticket
+    // (found while reconciling), is written out.
+    let mut engine = journaled(config(), &clock);
+    engine.update_quote(Exchange::Nse, &sym("SBIN"), p("800"));
+    let approval = engine
+        .check_order(&order, &OrderContext::new())
+        .unwrap();
+    let smaller = limit("SBIN", Side::Buy, 100, "800");
+    engine.order_opened(OrderId::new("A2").unwrap(), &smaller, Some(approval.ticket));
+    engine.order_opened(OrderId::new("A3").unwrap(), &order, None);
+    let written: Vec<Option<OrderRequest>> = engine
+        .drain_journal()
+        .into_iter()
+        .filter_map(|e| match e.input() {
+            RiskInput::OrderOpened { order, .. } => Some(order.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, [Some(smaller), Some(order)]);
+
+    // Without its order and without a pending approval: a divergence.
+    let (mut follower, _) = restore(config(), &clock, None, entries[..1].to_vec()).unwrap();
+    let mut value = serde_json::to_value(opened).unwrap();
+    value["seq"] = serde_json::json!(2);
+    let orphan = JournalEntry::from_json_value(value).unwrap();
+    let ApplyOutcome::Diverged(divergence) = follower.apply(&orphan).unwrap() else {
+        panic!("no approval is pending");
+    };
+    assert_eq!(divergence.input, "ORDER_OPENED");
+    assert!(divergence.replayed.contains("no pending approval"), "{divergence:?}");
+    let refused = follower
+        .check_order(&limit("SBIN", Side::Sell, 1, "800"), &OrderContext::new())
+        .unwrap_err();
+    assert!(matches!(refused, Rejection::Halted { .. }), "{refused}");
 }

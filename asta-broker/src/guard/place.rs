@@ -147,7 +147,9 @@ impl<B: Broker> Guard<B> {
                 // with the next group commit (a crash before it leaves an
                 // intent without outcome: an unknown outcome at restart).
                 // A journaled guard's record carries the ORDER_OPENED entry,
-                // which holds the whole order: no second copy of it. When
+                // which names the approval's ticket (the intent's
+                // CHECK_ORDER entry holds the whole order): no second copy
+                // of it. When
                 // the broker answered with the status already (a simulator
                 // filling at once), its fill and close ride in the same
                 // step: one engine lock and one staging for the outcome.

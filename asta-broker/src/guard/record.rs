@@ -256,7 +256,8 @@ pub(super) fn intent_record(
 ///
 /// `with_summary: false` leaves out the order's summary: for a journaled
 /// guard, whose accepted record carries the ORDER_OPENED journal entry
-/// with the whole order (the trail scan needs only the ticket).
+/// with the approval's ticket (the intent's CHECK_ORDER entry holds the
+/// whole order; the trail scan needs only the ticket).
 pub(super) fn accepted_record(
     order: &OrderRequest,
     id: &OrderId,

@@ -309,7 +309,28 @@ impl RiskEngine {
                 order,
                 ticket,
             } => {
-                self.order_opened_at(at, order_id.clone(), order, ticket.map(ApprovalTicket));
+                // Without its order, the entry means "the order approval
+                // `ticket` holds": it must be pending now, as it was when
+                // the entry was written.
+                let order = match (order, ticket) {
+                    (Some(order), _) => order.clone(),
+                    (None, Some(t)) => match self.state.pending.get(t) {
+                        Some(pending) => pending.clone(),
+                        None => {
+                            return Some((
+                                format!("the order of pending approval {t}"),
+                                format!("no pending approval {t}"),
+                            ));
+                        }
+                    },
+                    (None, None) => {
+                        return Some((
+                            "an opened order".to_owned(),
+                            "neither an order nor an approval ticket".to_owned(),
+                        ));
+                    }
+                };
+                self.order_opened_at(at, order_id.clone(), &order, ticket.map(ApprovalTicket));
                 None
             }
             RiskInput::ReleaseApproval { ticket } => {
