@@ -49,7 +49,19 @@ pub(crate) struct EncodedEvent {
 impl EncodedEvent {
     /// Encodes an already redacted event.
     pub(crate) fn new(event: &AuditEvent) -> Self {
-        let mut out = String::with_capacity(128);
+        // One allocation for most records: the fixed fields and the typed
+        // fields' known lengths (untyped details may still grow it).
+        let typed: usize = event
+            .encoded
+            .iter()
+            .map(|field| field.name.len() + field.json.len() + 4)
+            .sum();
+        let mut out = String::with_capacity(
+            128 + event.action.len()
+                + event.strategy.as_ref().map_or(0, String::len)
+                + event.actor.as_ref().map_or(0, String::len)
+                + typed,
+        );
         out.push_str("\"category\":\"");
         out.push_str(event.category.as_str());
         out.push_str("\",\"action\":");

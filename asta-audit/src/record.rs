@@ -344,6 +344,10 @@ impl AuditEvent {
             Ok(json) => {
                 self.details.remove(&*name);
                 self.encoded.retain(|field| field.name != name);
+                if self.encoded.capacity() == 0 {
+                    // Typed records have a handful of fields: one allocation.
+                    self.encoded.reserve(8);
+                }
                 self.encoded.push(EncodedField { name, json });
                 self
             }

@@ -243,7 +243,7 @@ pub(super) fn intent_record(
     }
     event = event
         .with_typed_detail_unchecked("ticket", &ticket)
-        .with_typed_detail_unchecked("notional", &notional.to_string())
+        .with_typed_detail_unchecked("notional", &notional)
         .with_typed_detail_unchecked("mode", &mode.to_string());
     if let Some(size) = basket {
         event = event.with_typed_detail_unchecked("basket", &size);
@@ -279,12 +279,12 @@ pub(super) fn accepted_record(
 pub(super) fn fill_record(strategy: &StrategyTag, id: &OrderId, fill: &FillReport) -> AuditEvent {
     AuditEvent::trade("fill", strategy.as_str(), Value::Null)
         .with_typed_detail_unchecked("order_id", id.as_str())
-        .with_typed_detail_unchecked("exchange", &fill.exchange.to_string())
+        .with_typed_detail_unchecked("exchange", &fill.exchange)
         .with_typed_detail_unchecked("symbol", fill.symbol.as_str())
-        .with_typed_detail_unchecked("product", &fill.product.to_string())
-        .with_typed_detail_unchecked("side", &fill.side.to_string())
+        .with_typed_detail_unchecked("product", &fill.product)
+        .with_typed_detail_unchecked("side", &fill.side)
         .with_typed_detail_unchecked("quantity", &fill.quantity.get())
-        .with_typed_detail_unchecked("price", &fill.price.to_string())
+        .with_typed_detail_unchecked("price", &fill.price)
 }
 
 /// Risk events that cannot go to the failed audit trail go to the log.
