@@ -392,7 +392,11 @@ impl Shared {
         }
         st.scratch = line;
         if let Some(delay) = flush_within {
-            self.schedule_flush(st, delay);
+            // Half the queue waiting: the flusher writes it now, on its own
+            // thread, before an appender finds the queue full and has to
+            // write it itself.
+            let half_full = st.pending_records.saturating_mul(2) >= self.config.queue_capacity;
+            self.schedule_flush(st, if half_full { Duration::ZERO } else { delay });
         }
         receipts
     }

@@ -529,3 +529,33 @@ fn buffered_records_are_synced_under_constant_load() {
     }
     assert!(log.checkpoint().is_some());
 }
+
+/// Deferred records fill at most half the queue before the flusher writes
+/// them, long before their deadline: an appender that would otherwise find
+/// the queue full writes the batch itself, on the order path.
+#[test]
+fn a_half_full_queue_is_written_by_the_flusher_before_its_deadline() {
+    let (_tmp, dir, key, clock) = setup();
+    let config = AuditConfig::builder()
+        .queue_capacity(64)
+        .deferred_flush_delay(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let log = AuditLog::open(&dir, key, config, Arc::new(clock)).unwrap();
+    for i in 0..31 {
+        log.append_deferred(AuditEvent::system("tick", json!({"i": i})))
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(log.stats().records, 0, "below half: waits for its deadline");
+    log.append_deferred(AuditEvent::system("tick", json!({"i": 31})))
+        .unwrap();
+    let start = Instant::now();
+    while log.stats().records < 32 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "half the queue was never written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
