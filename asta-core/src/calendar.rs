@@ -522,7 +522,7 @@ impl MarketCalendar {
         if self.always_open && exchange.is_tradable() {
             return MarketPhase::Open;
         }
-        let local = at.with_timezone(&Kolkata).naive_local();
+        let local = crate::ist_local(at);
         let time = local.time();
         let day = match self.day_session(exchange, local.date()) {
             Ok(day) => day,
@@ -554,7 +554,7 @@ impl MarketCalendar {
         product: Product,
         at: DateTime<Utc>,
     ) -> Result<MarketPhase, TradingHoursError> {
-        let local = at.with_timezone(&Kolkata).naive_local();
+        let local = crate::ist_local(at);
         let phase = self.phase(exchange, at);
         if self.always_open && phase == MarketPhase::Open {
             return Ok(phase);
@@ -587,7 +587,7 @@ impl MarketCalendar {
         if self.always_open && exchange.is_tradable() {
             return Some(at);
         }
-        let mut date = at.with_timezone(&Kolkata).date_naive();
+        let mut date = crate::ist_date(at);
         for _ in 0..NEXT_OPEN_HORIZON_DAYS {
             match self.day_session(exchange, date) {
                 Ok(day) => {

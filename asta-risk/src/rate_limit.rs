@@ -5,7 +5,6 @@ use std::fmt;
 
 use asta_core::{Exchange, StrategyTag};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use chrono_tz::Asia::Kolkata;
 use serde::{Deserialize, Serialize};
 
 use crate::config::WindowLimits;
@@ -120,7 +119,7 @@ pub struct RateLimiter {
 
 /// The IST calendar date of an instant.
 pub(crate) fn ist_date(at: DateTime<Utc>) -> NaiveDate {
-    at.with_timezone(&Kolkata).date_naive()
+    asta_core::ist_date(at)
 }
 
 const SECOND: TimeDelta = TimeDelta::seconds(1);
