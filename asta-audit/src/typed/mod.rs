@@ -87,9 +87,18 @@ thread_local! {
 
 /// [`encode`] for the value of the top-level field `name`, with the
 /// field-name redaction of that name applied too.
-pub(crate) fn encode_field<T: Serialize + ?Sized>(name: &str, value: &T) -> Result<String> {
+pub(crate) fn encode_field<T: Serialize + ?Sized>(
+    name: &Cow<'static, str>,
+    value: &T,
+) -> Result<String> {
     let json = encode(value)?;
-    if sensitive_cached(name) && !matches!(json.as_str(), "null" | "true" | "false") {
+    // A name written in the code is checked by its address, like a
+    // struct's field names.
+    let sensitive = match name {
+        Cow::Borrowed(name) => sensitive_static(name),
+        Cow::Owned(name) => sensitive_cached(name),
+    };
+    if sensitive && !matches!(json.as_str(), "null" | "true" | "false") {
         let mut hidden = Vec::with_capacity(REDACTED.len() + 2);
         write_json_str(&mut hidden, REDACTED);
         return String::from_utf8(hidden).map_err(|_| Unsupported);
