@@ -110,8 +110,8 @@ pub use catalog::{CatalogError, InstrumentCatalog};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decimal::{AmountError, SCALE_DIGITS, UNITS_PER_RUPEE};
 pub use ident::{AlgoId, IdentError, OrderId, StrategyTag};
-pub use ist::{ist_date, ist_local};
 pub use instrument::{Instrument, InstrumentDataError, InstrumentError, PriceBand};
+pub use ist::{ist_date, ist_local};
 pub use money::Money;
 pub use order::{OrderError, OrderRequest, OrderRequestBuilder};
 pub use order_kind::{

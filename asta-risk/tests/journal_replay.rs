@@ -12,7 +12,9 @@ mod common;
 
 use std::sync::Arc;
 
-use asta_core::{Clock, Exchange, ManualClock, Money, OrderId, OrderRequest, Product, Quantity, Side};
+use asta_core::{
+    Clock, Exchange, ManualClock, Money, OrderId, OrderRequest, Product, Quantity, Side,
+};
 use asta_risk::{
     ApplyOutcome, BreakerKind, FillReport, JOURNAL_VERSION, JournalEntry, JournalError,
     OrderContext, OrderOutcome, Rejection, RestoreError, RiskConfig, RiskEngine, RiskInput,
@@ -831,9 +833,7 @@ fn an_opened_order_its_approval_holds_is_not_written_twice() {
     // (found while reconciling), is written out.
     let mut engine = journaled(config(), &clock);
     engine.update_quote(Exchange::Nse, &sym("SBIN"), p("800"));
-    let approval = engine
-        .check_order(&order, &OrderContext::new())
-        .unwrap();
+    let approval = engine.check_order(&order, &OrderContext::new()).unwrap();
     let smaller = limit("SBIN", Side::Buy, 100, "800");
     engine.order_opened(OrderId::new("A2").unwrap(), &smaller, Some(approval.ticket));
     engine.order_opened(OrderId::new("A3").unwrap(), &order, None);
@@ -856,7 +856,10 @@ fn an_opened_order_its_approval_holds_is_not_written_twice() {
         panic!("no approval is pending");
     };
     assert_eq!(divergence.input, "ORDER_OPENED");
-    assert!(divergence.replayed.contains("no pending approval"), "{divergence:?}");
+    assert!(
+        divergence.replayed.contains("no pending approval"),
+        "{divergence:?}"
+    );
     let refused = follower
         .check_order(&limit("SBIN", Side::Sell, 1, "800"), &OrderContext::new())
         .unwrap_err();

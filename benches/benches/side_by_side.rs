@@ -480,7 +480,9 @@ fn main() {
             let cpu_b = thread_cpu();
             let mean = times.iter().sum::<Duration>().as_secs_f64() / times.len().max(1) as f64;
             let cpu = match (cpu_a, cpu_b) {
-                (Some(a), Some(b)) => format!("{:.1}us", b.saturating_sub(a) as f64 / 20_000.0 / 1e3),
+                (Some(a), Some(b)) => {
+                    format!("{:.1}us", b.saturating_sub(a) as f64 / 20_000.0 / 1e3)
+                }
                 _ => "n/a".to_owned(),
             };
             println!(

@@ -168,11 +168,13 @@ impl<B: Broker> Guard<B> {
             }
             plan.save_scheduled = true;
         }
-        let job = save_scheduled(
+        // Boxed: the save is rare, and inline its future would size every
+        // order's future.
+        let job = Box::pin(save_scheduled(
             Arc::clone(plan),
             self.audit.clone(),
             Arc::clone(&self.snapshot_saving),
-        );
+        ));
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(job)),
             Err(_) => job.await,

@@ -9,9 +9,15 @@ impl<B: Broker> Guard<B> {
         let strategy = order.strategy();
         // 1-3: instrument, mode gate, trading state.
         if let Err((stage, code, reason)) = self.precheck(order) {
-            return Err(self
-                .refuse("place", stage, code, reason, strategy, summary(order))
-                .await);
+            return Err(Box::pin(self.refuse(
+                "place",
+                stage,
+                code,
+                reason,
+                strategy,
+                summary(order),
+            ))
+            .await);
         }
         // No duplicate while an identical order's outcome is unknown, and a
         // rehearsal asks its venue first.
@@ -53,9 +59,15 @@ impl<B: Broker> Guard<B> {
                 let code = rejection.public_code();
                 let reason = rejection.to_string();
                 let subject = json!({"order": summary(order), "rule": rejection.rule()});
-                return Err(self
-                    .refuse("place", Stage::Risk, code, reason, strategy, subject)
-                    .await);
+                return Err(Box::pin(self.refuse(
+                    "place",
+                    Stage::Risk,
+                    code,
+                    reason,
+                    strategy,
+                    subject,
+                ))
+                .await);
             }
         };
         let durable = match staging {
@@ -111,16 +123,15 @@ impl<B: Broker> Guard<B> {
                 "has an outcome still being checked"
             }
         );
-        Err(self
-            .refuse(
-                action,
-                Stage::Risk,
-                ErrorCode::OutcomePending,
-                reason,
-                order.strategy(),
-                json!({"order": summary(order), "blocked_by_ticket": ticket}),
-            )
-            .await)
+        Err(Box::pin(self.refuse(
+            action,
+            Stage::Risk,
+            ErrorCode::OutcomePending,
+            reason,
+            order.strategy(),
+            json!({"order": summary(order), "blocked_by_ticket": ticket}),
+        ))
+        .await)
     }
 
     /// Steps 6-8 for an order whose approval `ticket` is in a durable
@@ -184,16 +195,17 @@ impl<B: Broker> Guard<B> {
                     self.lock_tracked().insert(id.clone(), entry);
                 }
                 if check_fills && answered.is_none() {
-                    self.refresh_order(&id).await;
+                    Box::pin(self.refresh_order(&id)).await;
                 }
                 Ok(id)
             }
             Err(error) => {
                 let subject = json!({"order": summary(order), "ticket": approval.ticket.get()});
                 let root = error.root().clone();
-                let wrapped = self
-                    .broker_error("place", error, subject, Some(strategy))
-                    .await;
+                // Cold paths are boxed: their futures would otherwise make
+                // every order's future (and its moves) as big as theirs.
+                let wrapped =
+                    Box::pin(self.broker_error("place", error, subject, Some(strategy))).await;
                 if root.definitely_not_placed() {
                     let (_, events) = self.risk_call(|risk| {
                         risk.release_approval(approval.ticket);

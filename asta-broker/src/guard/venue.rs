@@ -69,9 +69,10 @@ impl<B: Broker> Guard<B> {
         };
         let mismatch = error.is_mode_mismatch();
         let subject = subject();
-        let wrapped = self
-            .broker_error("check_venue", error, subject.clone(), Some(strategy))
-            .await;
+        // Boxed: this cold path would otherwise size every order's future.
+        let wrapped =
+            Box::pin(self.broker_error("check_venue", error, subject.clone(), Some(strategy)))
+                .await;
         let (code, reason) = if mismatch {
             (
                 ErrorCode::Halted,
@@ -87,8 +88,6 @@ impl<B: Broker> Guard<B> {
                 ),
             )
         };
-        Err(self
-            .refuse(action, Stage::Mode, code, reason, strategy, subject)
-            .await)
+        Err(Box::pin(self.refuse(action, Stage::Mode, code, reason, strategy, subject)).await)
     }
 }

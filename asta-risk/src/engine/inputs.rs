@@ -120,7 +120,10 @@ impl RiskEngine {
         // The approval's own order need not be written again: replay
         // finds it under the ticket (checked before the approval is used).
         let approved_as_is = ticket.is_some_and(|ApprovalTicket(t)| {
-            self.state.pending.get(&t).is_some_and(|pending| pending == order)
+            self.state
+                .pending
+                .get(&t)
+                .is_some_and(|pending| pending == order)
         });
         self.order_opened_at(now, order_id.clone(), order, ticket);
         self.journal(now, || RiskInput::OrderOpened {
