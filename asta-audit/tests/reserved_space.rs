@@ -172,3 +172,50 @@ fn anything_but_zeros_after_the_zeros_fails_closed() {
     assert!(!verify(&copy, &key(), None).unwrap().is_intact());
     assert!(matches!(open(&copy), Err(AuditError::Tampered(_))));
 }
+
+/// Zeros are reserved by commits that sync, where they save the sync a
+/// change of file length; buffered records written without a sync just
+/// extend the file (no second write of zeros), and the next sync reserves
+/// past them without touching them.
+#[test]
+fn only_a_commit_that_syncs_reserves_zeros() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let config = AuditConfig::builder()
+        .dangerous_buffered(asta_audit::Category::System)
+        // No background sync of the buffered records during the test.
+        .buffered_flush_interval(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let log = AuditLog::open(&dir, key(), config, Arc::new(clock())).unwrap();
+    log.append(AuditEvent::order("first", "s", json!({"i": 0})))
+        .unwrap();
+    let newest = segments(&dir).pop().unwrap();
+    let reserved = fs::metadata(&newest).unwrap().len();
+    assert!(reserved > data_len(&newest), "a synced commit reserves");
+    // Buffered records past the reservation, written without a sync.
+    let filler = "x".repeat(4000);
+    let mut written = 1;
+    while data_len(&newest) <= reserved {
+        let receipt = log
+            .append(AuditEvent::system("tick", json!({"pad": filler})))
+            .unwrap();
+        assert!(!receipt.durable);
+        written += 1;
+    }
+    assert_eq!(
+        fs::metadata(&newest).unwrap().len(),
+        data_len(&newest),
+        "no zeros past buffered records"
+    );
+    assert_eq!(verified(&dir), written);
+    // The next synced commit reserves past them and keeps every record.
+    log.append(AuditEvent::order("synced", "s", json!({"i": 1})))
+        .unwrap();
+    written += 1;
+    assert!(fs::metadata(&newest).unwrap().len() > data_len(&newest));
+    assert_eq!(verified(&dir), written);
+    log.close().unwrap();
+    assert_eq!(verified(&dir), written);
+    assert_eq!(records(&dir).len(), usize::try_from(written).unwrap());
+}

@@ -733,10 +733,12 @@ impl Shared {
                 let bytes = chunk.bytes.as_bytes();
                 let len = bytes.len() as u64;
                 let end = io.end.saturating_add(len);
-                if end > io.reserved {
+                if sync && end > io.reserved {
                     // Zeros up to a step past this write: the commit's sync
                     // makes the new length durable once, and the syncs of
-                    // the next commits only flush data.
+                    // the next commits only flush data. A commit that does
+                    // not sync (buffered records) just extends the file:
+                    // zeros would only cost a second write of its size.
                     let to = end.saturating_add(RESERVE_STEP);
                     reserve(&io.file, io.reserved, to).map_err(|e| {
                         format!("reserving space in {} failed: {e}", io.path.display())
@@ -747,6 +749,7 @@ impl Shared {
                     .write_all_at(bytes, io.end)
                     .map_err(|e| format!("write to {} failed: {e}", io.path.display()))?;
                 io.end = end;
+                io.reserved = io.reserved.max(end);
                 io.dirty = true;
                 self.records.fetch_add(chunk.records, Ordering::Relaxed);
                 self.batches.fetch_add(1, Ordering::Relaxed);
