@@ -37,19 +37,21 @@ use crate::{AlgoId, Exchange, Price, PriceType, Product, Quantity, Side, Strateg
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawOrderRequest")]
 pub struct OrderRequest {
-    symbol: Symbol,
+    // In key order: the order canonical JSON (the audit trail's) writes
+    // them in, so its encoder has nothing to sort.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    algo_id: Option<AlgoId>,
     exchange: Exchange,
-    side: Side,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<Price>,
     price_type: PriceType,
     product: Product,
     quantity: Quantity,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    price: Option<Price>,
+    side: Side,
+    strategy: StrategyTag,
+    symbol: Symbol,
     #[serde(skip_serializing_if = "Option::is_none")]
     trigger_price: Option<Price>,
-    strategy: StrategyTag,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    algo_id: Option<AlgoId>,
 }
 
 /// Why an order request is not valid.
@@ -553,7 +555,7 @@ mod tests {
         let json = serde_json::to_string(&order).unwrap();
         assert_eq!(
             json,
-            r#"{"symbol":"SBIN","exchange":"NSE","side":"BUY","price_type":"LIMIT","product":"CNC","quantity":10,"price":"800.05","strategy":"demo"}"#
+            r#"{"exchange":"NSE","price":"800.05","price_type":"LIMIT","product":"CNC","quantity":10,"side":"BUY","strategy":"demo","symbol":"SBIN"}"#
         );
         assert_eq!(serde_json::from_str::<OrderRequest>(&json).unwrap(), order);
 

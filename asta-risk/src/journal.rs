@@ -5,9 +5,11 @@
 //! One entry serializes as one JSON object:
 //!
 //! ```text
-//! {"v":1,"seq":7,"at":"2026-11-27T04:00:00Z","input":{"input":"CHECK_ORDER",...}}
+//! {"at":"2026-11-27T04:00:00Z","input":{"input":"CHECK_ORDER",...},"seq":7,"v":1}
 //! ```
 //!
+//! Its keys come in sorted order (as in the audit trail's canonical form,
+//! which then has nothing to reorder); readers take them in any order.
 //! `v` is the entry format ([`JOURNAL_VERSION`]); `input` is internally
 //! tagged by its `input` field. Unknown fields, unknown input kinds and newer
 //! versions are refused with a typed [`JournalError`], never skipped: a
@@ -48,23 +50,25 @@ struct WireEntry {
 }
 
 /// [`WireEntry`] borrowing the entry: serializing an entry (every order
-/// writes several) copies nothing.
+/// writes several) copies nothing. Its fields are in key order, the order
+/// the audit trail's canonical form writes them in, so that encoder has
+/// nothing to sort.
 #[derive(Serialize)]
 struct WireEntryRef<'a> {
-    v: u32,
-    seq: u64,
     #[serde(serialize_with = "asta_core::serialize_utc")]
     at: &'a DateTime<Utc>,
     input: &'a RiskInput,
+    seq: u64,
+    v: u32,
 }
 
 impl Serialize for JournalEntry {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         WireEntryRef {
-            v: JOURNAL_VERSION,
-            seq: self.seq,
             at: &self.at,
             input: &self.input,
+            seq: self.seq,
+            v: JOURNAL_VERSION,
         }
         .serialize(serializer)
     }
@@ -219,8 +223,7 @@ pub enum RiskInput {
     },
     /// [`RiskEngine::order_opened`](crate::RiskEngine::order_opened).
     OrderOpened {
-        /// The broker's order id.
-        order_id: OrderId,
+        // Fields in key order after the tag: nothing to sort when encoded.
         /// The order; left out when it is exactly the order the approval
         /// `ticket` holds (the `CHECK_ORDER` entry that approved it has it
         /// already), and replay takes it from that approval. An entry
@@ -228,6 +231,8 @@ pub enum RiskInput {
         /// divergence (the account halts), never a guess.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         order: Option<OrderRequest>,
+        /// The broker's order id.
+        order_id: OrderId,
         /// The approval's ticket number, if any.
         ticket: Option<u64>,
     },
@@ -528,8 +533,8 @@ mod tests {
     #[test]
     fn an_entry_serializes_as_its_wire_form_in_field_order() {
         for text in [
-            r#"{"v":1,"seq":7,"at":"2026-11-27T04:00:00Z","input":{"input":"START"}}"#,
-            r#"{"v":1,"seq":8,"at":"2026-11-27T04:00:00.101Z","input":{"input":"RELEASE_APPROVAL","ticket":3}}"#,
+            r#"{"at":"2026-11-27T04:00:00Z","input":{"input":"START"},"seq":7,"v":1}"#,
+            r#"{"at":"2026-11-27T04:00:00.101Z","input":{"input":"RELEASE_APPROVAL","ticket":3},"seq":8,"v":1}"#,
         ] {
             let entry = JournalEntry::from_json(text).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(serde_json::to_string(&entry).ok().as_deref(), Some(text));

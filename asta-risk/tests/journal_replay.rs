@@ -264,11 +264,11 @@ fn a_check_order_entry_is_ready_at_once_in_this_json_shape() {
     assert_eq!(
         serde_json::to_string(&entries[0]).unwrap(),
         concat!(
-            r#"{"v":1,"seq":3,"at":"2026-11-27T04:00:00Z","input":{"input":"CHECK_ORDER","#,
-            r#""order":{"symbol":"SBIN","exchange":"NSE","side":"BUY","price_type":"LIMIT","#,
-            r#""product":"CNC","quantity":10,"price":"801","strategy":"s1"},"#,
+            r#"{"at":"2026-11-27T04:00:00Z","input":{"input":"CHECK_ORDER","#,
+            r#""order":{"exchange":"NSE","price":"801","price_type":"LIMIT","#,
+            r#""product":"CNC","quantity":10,"side":"BUY","strategy":"s1","symbol":"SBIN"},"#,
             r#""context":{"intentional_duplicate":false,"reference_price":null},"#,
-            r#""outcome":{"result":"APPROVED","ticket":1,"notional":"8010"}}}"#
+            r#""outcome":{"result":"APPROVED","ticket":1,"notional":"8010"}},"seq":3,"v":1}"#
         )
     );
     let rejected = engine
@@ -292,7 +292,8 @@ fn damaged_unknown_and_newer_entries_are_typed_errors() {
     let good = serde_json::to_string(&entries[2]).unwrap();
     assert!(good.contains(r#""input":"CHECK_ORDER""#), "{good}");
 
-    let newer = good.replacen(r#"{"v":1,"#, r#"{"v":2,"#, 1);
+    assert!(good.ends_with(r#","v":1}"#), "{good}");
+    let newer = format!("{}2}}", good.strip_suffix("1}").unwrap());
     assert_eq!(
         JournalEntry::from_json(&newer).unwrap_err(),
         JournalError::UnsupportedVersion {
@@ -314,7 +315,7 @@ fn damaged_unknown_and_newer_entries_are_typed_errors() {
         ("truncated", good[..good.len() - 3].to_owned()),
         (
             "unknown field",
-            good.replacen(r#"{"v":1,"#, r#"{"v":1,"extra":true,"#, 1),
+            good.replacen(r#"{"at":"#, r#"{"extra":true,"at":"#, 1),
         ),
         (
             "unknown field in an input",
@@ -328,7 +329,7 @@ fn damaged_unknown_and_newer_entries_are_typed_errors() {
             good.replace(r#""price":"800""#, r#""price":"-800""#),
         ),
         ("seq as text", good.replace(r#""seq":3"#, r#""seq":"3""#)),
-        ("no version", good.replacen(r#""v":1,"#, "", 1)),
+        ("no version", good.replacen(r#","v":1"#, "", 1)),
         ("not json", "not json".to_owned()),
     ];
     for (what, text) in cases {

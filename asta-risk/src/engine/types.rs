@@ -100,20 +100,21 @@ pub struct CancelApproval {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FillReport {
+    // In key order: canonical JSON (the audit trail's) writes them so.
     /// Exchange.
     pub exchange: Exchange,
-    /// Symbol.
-    pub symbol: Symbol,
-    /// Product.
-    pub product: Product,
-    /// Side.
-    pub side: Side,
-    /// Filled quantity.
-    pub quantity: Quantity,
-    /// Fill price.
-    pub price: Price,
-    /// Strategy.
-    pub strategy: StrategyTag,
     /// The order filled, if known: its open quantity shrinks by the fill.
     pub order_id: Option<OrderId>,
+    /// Fill price.
+    pub price: Price,
+    /// Product.
+    pub product: Product,
+    /// Filled quantity.
+    pub quantity: Quantity,
+    /// Side.
+    pub side: Side,
+    /// Strategy.
+    pub strategy: StrategyTag,
+    /// Symbol.
+    pub symbol: Symbol,
 }
