@@ -171,7 +171,8 @@ struct State {
     orders: BTreeMap<u64, SimOrder>,
     /// Order id to placement number, for every order in `orders`.
     ids: HashMap<OrderId, u64>,
-    /// Working orders of each instrument, by placement number.
+    /// Working orders of each instrument, by placement number (an
+    /// instrument without any keeps an empty set).
     working: HashMap<InstrumentKey, BTreeSet<u64>>,
     /// Finished orders still retained, oldest first.
     finished: VecDeque<u64>,
@@ -385,7 +386,16 @@ impl SandboxBroker {
             },
         );
         state.ids.insert(id.clone(), number);
-        state.working.entry(instrument).or_default().insert(number);
+        // An instrument keeps its (possibly empty) set: no map insert,
+        // key copy and set allocation per order.
+        match state.working.get_mut(&instrument) {
+            Some(set) => {
+                set.insert(number);
+            }
+            None => {
+                state.working.insert(instrument, BTreeSet::from([number]));
+            }
+        }
         state.order_margin += margin.units();
         if let Some(q) = quote {
             let eval = evaluate(
@@ -491,10 +501,9 @@ impl State {
         order.margin = Money::ZERO;
         let instrument = (order.request.exchange(), order.request.symbol().clone());
         if let Some(set) = self.working.get_mut(&instrument) {
+            // An emptied set stays (one per instrument ever traded, like
+            // the quotes): the next order for it allocates nothing.
             set.remove(&number);
-            if set.is_empty() {
-                self.working.remove(&instrument);
-            }
         }
         self.finished.push_back(number);
         while self.finished.len() > history_limit {
