@@ -54,7 +54,7 @@ impl EncodedEvent {
         let typed: usize = event
             .encoded
             .iter()
-            .map(|field| field.name.len() + field.json.len() + 4)
+            .map(|field| field.name.len() + field.end.saturating_sub(field.start) + 4)
             .sum();
         let mut out = String::with_capacity(
             128 + event.action.len()
@@ -78,7 +78,12 @@ impl EncodedEvent {
         if event.encoded.is_empty() {
             write_object(&mut out, &event.details);
         } else {
-            write_details(&mut out, &event.details, &event.encoded);
+            write_details(
+                &mut out,
+                &event.details,
+                &event.encoded,
+                &event.encoded_json,
+            );
         }
         if let Some(reference) = &event.reference {
             out.push_str(",\"reference\":");
@@ -527,7 +532,12 @@ fn write_str(out: &mut String, s: &str) {
 /// `details` made of ordinary fields and fields already encoded by
 /// [`crate::typed`], in key order. (The two never share a name: adding a
 /// field of either kind removes the other.)
-fn write_details(out: &mut String, map: &Map<String, Value>, encoded: &[EncodedField]) {
+fn write_details(
+    out: &mut String,
+    map: &Map<String, Value>,
+    encoded: &[EncodedField],
+    encoded_json: &str,
+) {
     enum Field<'a> {
         Plain(&'a Value),
         Encoded(&'a str),
@@ -538,7 +548,7 @@ fn write_details(out: &mut String, map: &Map<String, Value>, encoded: &[EncodedF
         .chain(
             encoded
                 .iter()
-                .map(|f| (&*f.name, Field::Encoded(f.json.as_str()))),
+                .map(|f| (&*f.name, Field::Encoded(f.json(encoded_json)))),
         )
         .collect();
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));

@@ -142,15 +142,27 @@ pub struct AuditEvent {
     /// [`AuditEvent::with_typed_detail_unchecked`]); no name is also in
     /// `details`.
     pub(crate) encoded: Vec<EncodedField>,
+    /// The text of the `encoded` fields, back to back (a replaced field's
+    /// old text stays, unused).
+    pub(crate) encoded_json: String,
 }
 
-/// One details field encoded by [`crate::typed::encode`].
+/// One details field encoded by [`crate::typed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EncodedField {
     /// The field's name (not yet escaped); a name in the code costs no copy.
     pub(crate) name: Cow<'static, str>,
-    /// The value's canonical JSON, names-redacted.
-    pub(crate) json: String,
+    /// Where the value's canonical JSON (names-redacted) is in the event's
+    /// `encoded_json`.
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl EncodedField {
+    /// The value's canonical JSON, from the event's `encoded_json`.
+    pub(crate) fn json<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.start..self.end).unwrap_or("null")
+    }
 }
 
 /// Turns any JSON value into a details object: objects are kept, `null`
@@ -180,6 +192,7 @@ impl AuditEvent {
             reference: None,
             typed: false,
             encoded: Vec::new(),
+            encoded_json: String::new(),
         }
     }
 
@@ -340,15 +353,19 @@ impl AuditEvent {
         value: &T,
     ) -> Self {
         let name = name.into();
-        match crate::typed::encode_field(&name, value) {
-            Ok(json) => {
+        if self.encoded.capacity() == 0 {
+            // Typed records have a handful of fields: one allocation for
+            // the list and one for all their text.
+            self.encoded.reserve(8);
+            self.encoded_json.reserve(256);
+        }
+        let start = self.encoded_json.len();
+        match crate::typed::encode_field_into(&name, value, &mut self.encoded_json) {
+            Ok(()) => {
                 self.details.remove(&*name);
                 self.encoded.retain(|field| field.name != name);
-                if self.encoded.capacity() == 0 {
-                    // Typed records have a handful of fields: one allocation.
-                    self.encoded.reserve(8);
-                }
-                self.encoded.push(EncodedField { name, json });
+                let end = self.encoded_json.len();
+                self.encoded.push(EncodedField { name, start, end });
                 self
             }
             Err(_) => {

@@ -50,7 +50,15 @@ type Result<T> = std::result::Result<T, Unsupported>;
 
 /// The canonical, names-redacted encoding of `value` as the value of a
 /// top-level `details` field (depth 2), or [`Unsupported`].
+#[cfg(test)]
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    let mut out = String::new();
+    encode_into(value, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode`] appended to `out`; on an error `out` is as it was.
+fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut String) -> Result<()> {
     // The encoder's buffers are kept per thread between values (an order
     // encodes a dozen); a nested call, which no `Serialize` impl makes,
     // would just get fresh ones.
@@ -62,10 +70,10 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     enc.out.clear();
     enc.entries.clear();
     enc.depth = 1;
-    let result = value.serialize(&mut enc);
-    let text = std::str::from_utf8(&enc.out)
-        .map(str::to_owned)
-        .map_err(|_| Unsupported);
+    let result = value
+        .serialize(&mut enc)
+        .and_then(|()| std::str::from_utf8(&enc.out).map_err(|_| Unsupported))
+        .map(|text| out.push_str(text));
     if enc.out.capacity() <= MAX_KEPT_BYTES {
         let _ = SCRATCH.try_with(|scratch| {
             if let Ok(mut slot) = scratch.try_borrow_mut() {
@@ -73,37 +81,41 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String> {
             }
         });
     }
-    result?;
-    text
+    result
 }
 
 /// A scratch buffer that grew beyond this is dropped rather than kept.
 const MAX_KEPT_BYTES: usize = 64 * 1024;
 
 thread_local! {
-    /// The buffers of the last [`encode`] on this thread.
+    /// The buffers of the last [`encode_into`] on this thread.
     static SCRATCH: std::cell::RefCell<Option<Encoder>> = const { std::cell::RefCell::new(None) };
 }
 
 /// [`encode`] for the value of the top-level field `name`, with the
-/// field-name redaction of that name applied too.
-pub(crate) fn encode_field<T: Serialize + ?Sized>(
+/// field-name redaction of that name applied too, appended to `out`; on an
+/// error `out` is as it was.
+pub(crate) fn encode_field_into<T: Serialize + ?Sized>(
     name: &Cow<'static, str>,
     value: &T,
-) -> Result<String> {
-    let json = encode(value)?;
+    out: &mut String,
+) -> Result<()> {
+    let start = out.len();
+    encode_into(value, out)?;
     // A name written in the code is checked by its address, like a
     // struct's field names.
     let sensitive = match name {
         Cow::Borrowed(name) => sensitive_static(name),
         Cow::Owned(name) => sensitive_cached(name),
     };
-    if sensitive && !matches!(json.as_str(), "null" | "true" | "false") {
+    let written = out.get(start..).unwrap_or_default();
+    if sensitive && !matches!(written, "null" | "true" | "false") {
+        out.truncate(start);
         let mut hidden = Vec::with_capacity(REDACTED.len() + 2);
         write_json_str(&mut hidden, REDACTED);
-        return String::from_utf8(hidden).map_err(|_| Unsupported);
+        out.push_str(std::str::from_utf8(&hidden).map_err(|_| Unsupported)?);
     }
-    Ok(json)
+    Ok(())
 }
 
 /// Slots of the per-thread cache of [`sensitive_cached`].
