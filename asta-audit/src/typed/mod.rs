@@ -95,6 +95,10 @@ thread_local! {
 /// [`encode`] for the value of the top-level field `name`, with the
 /// field-name redaction of that name applied too, appended to `out`; on an
 /// error `out` is as it was.
+#[expect(
+    clippy::ptr_arg,
+    reason = "whether the name is borrowed (a literal) picks its sensitivity cache"
+)]
 pub(crate) fn encode_field_into<T: Serialize + ?Sized>(
     name: &Cow<'static, str>,
     value: &T,
