@@ -3,7 +3,9 @@
 //!
 //! **Reserved space.** The writer keeps up to [`RESERVE_STEP`] bytes of
 //! zeros written (and synced) past the newest record and writes records
-//! over them. An fdatasync of bytes written over existing blocks does not
+//! over them. Only a commit that syncs reserves: a commit of buffered
+//! records just extends the file (zeros would only double what it
+//! writes). An fdatasync of bytes written over existing blocks does not
 //! have to persist a new file size, only the data: on ext4 that makes the
 //! sync of an order's intent about a quarter faster and far steadier (a
 //! write-ahead log's usual zero-filled segment). A record line never holds

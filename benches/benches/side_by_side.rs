@@ -12,7 +12,8 @@
 //! counts as ring's AVX code.)
 //!
 //! `ASTA_BENCH_PART=long` runs only the long run (below), printing the
-//! mean time per order of every 20,000.
+//! mean time per order of every 20,000. With `ASTA_BENCH_PART=buffered`,
+//! `ASTA_BENCH_KEEP=1` keeps the trail and prints where it is.
 //!
 //! `ASTA_BENCH_PART=durable1` runs only the durable measurement with one
 //! task.
