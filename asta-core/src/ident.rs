@@ -7,8 +7,11 @@ macro_rules! ident_type {
         $name:ident, $what:literal, max = $max:expr, extra = $extra:literal
     ) => {
         $(#[$meta])*
+        ///
+        /// The text is shared: a clone costs a reference count, not an
+        /// allocation. Equality, order and hash are the text's.
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(::std::sync::Arc<str>);
 
         impl $name {
             #[doc = concat!("The longest ", $what, " accepted, in bytes.")]
@@ -17,7 +20,7 @@ macro_rules! ident_type {
             #[doc = concat!("Validates `text` as a ", $what, ".")]
             pub fn new(text: &str) -> Result<Self, IdentError> {
                 validate_ident(text, $what, Self::MAX_LEN, $extra)?;
-                Ok(Self(text.to_owned()))
+                Ok(Self(text.into()))
             }
 
             #[doc = concat!("The ", $what, " as text.")]

@@ -19,8 +19,12 @@ pub const MAX_SYMBOL_LEN: usize = 40;
 /// with a [`SymbolError`] that names the rule: lowercase, whitespace, control
 /// characters, quotes, `;`, `<`, `>` and every other punctuation, and every
 /// non-ASCII character (so a Cyrillic `А` cannot pass for a Latin `A`).
+///
+/// The text is shared: a clone (orders are copied into the risk state, the
+/// journal and the broker's book) costs a reference count, not an
+/// allocation. Equality, order and hash are the text's.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Symbol(String);
+pub struct Symbol(std::sync::Arc<str>);
 
 /// Why text is not a valid [`Symbol`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +104,7 @@ impl Symbol {
     /// ```
     pub fn new(text: &str) -> Result<Self, SymbolError> {
         validate_symbol(text)?;
-        Ok(Self(text.to_owned()))
+        Ok(Self(text.into()))
     }
 
     /// The symbol as text.
@@ -163,7 +167,7 @@ impl TryFrom<String> for Symbol {
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
         validate_symbol(&value)?;
-        Ok(Self(value))
+        Ok(Self(value.into()))
     }
 }
 
