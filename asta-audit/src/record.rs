@@ -152,9 +152,10 @@ pub struct AuditEvent {
 pub(crate) struct EncodedField {
     /// The field's name (not yet escaped); a name in the code costs no copy.
     pub(crate) name: Cow<'static, str>,
-    /// Where the value's canonical JSON (names-redacted) is in the event's
-    /// `encoded_json`.
+    /// Where the value's canonical JSON (names-redacted) starts in the
+    /// event's `encoded_json`.
     pub(crate) start: usize,
+    /// Where it ends (exclusive).
     pub(crate) end: usize,
 }
 

@@ -628,11 +628,11 @@ impl PublicCode for StateError {
 #[non_exhaustive]
 pub enum JournalError {
     /// The entry is of a newer (or unknown) version.
-    #[error("journal entry has version {found}; this build reads version {supported}")]
+    #[error("journal entry has version {found}; this build reads versions up to {supported}")]
     UnsupportedVersion {
         /// Version found.
         found: u64,
-        /// Version supported.
+        /// The newest version supported.
         supported: u32,
     },
     /// The entry's input kind is not one this build knows.

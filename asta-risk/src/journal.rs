@@ -5,7 +5,7 @@
 //! One entry serializes as one JSON object:
 //!
 //! ```text
-//! {"at":"2026-11-27T04:00:00Z","input":{"input":"CHECK_ORDER",...},"seq":7,"v":1}
+//! {"at":"2026-11-27T04:00:00Z","input":{"input":"CHECK_ORDER",...},"seq":7,"v":2}
 //! ```
 //!
 //! Its keys come in sorted order (as in the audit trail's canonical form,
@@ -23,8 +23,17 @@ use crate::engine::{Approval, CancelApproval, FillReport, ModifyApproval, OrderC
 use crate::error::{JournalError, Rejection, ResetError};
 use crate::trading_state::{StateScope, TradingState};
 
-/// The journal entry format this build writes and reads.
-pub const JOURNAL_VERSION: u32 = 1;
+/// The journal entry format this build writes (it reads this and every
+/// earlier one).
+///
+/// - 1: the first.
+/// - 2: `ORDER_OPENED` may leave out an order its approval already holds
+///   (a build that reads only version 1 refuses such entries by their
+///   version, instead of finding them malformed).
+pub const JOURNAL_VERSION: u32 = 2;
+
+/// The oldest entry format this build reads.
+const OLDEST_JOURNAL_VERSION: u32 = 1;
 
 /// One input the engine applied, in order.
 ///
@@ -78,10 +87,17 @@ impl TryFrom<WireEntry> for JournalEntry {
     type Error = JournalError;
 
     fn try_from(wire: WireEntry) -> Result<Self, Self::Error> {
-        if wire.v != JOURNAL_VERSION {
+        if !(OLDEST_JOURNAL_VERSION..=JOURNAL_VERSION).contains(&wire.v) {
             return Err(JournalError::UnsupportedVersion {
                 found: u64::from(wire.v),
                 supported: JOURNAL_VERSION,
+            });
+        }
+        if wire.v < 2
+            && let RiskInput::OrderOpened { order: None, .. } = &wire.input
+        {
+            return Err(JournalError::Malformed {
+                detail: "a version 1 ORDER_OPENED entry must hold its order".to_owned(),
             });
         }
         Ok(JournalEntry {
@@ -126,7 +142,10 @@ impl JournalEntry {
     /// See [`from_json`](Self::from_json).
     pub fn from_json_value(value: serde_json::Value) -> Result<Self, JournalError> {
         match value.get("v").map(serde_json::Value::as_u64) {
-            Some(Some(v)) if v != u64::from(JOURNAL_VERSION) => {
+            Some(Some(v))
+                if !(u64::from(OLDEST_JOURNAL_VERSION)..=u64::from(JOURNAL_VERSION))
+                    .contains(&v) =>
+            {
                 return Err(JournalError::UnsupportedVersion {
                     found: v,
                     supported: JOURNAL_VERSION,
@@ -533,11 +552,21 @@ mod tests {
     #[test]
     fn an_entry_serializes_as_its_wire_form_in_field_order() {
         for text in [
-            r#"{"at":"2026-11-27T04:00:00Z","input":{"input":"START"},"seq":7,"v":1}"#,
-            r#"{"at":"2026-11-27T04:00:00.101Z","input":{"input":"RELEASE_APPROVAL","ticket":3},"seq":8,"v":1}"#,
+            r#"{"at":"2026-11-27T04:00:00Z","input":{"input":"START"},"seq":7,"v":2}"#,
+            r#"{"at":"2026-11-27T04:00:00.101Z","input":{"input":"RELEASE_APPROVAL","ticket":3},"seq":8,"v":2}"#,
         ] {
             let entry = JournalEntry::from_json(text).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(serde_json::to_string(&entry).ok().as_deref(), Some(text));
         }
+        // Version 1 entries (earlier trails) are read, and written anew as
+        // version 2 (the same entry: version 2 only allows more).
+        let v1 = r#"{"v":1,"seq":8,"at":"2026-11-27T04:00:00.101Z","input":{"input":"RELEASE_APPROVAL","ticket":3}}"#;
+        let entry = JournalEntry::from_json(v1).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            serde_json::to_string(&entry).ok().as_deref(),
+            Some(
+                r#"{"at":"2026-11-27T04:00:00.101Z","input":{"input":"RELEASE_APPROVAL","ticket":3},"seq":8,"v":2}"#
+            )
+        );
     }
 }

@@ -268,7 +268,7 @@ fn a_check_order_entry_is_ready_at_once_in_this_json_shape() {
             r#""order":{"exchange":"NSE","price":"801","price_type":"LIMIT","#,
             r#""product":"CNC","quantity":10,"side":"BUY","strategy":"s1","symbol":"SBIN"},"#,
             r#""context":{"intentional_duplicate":false,"reference_price":null},"#,
-            r#""outcome":{"result":"APPROVED","ticket":1,"notional":"8010"}},"seq":3,"v":1}"#
+            r#""outcome":{"result":"APPROVED","ticket":1,"notional":"8010"}},"seq":3,"v":2}"#
         )
     );
     let rejected = engine
@@ -292,13 +292,18 @@ fn damaged_unknown_and_newer_entries_are_typed_errors() {
     let good = serde_json::to_string(&entries[2]).unwrap();
     assert!(good.contains(r#""input":"CHECK_ORDER""#), "{good}");
 
-    assert!(good.ends_with(r#","v":1}"#), "{good}");
-    let newer = format!("{}2}}", good.strip_suffix("1}").unwrap());
+    let version = format!(r#","v":{JOURNAL_VERSION}}}"#);
+    assert!(good.ends_with(&version), "{good}");
+    let newer = format!(
+        r#"{},"v":{}}}"#,
+        good.strip_suffix(&version).unwrap(),
+        JOURNAL_VERSION + 1
+    );
     assert_eq!(
         JournalEntry::from_json(&newer).unwrap_err(),
         JournalError::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: u64::from(JOURNAL_VERSION + 1),
+            supported: JOURNAL_VERSION
         }
     );
     assert!(serde_json::from_str::<JournalEntry>(&newer).is_err());
@@ -329,7 +334,10 @@ fn damaged_unknown_and_newer_entries_are_typed_errors() {
             good.replace(r#""price":"800""#, r#""price":"-800""#),
         ),
         ("seq as text", good.replace(r#""seq":3"#, r#""seq":"3""#)),
-        ("no version", good.replacen(r#","v":1"#, "", 1)),
+        (
+            "no version",
+            good.replacen(&format!(r#","v":{JOURNAL_VERSION}"#), "", 1),
+        ),
         ("not json", "not json".to_owned()),
     ];
     for (what, text) in cases {
@@ -847,6 +855,15 @@ fn an_opened_order_its_approval_holds_is_not_written_twice() {
         })
         .collect();
     assert_eq!(written, [Some(smaller), Some(order)]);
+
+    // Only version 2 may leave the order out: a version 1 entry without it
+    // is malformed.
+    let mut value = serde_json::to_value(opened).unwrap();
+    value["v"] = serde_json::json!(1);
+    assert!(matches!(
+        JournalEntry::from_json_value(value),
+        Err(JournalError::Malformed { .. })
+    ));
 
     // Without its order and without a pending approval: a divergence.
     let (mut follower, _) = restore(config(), &clock, None, entries[..1].to_vec()).unwrap();
