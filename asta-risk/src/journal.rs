@@ -83,16 +83,23 @@ impl Serialize for JournalEntry {
     }
 }
 
+/// Whether this build reads entry format `v` (see [`JOURNAL_VERSION`]).
+fn readable_version(v: u64) -> Result<(), JournalError> {
+    if (u64::from(OLDEST_JOURNAL_VERSION)..=u64::from(JOURNAL_VERSION)).contains(&v) {
+        Ok(())
+    } else {
+        Err(JournalError::UnsupportedVersion {
+            found: v,
+            supported: JOURNAL_VERSION,
+        })
+    }
+}
+
 impl TryFrom<WireEntry> for JournalEntry {
     type Error = JournalError;
 
     fn try_from(wire: WireEntry) -> Result<Self, Self::Error> {
-        if !(OLDEST_JOURNAL_VERSION..=JOURNAL_VERSION).contains(&wire.v) {
-            return Err(JournalError::UnsupportedVersion {
-                found: u64::from(wire.v),
-                supported: JOURNAL_VERSION,
-            });
-        }
+        readable_version(u64::from(wire.v))?;
         if wire.v < 2
             && let RiskInput::OrderOpened { order: None, .. } = &wire.input
         {
@@ -141,17 +148,8 @@ impl JournalEntry {
     /// Reads an entry from a JSON value (e.g. a field of an audit record).
     /// See [`from_json`](Self::from_json).
     pub fn from_json_value(value: serde_json::Value) -> Result<Self, JournalError> {
-        match value.get("v").map(serde_json::Value::as_u64) {
-            Some(Some(v))
-                if !(u64::from(OLDEST_JOURNAL_VERSION)..=u64::from(JOURNAL_VERSION))
-                    .contains(&v) =>
-            {
-                return Err(JournalError::UnsupportedVersion {
-                    found: v,
-                    supported: JOURNAL_VERSION,
-                });
-            }
-            _ => {}
+        if let Some(Some(v)) = value.get("v").map(serde_json::Value::as_u64) {
+            readable_version(v)?;
         }
         if let Some(kind) = value
             .get("input")
